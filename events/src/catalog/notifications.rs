@@ -1,0 +1,165 @@
+//! Notifications context: what users are told, how, and what they asked for.
+//!
+//! Subjects: `notifications.notification.<notification>` (created, delivered,
+//! failed), `notifications.inbox.<user>` (read marks) and
+//! `notifications.preferences.<user>` (preferences and push subscriptions).
+
+use super::{Context, catalog};
+use crate::ids::{NotificationId, UserId};
+use serde::{Deserialize, Serialize};
+
+catalog! {
+    /// Events of the notifications context.
+    NotificationEvent, Context::Notifications, {
+        NotificationCreated = 1,
+        NotificationDelivered = 1,
+        NotificationFailed = 1,
+        NotificationsRead = 1,
+        PreferencesChanged = 1,
+        PushSubscriptionAdded = 1,
+        PushSubscriptionRemoved = 1,
+    }
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Someone followed the recipient.
+    NewFollower,
+    /// Someone liked the recipient's post.
+    PostLiked,
+    /// Someone commented on the recipient's post.
+    PostCommented,
+    /// Someone mentioned the recipient.
+    Mentioned,
+    /// A chat message arrived while the recipient was away.
+    MessageReceived,
+    /// An event the recipient answered changed.
+    EventUpdated,
+    /// An event the recipient answered was cancelled.
+    EventCancelled,
+    /// Moderators acted on the recipient's content.
+    Moderation,
+}
+
+/// A way to reach a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The inbox inside Pulse, and the live socket.
+    InApp,
+    /// SMTP.
+    Email,
+    /// Web Push.
+    Push,
+}
+
+/// A notification was decided for a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationCreated {
+    /// The new notification.
+    pub notification: NotificationId,
+    /// Who is told.
+    pub recipient: UserId,
+    /// What about.
+    pub kind: NotificationKind,
+    /// Who caused it, if a person did.
+    pub actor: Option<UserId>,
+    /// One line for people.
+    pub text: String,
+    /// Where it leads in the app, a path such as `/posts/<id>`.
+    pub link: Option<String>,
+    /// The channels it goes out on, after the recipient's preferences.
+    pub channels: Vec<Channel>,
+}
+
+/// A notification reached a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDelivered {
+    /// The notification.
+    pub notification: NotificationId,
+    /// The channel.
+    pub channel: Channel,
+}
+
+/// A delivery attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationFailed {
+    /// The notification.
+    pub notification: NotificationId,
+    /// The channel.
+    pub channel: Channel,
+    /// Which attempt, from 1.
+    pub attempt: u32,
+    /// What went wrong.
+    pub error: String,
+    /// Whether another attempt will follow.
+    pub will_retry: bool,
+}
+
+/// A user read their notifications up to and including one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationsRead {
+    /// Whose inbox.
+    pub recipient: UserId,
+    /// The newest notification read; ids are time-ordered.
+    pub up_to: NotificationId,
+}
+
+/// What a user wants to be told, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// Email notifications on or off.
+    pub email: bool,
+    /// Web Push notifications on or off.
+    pub push: bool,
+    /// Kinds the user never wants to hear of, on any channel.
+    #[serde(default)]
+    pub muted: Vec<NotificationKind>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self { email: true, push: true, muted: Vec::new() }
+    }
+}
+
+/// A user changed their notification preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreferencesChanged {
+    /// Whose preferences.
+    pub user: UserId,
+    /// All preferences after the change.
+    pub preferences: Preferences,
+}
+
+/// A browser's Web Push subscription (the PushSubscription JSON of the Push API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    /// The push service URL.
+    pub endpoint: String,
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The shared authentication secret, base64url.
+    pub auth: String,
+}
+
+/// A user's browser subscribed to Web Push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscriptionAdded {
+    /// Whose browser.
+    pub user: UserId,
+    /// The subscription.
+    pub subscription: PushSubscription,
+}
+
+/// A push subscription was removed (by the user, or because the push service
+/// said it is gone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscriptionRemoved {
+    /// Whose browser.
+    pub user: UserId,
+    /// The subscription's endpoint.
+    pub endpoint: String,
+}

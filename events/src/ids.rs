@@ -1,0 +1,175 @@
+//! Identifier newtypes. Every id that ends up in a NATS subject is checked here,
+//! once, so a subject token can never contain `.`, `*`, `>` or whitespace.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// Why a raw string is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidId {
+    /// Empty, or longer than the limit.
+    #[error("must be 1 to {max} characters long")]
+    Length {
+        /// The longest allowed.
+        max: usize,
+    },
+    /// A character outside the allowed set.
+    #[error("may only contain {allowed}")]
+    Characters {
+        /// The allowed characters, in words.
+        allowed: &'static str,
+    },
+    /// Not a UUID.
+    #[error("must be a UUID")]
+    NotUuid,
+}
+
+/// A user id: the `sub` claim of the identity token (NextAuth), which is not
+/// always a UUID (OAuth providers use numeric ids, adapters use cuids).
+/// 1 to 64 characters of `A-Z a-z 0-9 _ -`. Only [`UserId::parse`] makes one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// Checks a raw user id.
+    pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+        if raw.is_empty() || raw.len() > 64 {
+            return Err(InvalidId::Length { max: 64 });
+        }
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(InvalidId::Characters { allowed: "letters, digits, '_' and '-'" });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserId({})", self.0)
+    }
+}
+
+/// A user handle: 3 to 30 characters of `a-z 0-9 _`, unique across Pulse.
+/// Only [`Handle::parse`] makes one; it lowercases its input.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Handle(String);
+
+impl Handle {
+    /// Checks and lowercases a raw handle.
+    pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+        let lower = raw.to_ascii_lowercase();
+        if lower.len() < 3 || lower.len() > 30 {
+            return Err(InvalidId::Length { max: 30 });
+        }
+        if !lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(InvalidId::Characters { allowed: "a-z, 0-9 and '_'" });
+        }
+        Ok(Self(lower))
+    }
+
+    /// The handle as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({})", self.0)
+    }
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
+        #[$doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new, time-ordered id (UUID v7).
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Parses the hyphenated UUID form.
+            pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+                Uuid::parse_str(raw).map(Self).map_err(|_| InvalidId::NotUuid)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+    )*};
+}
+
+uuid_id! {
+    /// A post.
+    PostId,
+    /// A comment on a post.
+    CommentId,
+    /// A calendar event people RSVP to (not a domain event).
+    EventId,
+    /// A direct or group conversation.
+    ConversationId,
+    /// A chat message.
+    MessageId,
+    /// A notification.
+    NotificationId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_that_could_break_a_subject_are_refused() {
+        for bad in ["", "a.b", "a b", "*", ">", "ü", &"x".repeat(65)] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(UserId::parse("108234567890_abc-DEF").is_ok());
+    }
+
+    #[test]
+    fn handles_are_lowercased_and_checked() {
+        assert_eq!(Handle::parse("Ana_99").map(|h| h.0), Ok("ana_99".to_owned()));
+        for bad in ["ab", "has space", "dot.ted", "émile", &"a".repeat(31)] {
+            assert!(Handle::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Old payload versions -> current ones, on read.
+//!
+//! Stored events are never rewritten. When a payload's shape changes, its
+//! version goes up in the catalogue and a step here turns version N into N+1.
+//! [`decode`] applies the steps in order, so every version ever written still
+//! reads as the current type.
+
+use crate::catalog::{ChatEvent, ContentEvent, Context, DomainEvent, NotificationEvent, UserEvent};
+use serde_json::{Value, json};
+
+/// Why a stored body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The name is not in the catalogue of the context.
+    #[error("unknown event {context}.{name}")]
+    UnknownEvent {
+        /// The context.
+        context: Context,
+        /// The stored name.
+        name: String,
+    },
+    /// Written by a newer build than this one.
+    #[error("{name} v{version} is newer than this build reads (v{current})")]
+    FutureVersion {
+        /// The event name.
+        name: String,
+        /// The stored version.
+        version: u32,
+        /// The newest version this build knows.
+        current: u32,
+    },
+    /// An older version with no upcaster: a bug in this module.
+    #[error("no upcaster for {name} v{version}")]
+    MissingUpcaster {
+        /// The event name.
+        name: String,
+        /// The stored version.
+        version: u32,
+    },
+    /// The body is not valid JSON for the type.
+    #[error("{name} v{version} body does not parse: {reason}")]
+    Body {
+        /// The event name.
+        name: String,
+        /// The stored version.
+        version: u32,
+        /// What serde said.
+        reason: String,
+    },
+}
+
+/// Decodes a stored event of any version into the current type.
+pub fn decode(context: Context, name: &str, version: u32, body: &[u8]) -> Result<DomainEvent, DecodeError> {
+    let body_error = |reason: String| DecodeError::Body { name: name.to_owned(), version, reason };
+    let current = current_version(context, name)
+        .ok_or_else(|| DecodeError::UnknownEvent { context, name: name.to_owned() })?;
+    if version > current {
+        return Err(DecodeError::FutureVersion { name: name.to_owned(), version, current });
+    }
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| body_error(e.to_string()))?;
+    for from in version..current {
+        value = step(context, name, from, value)
+            .ok_or_else(|| DecodeError::MissingUpcaster { name: name.to_owned(), version: from })?;
+    }
+    let decoded = match context {
+        Context::Users => UserEvent::from_current(name, value).map(|r| r.map(DomainEvent::Users)),
+        Context::Content => ContentEvent::from_current(name, value).map(|r| r.map(DomainEvent::Content)),
+        Context::Chat => ChatEvent::from_current(name, value).map(|r| r.map(DomainEvent::Chat)),
+        Context::Notifications => {
+            NotificationEvent::from_current(name, value).map(|r| r.map(DomainEvent::Notifications))
+        }
+    };
+    match decoded {
+        Some(result) => result.map_err(|e| body_error(e.to_string())),
+        None => Err(DecodeError::UnknownEvent { context, name: name.to_owned() }),
+    }
+}
+
+/// The version this build writes for an event name, if the name is known.
+pub fn current_version(context: Context, name: &str) -> Option<u32> {
+    let table = match context {
+        Context::Users => UserEvent::CURRENT,
+        Context::Content => ContentEvent::CURRENT,
+        Context::Chat => ChatEvent::CURRENT,
+        Context::Notifications => NotificationEvent::CURRENT,
+    };
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// One upcasting step: the body of version `from` as version `from + 1`.
+fn step(context: Context, name: &str, from: u32, body: Value) -> Option<Value> {
+    match (context, name, from) {
+        (Context::Users, "UserRegistered", 1) => Some(user_registered_v1_to_v2(body)),
+        _ => None,
+    }
+}
+
+/// v1 (`{"user","handle","name"}`) named the display name `name` and had no
+/// email; v2 calls it `display_name` and carries the email from the token.
+fn user_registered_v1_to_v2(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        let name = fields.remove("name").unwrap_or(Value::String(String::new()));
+        fields.insert("display_name".to_owned(), name);
+        fields.entry("email").or_insert(json!(null));
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::users::UserRegistered;
+    use crate::ids::{Handle, UserId};
+
+    #[track_caller]
+    fn check(context: Context, name: &str, version: u32, stored: &str, expected: impl Into<DomainEvent>) {
+        assert_eq!(decode(context, name, version, stored.as_bytes()), Ok(expected.into()));
+    }
+
+    fn registered(display_name: &str, email: Option<&str>) -> UserEvent {
+        UserEvent::UserRegistered(UserRegistered {
+            user: UserId::parse("ana").unwrap(),
+            handle: Handle::parse("ana").unwrap(),
+            display_name: display_name.to_owned(),
+            email: email.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn every_stored_user_registered_version_still_reads() {
+        check(Context::Users, "UserRegistered", 1, r#"{"user":"ana","handle":"ana","name":"Ana"}"#, registered("Ana", None));
+        check(
+            Context::Users,
+            "UserRegistered",
+            2,
+            r#"{"user":"ana","handle":"ana","display_name":"Ana","email":"ana@example.org"}"#,
+            registered("Ana", Some("ana@example.org")),
+        );
+    }
+
+    #[test]
+    fn a_version_from_a_newer_build_is_refused_not_misread() {
+        let err = decode(Context::Users, "UserRegistered", 3, b"{}");
+        assert!(matches!(err, Err(DecodeError::FutureVersion { version: 3, current: 2, .. })));
+    }
+
+    #[test]
+    fn unknown_names_and_broken_bodies_are_errors() {
+        assert!(matches!(decode(Context::Chat, "PostCreated", 1, b"{}"), Err(DecodeError::UnknownEvent { .. })));
+        assert!(matches!(decode(Context::Chat, "MessageSent", 1, b"{"), Err(DecodeError::Body { .. })));
+    }
+
+    #[test]
+    fn every_current_version_has_its_upcasters() {
+        for context in Context::ALL {
+            let table = match context {
+                Context::Users => UserEvent::CURRENT,
+                Context::Content => ContentEvent::CURRENT,
+                Context::Chat => ChatEvent::CURRENT,
+                Context::Notifications => NotificationEvent::CURRENT,
+            };
+            for (name, current) in table {
+                for from in 1..*current {
+                    assert!(step(context, name, from, json!({})).is_some(), "{name} v{from} has no upcaster");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Test support: each test gets its own JetStream namespace (its own streams)
+//! on the shared NATS, so tests run in parallel and never see each other's
+//! events. Streams are deleted when the [`TestLog`] drops; streams left by a
+//! crashed run are swept by the next one.
+//!
+//! NATS is found at `PULSE_NATS_URL` (default `nats://127.0.0.1:4222`); `make
+//! test` starts one when none is running.
+
+use events::{EventStore, Namespace, StoreConfig};
+use futures::StreamExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The NATS server tests use.
+pub fn nats_url() -> String {
+    std::env::var("PULSE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Test namespaces start with this, so stale ones can be recognised.
+const PREFIX: &str = "t_";
+
+/// An event store on fresh streams of its own.
+pub struct TestLog {
+    /// The store, on this test's namespace.
+    pub store: EventStore,
+    /// A plain client on the same server, for raw publishes and checks.
+    pub client: async_nats::Client,
+    /// The namespace.
+    pub namespace: Namespace,
+}
+
+impl TestLog {
+    /// Creates the streams of a new random namespace.
+    pub async fn new() -> Self {
+        Self::with_timeout(Duration::from_secs(5)).await
+    }
+
+    /// Like [`TestLog::new`] with a given store timeout.
+    pub async fn with_timeout(timeout: Duration) -> Self {
+        let namespace = Namespace::parse(&format!("{PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
+            .unwrap_or_default();
+        let config = StoreConfig { namespace: namespace.clone(), timeout, source: "/pulse/tests".to_owned(), ..StoreConfig::default() };
+        let store = match EventStore::connect(&nats_url(), config).await {
+            Ok(store) => store,
+            Err(e) => panic!("tests need NATS with JetStream at {} (run `make test`): {e}", nats_url()),
+        };
+        let client = store.client().clone();
+        sweep_stale_streams(&client).await;
+        Self { store, client, namespace }
+    }
+}
+
+impl Drop for TestLog {
+    fn drop(&mut self) {
+        // Drop cannot be async, and the test's runtime is blocked here, so the
+        // test's client cannot make progress: a short-lived runtime on another
+        // thread deletes the streams over a connection of its own.
+        let namespace = self.namespace.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                let Ok(client) = async_nats::connect(nats_url()).await else { return };
+                let jetstream = async_nats::jetstream::new(client);
+                for context in events::Context::ALL {
+                    let _ = jetstream.delete_stream(namespace.stream(context)).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Deletes test streams older than an hour, once per test process: those of
+/// runs that crashed before their drop ran.
+async fn sweep_stale_streams(client: &async_nats::Client) {
+    static SWEPT: AtomicBool = AtomicBool::new(false);
+    if SWEPT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let mut streams = jetstream.streams();
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let mut stale = Vec::new();
+    while let Some(Ok(info)) = streams.next().await {
+        if info.config.name.starts_with(&PREFIX.to_ascii_uppercase()) && info.created < cutoff {
+            stale.push(info.config.name.clone());
+        }
+    }
+    for name in stale {
+        let _ = jetstream.delete_stream(&name).await;
+    }
+}
