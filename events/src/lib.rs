@@ -17,7 +17,7 @@ pub mod cloudevent;
 #[cfg(feature = "store")]
 pub mod store;
 
-pub use catalog::{ChatEvent, ContentEvent, Context, DomainEvent, NotificationEvent, UserEvent};
+pub use catalog::{ChatEvent, ContentEvent, Context, DomainEvent, IntoDomainEvent, NotificationEvent, UserEvent};
 pub use envelope::{Envelope, EventType, Metadata};
 pub use subject::{Aggregate, Namespace};
 

@@ -178,6 +178,13 @@ impl IdempotencyKey {
         Self(format!("{}/{name}", self.0))
     }
 
+    /// The key as used on one aggregate: one client key may drive appends to
+    /// several aggregates (registration claims a handle, then registers), and
+    /// each must deduplicate on its own.
+    pub fn on(&self, aggregate: &Aggregate) -> Self {
+        Self(format!("{}@{aggregate}", self.0))
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -193,6 +200,9 @@ pub struct Recorded {
     pub event: DomainEvent,
     /// Where it is.
     pub position: Position,
+    /// The idempotency key it was appended with, if any: a retried command
+    /// finds its first result by it.
+    pub idempotency_key: Option<String>,
 }
 
 impl Recorded {
@@ -205,7 +215,8 @@ impl Recorded {
         let event = upcast::decode(*context, name, *version, body)
             .map_err(|e| StoreError::Codec(format!("sequence {sequence}: {e}")))?;
         let position = Position { context: *context, sequence };
-        Ok(Self { envelope, event, position })
+        let idempotency_key = headers.and_then(|h| h.get(MSG_ID)).map(|v| v.as_str().to_owned());
+        Ok(Self { envelope, event, position, idempotency_key })
     }
 }
 

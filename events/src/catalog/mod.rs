@@ -188,30 +188,57 @@ macro_rules! catalog {
 }
 pub(crate) use catalog;
 
-/// Wraps a context's event in [`DomainEvent`]; implemented by each context enum.
-pub trait IntoDomainEvent {
+/// Wraps a context's event in [`DomainEvent`] and finds it in one again;
+/// implemented by each context enum.
+pub trait IntoDomainEvent: Sized {
     /// The wrapped event.
     fn into_domain(self) -> DomainEvent;
+    /// The context's event inside `event`, if it is of this context.
+    fn peel(event: &DomainEvent) -> Option<&Self>;
 }
 
 impl IntoDomainEvent for UserEvent {
     fn into_domain(self) -> DomainEvent {
         DomainEvent::Users(self)
     }
+    fn peel(event: &DomainEvent) -> Option<&Self> {
+        match event {
+            DomainEvent::Users(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 impl IntoDomainEvent for ContentEvent {
     fn into_domain(self) -> DomainEvent {
         DomainEvent::Content(self)
+    }
+    fn peel(event: &DomainEvent) -> Option<&Self> {
+        match event {
+            DomainEvent::Content(e) => Some(e),
+            _ => None,
+        }
     }
 }
 impl IntoDomainEvent for ChatEvent {
     fn into_domain(self) -> DomainEvent {
         DomainEvent::Chat(self)
     }
+    fn peel(event: &DomainEvent) -> Option<&Self> {
+        match event {
+            DomainEvent::Chat(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 impl IntoDomainEvent for NotificationEvent {
     fn into_domain(self) -> DomainEvent {
         DomainEvent::Notifications(self)
+    }
+    fn peel(event: &DomainEvent) -> Option<&Self> {
+        match event {
+            DomainEvent::Notifications(e) => Some(e),
+            _ => None,
+        }
     }
 }
 

@@ -1,0 +1,30 @@
+# Pulse: `make run` starts the whole backend, `make test` runs every test.
+# Both start NATS (JetStream) and Redis on loopback first, or reuse them.
+SHELL := bash
+.DEFAULT_GOAL := help
+export PULSE_DATA_DIR ?= $(CURDIR)/.pulse/data
+
+.PHONY: help services run test bench stop lint
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+services: ## start or reuse NATS (JetStream) and Redis on loopback
+	@infra/scripts/services.sh up
+
+run: services ## run every service in one process, in dev mode
+	PULSE_DEV=$${PULSE_DEV:-1} cargo run --release -p pulse -- all
+
+test: services ## run every test against the real services
+	cargo test --workspace --all-targets
+	cargo test --workspace --doc
+
+bench: services ## benchmarks, as ratios against raw baselines measured in the same run
+	cargo run --release -p events --example append_bench -- $(BENCH_ARGS)
+
+lint: ## clippy and rustfmt checks
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo fmt --all --check
+
+stop: ## stop the services that `make services` started (never others)
+	@infra/scripts/services.sh down

@@ -1,0 +1,96 @@
+//! Load, decide, append: the one shape of every command handler.
+//!
+//! [`execute`] loads the aggregate's history, folds it with `evolve`, lets
+//! `decide` answer, and appends what it decided at the version it saw. Losing a
+//! race (`Conflict`) means deciding again on the new state, a bounded number of
+//! times. A retried request (same idempotency key) finds its first event in the
+//! aggregate's own history and gets that result back, so idempotency lasts as
+//! long as the log, not just JetStream's duplicate window.
+
+use crate::App;
+use crate::error::ApiError;
+use events::{Aggregate, Expected, IdempotencyKey, IntoDomainEvent, Metadata, Position, StoreError};
+
+/// Who asks, why, and with which idempotency key.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// CloudEvents correlation, causation and actor.
+    pub metadata: Metadata,
+    /// The client's key, already scoped to the caller.
+    pub key: Option<IdempotencyKey>,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The position of the event appended (or, when nothing changed, of the
+    /// aggregate's last event): the consistency token.
+    pub position: Position,
+    /// Whether this request appended nothing because it repeats an earlier one.
+    pub replayed: bool,
+    /// Whether the aggregate changed (false for a command already satisfied).
+    pub changed: bool,
+}
+
+/// Runs one command against one aggregate.
+pub async fn execute<S, E, R>(
+    app: &App,
+    context: &CommandContext,
+    aggregate: &Aggregate,
+    evolve: impl Fn(S, &E) -> S,
+    decide: impl Fn(&S) -> Result<Vec<E>, R>,
+) -> Result<Outcome, ApiError>
+where
+    S: Default,
+    E: IntoDomainEvent,
+    R: Into<ApiError>,
+{
+    let key = context.key.as_ref().map(|k| k.on(aggregate));
+    let mut version = 0;
+    for _attempt in 0..=app.config().conflict_retries {
+        let history = app.events().load(aggregate).await?;
+        version = history.version;
+        if let Some(key) = &key {
+            let first = history.events.iter().find(|r| r.idempotency_key.as_deref() == Some(key.as_str()));
+            if let Some(first) = first {
+                return Ok(Outcome { position: first.position, replayed: true, changed: true });
+            }
+        }
+        let state = history.events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), &evolve);
+        let decided = decide(&state).map_err(Into::into)?;
+        match append_all(app, context, aggregate, key.as_ref(), history.version, decided).await {
+            Err(StoreError::Conflict { .. }) => app.count_conflict(),
+            Err(other) => return Err(other.into()),
+            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(None) => {
+                let position = Position { context: aggregate.context(), sequence: history.version };
+                return Ok(Outcome { position, replayed: false, changed: false });
+            }
+        }
+    }
+    Err(StoreError::Conflict { aggregate: aggregate.to_string(), expected: version }.into())
+}
+
+/// Appends decided events one after the other, each expecting the one before.
+/// `None` when there was nothing to append.
+async fn append_all<E: IntoDomainEvent>(
+    app: &App,
+    context: &CommandContext,
+    aggregate: &Aggregate,
+    key: Option<&IdempotencyKey>,
+    mut version: u64,
+    decided: Vec<E>,
+) -> Result<Option<Outcome>, StoreError> {
+    let mut outcome = None;
+    for (i, event) in decided.into_iter().enumerate() {
+        let event = event.into_domain();
+        let name = event.name();
+        let part = key.map(|k| if i == 0 { k.clone() } else { k.part(&i.to_string()) });
+        let appended =
+            app.events().append(aggregate, Expected::Version(version), event, &context.metadata, part.as_ref()).await?;
+        app.count_appended(name);
+        version = appended.position.sequence;
+        outcome = Some(Outcome { position: appended.position, replayed: appended.duplicate, changed: true });
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,99 @@
+//! The command API's settings. Built once by the `pulse` binary from `PULSE_*`
+//! variables (or by tests in code) and handed to [`crate::App::new`].
+
+use events::ids::UserId;
+use std::fmt;
+
+/// A secret whose `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How bearer tokens are checked: HS256 with the secret shared with NextAuth.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// The HS256 secret.
+    pub secret: Secret,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    pub audience: Option<String>,
+}
+
+/// Requests allowed per minute; 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Posts a user may create.
+    pub posts_per_minute: u32,
+    /// Comments a user may add.
+    pub comments_per_minute: u32,
+    /// Chat messages a user may send.
+    pub messages_per_minute: u32,
+    /// Commands of any kind from one IP address.
+    pub commands_per_ip_per_minute: u32,
+}
+
+impl RateLimits {
+    /// No limits at all (benchmarks).
+    pub const OFF: RateLimits =
+        RateLimits { posts_per_minute: 0, comments_per_minute: 0, messages_per_minute: 0, commands_per_ip_per_minute: 0 };
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { posts_per_minute: 30, comments_per_minute: 60, messages_per_minute: 120, commands_per_ip_per_minute: 1200 }
+    }
+}
+
+/// Everything the command API needs besides its event store.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Token checking.
+    pub jwt: JwtConfig,
+    /// Users who may hide and restore content, besides tokens carrying
+    /// `"role": "moderator"`.
+    pub moderators: Vec<UserId>,
+    /// Key for `/api/v1/internal/*` routes (`X-Api-Key`); `None` disables them.
+    pub service_api_key: Option<Secret>,
+    /// Rate limits.
+    pub limits: RateLimits,
+    /// Moderation word list: comma-separated `word`, `word:reject` or
+    /// `word:flag` entries.
+    pub words: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How many times a command is decided again after losing a race.
+    pub conflict_retries: u32,
+}
+
+impl Config {
+    /// Defaults around a JWT secret.
+    pub fn with_secret(secret: &str) -> Self {
+        Self {
+            jwt: JwtConfig { secret: Secret::new(secret), issuer: None, audience: None },
+            moderators: Vec::new(),
+            service_api_key: None,
+            limits: RateLimits::default(),
+            words: String::new(),
+            body_limit: 64 * 1024,
+            conflict_retries: 3,
+        }
+    }
+}

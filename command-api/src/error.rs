@@ -1,0 +1,167 @@
+//! `ApiError` and its single mapping to RFC 9457 problem+json: the only place
+//! in Pulse that picks an HTTP status.
+//!
+//! A rejection (the domain said no) is an answer: 4xx, logged at debug. A
+//! failure (the store could not do it) is a problem: 5xx, logged once here,
+//! with no internal text in the body.
+
+use crate::auth::AuthError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::InvalidInput;
+use events::StoreError;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Everything a request can end in besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field is missing, of the wrong type or out of bounds.
+    #[error("{0}")]
+    Invalid(#[from] InvalidInput),
+    /// The body is not JSON at all.
+    #[error("{0}")]
+    Malformed(String),
+    /// The body is not `application/json`.
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit.
+    #[error("request body is too large")]
+    TooLarge,
+    /// No valid bearer token.
+    #[error("{0}")]
+    Unauthenticated(#[from] AuthError),
+    /// No such route.
+    #[error("no such route")]
+    NoSuchRoute,
+    /// The route exists, the method does not.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// Too many requests; retry after the duration.
+    #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// How long until a request would pass.
+        retry_after: Duration,
+    },
+    /// The domain refused the command.
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    /// The event store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// A 429 from a limiter's wait.
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        Self::RateLimited { retry_after }
+    }
+
+    /// Status and problem type slug; exhaustive, so a new variant does not
+    /// compile until someone picks its status.
+    fn classify(&self) -> (StatusCode, &'static str) {
+        use ApiError as E;
+        match self {
+            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
+            E::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed-request"),
+            E::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            E::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            E::NoSuchRoute => (StatusCode::NOT_FOUND, "no-such-route"),
+            E::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            E::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            E::Rejected(rejection) => rejection.classify(),
+            E::Store(StoreError::Conflict { .. }) => (StatusCode::CONFLICT, "concurrent-update"),
+            E::Store(StoreError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            E::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            E::Store(StoreError::Codec(_) | StoreError::Config(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// An RFC 9457 problem details body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:pulse:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short, fixed summary of the type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request; absent on 5xx.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The offending field, for `invalid-input`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug) = self.classify();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, status = status.as_u16(), "request refused");
+        }
+        let field = match &self {
+            ApiError::Invalid(invalid) => Some(invalid.field.clone()),
+            _ => None,
+        };
+        let detail = (!status.is_server_error()).then(|| self.to_string());
+        let problem = Problem {
+            kind: format!("urn:pulse:problem:{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            field,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        match &self {
+            ApiError::Unauthenticated(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// A refusal by the domain, per aggregate.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// About a post.
+    #[error(transparent)]
+    Post(#[from] domain::content::post::PostRejection),
+}
+
+impl Rejection {
+    fn classify(&self) -> (StatusCode, &'static str) {
+        use domain::content::post::PostRejection as P;
+        match self {
+            Rejection::Post(P::NoSuchPost) => (StatusCode::NOT_FOUND, "no-such-post"),
+            Rejection::Post(P::AlreadyExists) => (StatusCode::CONFLICT, "already-exists"),
+            Rejection::Post(P::PostDeleted) => (StatusCode::CONFLICT, "post-deleted"),
+            Rejection::Post(P::NotTheAuthor) => (StatusCode::FORBIDDEN, "not-the-author"),
+            Rejection::Post(P::NotAModerator) => (StatusCode::FORBIDDEN, "not-a-moderator"),
+            Rejection::Post(P::CannotReportOwnContent) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot-report-own-content"),
+        }
+    }
+}
+
+impl From<domain::content::post::PostRejection> for ApiError {
+    fn from(rejection: domain::content::post::PostRejection) -> Self {
+        ApiError::Rejected(rejection.into())
+    }
+}

@@ -1,0 +1,137 @@
+//! Request extractors: who is calling ([`Caller`]: token, ids, idempotency
+//! key, per-IP limit) and what they sent ([`Body`]: JSON checked against its
+//! type, errors naming the field).
+
+use crate::App;
+use crate::auth::{AuthError, Claims};
+use crate::command::CommandContext;
+use crate::error::ApiError;
+use crate::limits::Limit;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use events::ids::UserId;
+use events::{IdempotencyKey, Metadata};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+
+/// The request id header, set by the router when the client sent none.
+pub const REQUEST_ID: &str = "x-request-id";
+/// The correlation id header; defaults to the request id.
+pub const CORRELATION_ID: &str = "x-correlation-id";
+/// The idempotency key header.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// An authenticated caller and the context their command runs in.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user id (`sub`).
+    pub user: UserId,
+    /// The token's claims (name, email for first registration).
+    pub claims: Claims,
+    /// Whether the caller may moderate.
+    pub moderator: bool,
+    /// Correlation, causation, actor and idempotency key for the events.
+    pub context: CommandContext,
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            app.limiter().check(Limit::CommandsPerIp, &peer.ip().to_string()).map_err(ApiError::rate_limited)?;
+        }
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let token = header(AUTHORIZATION.as_str())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or(ApiError::Unauthenticated(AuthError::Missing))?;
+        let (claims, user) = app.keys().verify(token.trim()).map_err(ApiError::Unauthenticated)?;
+        let key = match header(IDEMPOTENCY_KEY) {
+            Some(raw) => Some(scoped_key(&user, raw)?),
+            None => None,
+        };
+        let request_id = header(REQUEST_ID).filter(|v| usable_id(v)).map(str::to_owned);
+        let correlation_id = header(CORRELATION_ID).filter(|v| usable_id(v)).map(str::to_owned);
+        let metadata = Metadata {
+            correlation_id: correlation_id.or_else(|| request_id.clone()).unwrap_or_else(|| Metadata::new(None).correlation_id),
+            causation_id: request_id,
+            actor: Some(user.clone()),
+        };
+        let moderator = claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
+        Ok(Self { user, claims, moderator, context: CommandContext { metadata, key } })
+    }
+}
+
+/// A client's idempotency key, made unique to the caller so two users can
+/// never collide on one.
+fn scoped_key(user: &UserId, raw: &str) -> Result<IdempotencyKey, ApiError> {
+    let valid = raw.len() <= 100 && IdempotencyKey::parse(raw).is_ok();
+    if !valid {
+        let problem = "must be 1 to 100 printable ASCII characters without spaces";
+        return Err(ApiError::Invalid(domain::InvalidInput::new("Idempotency-Key", problem)));
+    }
+    IdempotencyKey::parse(&format!("{user}:{raw}"))
+        .map_err(|problem| ApiError::Invalid(domain::InvalidInput::new("Idempotency-Key", problem)))
+}
+
+fn usable_id(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| (b'!'..=b'~').contains(&b))
+}
+
+/// A JSON body of type `T`. Refuses other content types (415), malformed JSON
+/// (400) and JSON of the wrong shape (422, naming the field's path).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
+            });
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|_| ApiError::TooLarge)?;
+        parse(&bytes).map(Body)
+    }
+}
+
+/// Parses JSON into `T`, telling syntax errors (400) from shape errors (422).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = strip_position(&e.into_inner().to_string());
+        let field = match (path.as_str(), missing_field(&message)) {
+            (".", Some(missing)) => missing.to_owned(),
+            (".", None) => "body".to_owned(),
+            (path, Some(missing)) => format!("{path}.{missing}"),
+            (path, None) => path.to_owned(),
+        };
+        ApiError::Invalid(domain::InvalidInput::new(field, message))
+    })
+}
+
+/// The field serde names in "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.strip_suffix('`')
+}
+
+/// serde's messages end with " at line L column C", which means nothing to a
+/// client that sent one line.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

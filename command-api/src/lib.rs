@@ -1,0 +1,144 @@
+//! Pulse's REST command API (axum). Every route under `/api/v1` that changes
+//! state authenticates the caller, parses input into domain types, loads the
+//! aggregate, lets `domain` decide, and appends the resulting event.
+//!
+//! Owns: HTTP routing and status codes (only [`error`] picks them), auth,
+//! idempotency keys, rate limits, the OpenAPI document.
+//! Never touches: business rules (in `domain`), NATS headers (in `events`),
+//! read models (no GET route here reads the event log).
+
+pub mod auth;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod openapi;
+pub mod routes;
+
+pub use config::{Config, JwtConfig, RateLimits, Secret};
+
+use auth::JwtKeys;
+use axum::Router;
+use domain::content::WordList;
+use events::EventStore;
+use events::ids::UserId;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The state every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    events: EventStore,
+    keys: JwtKeys,
+    config: Config,
+    moderators: HashSet<UserId>,
+    words: WordList,
+    limiter: limits::RateLimiter,
+    metrics: ops::Metrics,
+    appended: Family<AppendedLabels, Counter>,
+    conflicts: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppendedLabels {
+    event: String,
+}
+
+/// Why the command API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The moderation word list does not parse.
+    #[error("moderation word list: {0}")]
+    Words(domain::InvalidInput),
+}
+
+impl App {
+    /// The API over an event store.
+    pub fn new(events: EventStore, config: Config, metrics: ops::Metrics) -> Result<Self, StartError> {
+        let words = WordList::parse(&config.words).map_err(StartError::Words)?;
+        let appended = Family::<AppendedLabels, Counter>::default();
+        let conflicts = Counter::default();
+        metrics.register("events_appended", "Events appended by the command API, by type", appended.clone());
+        metrics.register("append_conflicts", "Appends that lost an optimistic-concurrency race", conflicts.clone());
+        let inner = Inner {
+            keys: JwtKeys::new(&config.jwt),
+            moderators: config.moderators.iter().cloned().collect(),
+            limiter: limits::RateLimiter::new(config.limits),
+            words,
+            events,
+            config,
+            metrics,
+            appended,
+            conflicts,
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The event store.
+    pub fn events(&self) -> &EventStore {
+        &self.inner.events
+    }
+
+    /// Token keys.
+    pub fn keys(&self) -> &JwtKeys {
+        &self.inner.keys
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether the configuration names the user a moderator.
+    pub fn is_configured_moderator(&self, user: &UserId) -> bool {
+        self.inner.moderators.contains(user)
+    }
+
+    /// The moderation word list.
+    pub fn words(&self) -> &WordList {
+        &self.inner.words
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &limits::RateLimiter {
+        &self.inner.limiter
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &ops::Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn count_appended(&self, event: &str) {
+        self.inner.appended.get_or_create(&AppendedLabels { event: event.to_owned() }).inc();
+    }
+
+    pub(crate) fn count_conflict(&self) {
+        self.inner.conflicts.inc();
+    }
+}
+
+/// The whole router: `/api/v1/*`, `/health`, `/ready`, `/metrics`.
+pub fn router(app: App) -> Router {
+    routes::router(app)
+}
+
+/// Serves the API on `listener` until `stop` resolves, then drains requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(stop).await
+}

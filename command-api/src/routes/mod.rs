@@ -1,0 +1,114 @@
+//! The router: one module per resource, each with its handlers and request
+//! bodies; this file assembles them with the layers every route shares.
+
+pub mod posts;
+
+use crate::App;
+use crate::command::Outcome;
+use crate::error::ApiError;
+use crate::extract::{CORRELATION_ID, REQUEST_ID};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+
+/// The answer to a command that was accepted: the id of the resource it
+/// created or changed, and the position of its event (the consistency token a
+/// read can wait for; also in the `Pulse-Position` header).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// The resource's id.
+    pub id: String,
+    /// `<context>:<sequence>` of the event, or of the resource's last event
+    /// when nothing changed.
+    pub position: String,
+    /// False when the command was already satisfied (liking twice).
+    pub changed: bool,
+    /// True when this request repeated an earlier one with the same
+    /// `Idempotency-Key` and nothing new was appended.
+    pub replayed: bool,
+}
+
+impl Accepted {
+    /// The response for a command's outcome on a resource.
+    pub fn new(id: impl ToString, outcome: Outcome) -> Self {
+        Self { id: id.to_string(), position: outcome.position.to_string(), changed: outcome.changed, replayed: outcome.replayed }
+    }
+}
+
+/// The consistency-token header.
+pub const POSITION_HEADER: &str = "pulse-position";
+
+impl IntoResponse for Accepted {
+    fn into_response(self) -> Response {
+        let position = HeaderValue::from_str(&self.position).ok();
+        let replayed = self.replayed;
+        let mut response = (StatusCode::ACCEPTED, Json(self)).into_response();
+        if let Some(position) = position {
+            response.headers_mut().insert(HeaderName::from_static(POSITION_HEADER), position);
+        }
+        if replayed {
+            response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// Every `/api/v1` route with its OpenAPI description.
+pub fn api() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(crate::openapi::document()).merge(posts::router())
+}
+
+/// The complete router.
+pub fn router(app: App) -> Router {
+    let (api, document) = api().split_for_parts();
+    let document = Arc::new(document);
+    let ready_store = app.events().clone();
+    let ready: ops::ReadyCheck = Arc::new(move || {
+        let store = ready_store.clone();
+        Box::pin(async move {
+            match store.client().connection_state() {
+                async_nats::connection::State::Connected => Ok(()),
+                state => Err(format!("NATS is {state}")),
+            }
+        })
+    });
+    let metrics = app.metrics().clone();
+    Router::new()
+        .nest("/api/v1", api.route("/openapi.json", get(move || openapi_json(document.clone()))))
+        .fallback(|| async { ApiError::NoSuchRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(app.config().body_limit))
+        .with_state(app)
+        .merge(ops::router("command-api", ready, metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(metrics, ops::track_requests))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Store(events::StoreError::Codec("handler panicked".into())).into_response()))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(REQUEST_ID)))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::new(HeaderName::from_static(REQUEST_ID), MakeRequestUuid))
+}
+
+async fn openapi_json(document: Arc<utoipa::openapi::OpenApi>) -> Response {
+    Json(document.as_ref().clone()).into_response()
+}
+
+/// Each request's span carries its request and correlation ids, so every log
+/// line of the request (and the events it appends) can be found by either.
+fn request_span(request: &Request) -> tracing::Span {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %header(REQUEST_ID),
+        correlation_id = %header(CORRELATION_ID),
+    )
+}

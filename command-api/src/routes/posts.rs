@@ -1,0 +1,149 @@
+//! Posts: create, edit, delete, report, and moderators' hide and restore.
+
+use super::Accepted;
+use crate::App;
+use crate::command::execute;
+use crate::error::ApiError;
+use crate::extract::{Body, Caller};
+use crate::limits::Limit;
+use axum::extract::{Path, State};
+use domain::content::post::{self, PostCommand};
+use domain::content::{ReportReason, text};
+use events::Aggregate;
+use events::ids::PostId;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Longest post text, in characters.
+pub const MAX_POST_CHARS: usize = 5000;
+
+pub(super) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_post))
+        .routes(routes!(edit_post, delete_post))
+        .routes(routes!(report_post))
+        .routes(routes!(hide_post))
+        .routes(routes!(restore_post))
+}
+
+/// A new post or the new version of one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostRequest {
+    /// 1 to 5000 characters; `#hashtags` and `@mentions` are parsed from it.
+    pub text: String,
+    /// Up to 4 https URLs of images or video.
+    #[serde(default)]
+    pub media: Vec<String>,
+}
+
+/// Why content is reported.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    /// 1 to 500 characters.
+    pub reason: String,
+}
+
+/// A moderator's note on hiding content.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HideRequest {
+    /// Why, up to 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A fresh id for a resource the caller creates. With an idempotency key the
+/// id is derived from it, so a retry addresses the same aggregate and finds
+/// its first result there.
+pub(crate) fn new_id(caller: &Caller, kind: &str) -> uuid::Uuid {
+    match &caller.context.key {
+        Some(key) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("pulse:{kind}:{}", key.as_str()).as_bytes()),
+        None => uuid::Uuid::now_v7(),
+    }
+}
+
+fn post_path(raw: &str) -> Result<PostId, ApiError> {
+    PostId::parse(raw).map_err(|e| ApiError::Invalid(domain::InvalidInput::new("post_id", e.to_string())))
+}
+
+async fn run(app: &App, caller: &Caller, id: PostId, command: PostCommand) -> Result<Accepted, ApiError> {
+    let outcome = execute(app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone())).await?;
+    Ok(Accepted::new(id, outcome))
+}
+
+/// Publish a post.
+#[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn create_post(State(app): State<App>, caller: Caller, Body(req): Body<PostRequest>) -> Result<Accepted, ApiError> {
+    app.limiter().check(Limit::Posts, caller.user.as_str()).map_err(ApiError::rate_limited)?;
+    let body = text::compose(&req.text, &req.media, app.words(), MAX_POST_CHARS)?;
+    let id = PostId(new_id(&caller, "post"));
+    run(&app, &caller, id, PostCommand::Create { post: id, author: caller.user.clone(), body }).await
+}
+
+/// Change a post's text or media (author only).
+#[utoipa::path(patch, path = "/posts/{post_id}", tag = "posts", request_body = PostRequest,
+    params(("post_id" = String, Path, description = "The post")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn edit_post(
+    State(app): State<App>,
+    caller: Caller,
+    Path(post_id): Path<String>,
+    Body(req): Body<PostRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = post_path(&post_id)?;
+    let body = text::compose(&req.text, &req.media, app.words(), MAX_POST_CHARS)?;
+    run(&app, &caller, id, PostCommand::Edit { by: caller.user.clone(), body }).await
+}
+
+/// Delete a post (author only).
+#[utoipa::path(delete, path = "/posts/{post_id}", tag = "posts",
+    params(("post_id" = String, Path, description = "The post")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn delete_post(State(app): State<App>, caller: Caller, Path(post_id): Path<String>) -> Result<Accepted, ApiError> {
+    let id = post_path(&post_id)?;
+    run(&app, &caller, id, PostCommand::Delete { by: caller.user.clone() }).await
+}
+
+/// Report a post to the moderators.
+#[utoipa::path(post, path = "/posts/{post_id}/report", tag = "moderation", request_body = ReportRequest,
+    params(("post_id" = String, Path, description = "The post")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn report_post(
+    State(app): State<App>,
+    caller: Caller,
+    Path(post_id): Path<String>,
+    Body(req): Body<ReportRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = post_path(&post_id)?;
+    let reason = ReportReason::parse(&req.reason)?;
+    run(&app, &caller, id, PostCommand::Report { by: caller.user.clone(), reason }).await
+}
+
+/// Hide a post from everyone but moderators (moderators only).
+#[utoipa::path(post, path = "/posts/{post_id}/hide", tag = "moderation", request_body = HideRequest,
+    params(("post_id" = String, Path, description = "The post")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn hide_post(
+    State(app): State<App>,
+    caller: Caller,
+    Path(post_id): Path<String>,
+    Body(req): Body<HideRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = post_path(&post_id)?;
+    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let command = PostCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason };
+    run(&app, &caller, id, command).await
+}
+
+/// Make a hidden post visible again (moderators only).
+#[utoipa::path(post, path = "/posts/{post_id}/restore", tag = "moderation",
+    params(("post_id" = String, Path, description = "The post")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn restore_post(State(app): State<App>, caller: Caller, Path(post_id): Path<String>) -> Result<Accepted, ApiError> {
+    let id = post_path(&post_id)?;
+    run(&app, &caller, id, PostCommand::Restore { by: caller.user.clone(), is_moderator: caller.moderator }).await
+}

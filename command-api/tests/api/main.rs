@@ -1,0 +1,8 @@
+//! The command API over HTTP against a real NATS JetStream: each test starts
+//! the router on 127.0.0.1:0 with its own streams and talks to it with a real
+//! HTTP client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod posts;
+mod support;

@@ -1,0 +1,140 @@
+//! Spawning the API and calling it.
+
+use command_api::auth::{Claims, JwtKeys};
+use command_api::{App, Config, JwtConfig, RateLimits, Secret};
+use events::{Aggregate, DomainEvent};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::time::{SystemTime, UNIX_EPOCH};
+use testkit::TestLog;
+
+pub const SECRET: &str = "test-secret-with-enough-entropy-0123456789";
+
+pub struct Api {
+    pub base: String,
+    pub log: TestLog,
+    pub http: reqwest::Client,
+    keys: JwtKeys,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    #[track_caller]
+    pub fn problem(&self, status: u16, slug: &str) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        let content_type = self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(self.body["type"], format!("urn:pulse:problem:{slug}"), "{:?}", self.body);
+        assert_eq!(self.body["status"], status);
+        self
+    }
+
+    #[track_caller]
+    pub fn accepted(&self) -> &Self {
+        assert_eq!(self.status, StatusCode::ACCEPTED, "{:?}", self.body);
+        assert!(self.headers.contains_key("pulse-position"));
+        self
+    }
+}
+
+pub fn config() -> Config {
+    let mut config = Config::with_secret(SECRET);
+    config.moderators = vec![events::ids::UserId::parse("mod").unwrap()];
+    config.words = "badword, suspicious:flag".to_owned();
+    config
+}
+
+pub async fn spawn() -> Api {
+    spawn_with(config()).await
+}
+
+pub async fn spawn_with(config: Config) -> Api {
+    let log = TestLog::new().await;
+    let keys = JwtKeys::new(&JwtConfig { secret: Secret::new(SECRET), issuer: None, audience: None });
+    let app = App::new(log.store.clone(), config, ops::Metrics::new("command-api")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(command_api::serve(listener, app, std::future::pending()));
+    Api { base, log, http: reqwest::Client::new(), keys }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub fn claims(user: &str) -> Claims {
+    Claims {
+        sub: user.to_owned(),
+        name: Some(format!("{user} name")),
+        email: Some(format!("{user}@example.org")),
+        picture: None,
+        role: None,
+        iat: now(),
+        exp: now() + 3600,
+        nbf: None,
+        iss: None,
+        aud: None,
+    }
+}
+
+impl Api {
+    pub fn token(&self, user: &str) -> String {
+        self.keys.mint(&claims(user)).unwrap()
+    }
+
+    pub fn token_with(&self, claims: &Claims) -> String {
+        self.keys.mint(claims).unwrap()
+    }
+
+    pub async fn call(&self, method: Method, path: &str, user: Option<&str>, body: Option<Value>) -> Reply {
+        self.send(method, path, user.map(|u| self.token(u)), body, None).await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, token: Option<String>, body: Option<Value>, key: Option<&str>) -> Reply {
+        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        reply(request.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, user: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(user), Some(body)).await
+    }
+
+    /// The decoded events of an aggregate, oldest first.
+    pub async fn events_of(&self, aggregate: &Aggregate) -> Vec<DomainEvent> {
+        self.log.store.load(aggregate).await.unwrap().events.into_iter().map(|r| r.event).collect()
+    }
+
+    pub async fn event_names_of(&self, aggregate: &Aggregate) -> Vec<&'static str> {
+        self.events_of(aggregate).await.iter().map(DomainEvent::name).collect()
+    }
+}
+
+pub async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, headers, body }
+}
+
+pub fn no_limits() -> Config {
+    Config { limits: RateLimits::OFF, ..config() }
+}

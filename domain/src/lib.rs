@@ -1,0 +1,14 @@
+//! Pulse's business rules. For each aggregate, `decide` turns state and a command
+//! into events or a rejection; `evolve` folds one event into state.
+//!
+//! Owns: who may edit a post, RSVP capacity, chat membership, follow and block
+//! rules, notification preferences, and the parsing of user input into types
+//! that cannot be wrong ([`input`]).
+//! Never touches: NATS, HTTP, databases, the clock, random numbers, `async`.
+//! Time, new ids and outside facts (is the actor a moderator? blocked?) arrive
+//! as command fields, looked up by the caller first.
+
+pub mod content;
+pub mod input;
+
+pub use input::InvalidInput;
