@@ -71,6 +71,32 @@ where
     Err(StoreError::Conflict { aggregate: aggregate.to_string(), expected: version }.into())
 }
 
+/// Runs a command that creates an aggregate under a new id. Its state is
+/// known to be empty, so the load is skipped and the append expects version 0;
+/// only if that loses (the id exists: a retry, or a collision) does it fall back
+/// to [`execute`]. This saves the command path one NATS round trip.
+pub async fn create<S, E, R>(
+    app: &App,
+    context: &CommandContext,
+    aggregate: &Aggregate,
+    evolve: impl Fn(S, &E) -> S,
+    decide: impl Fn(&S) -> Result<Vec<E>, R>,
+) -> Result<Outcome, ApiError>
+where
+    S: Default,
+    E: IntoDomainEvent,
+    R: Into<ApiError>,
+{
+    let key = context.key.as_ref().map(|k| k.on(aggregate));
+    let decided = decide(&S::default()).map_err(Into::into)?;
+    match append_all(app, context, aggregate, key.as_ref(), 0, decided).await {
+        Ok(Some(outcome)) => Ok(outcome),
+        Ok(None) => Ok(Outcome { position: Position { context: aggregate.context(), sequence: 0 }, replayed: false, changed: false }),
+        Err(StoreError::Conflict { .. }) => execute(app, context, aggregate, evolve, decide).await,
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Appends decided events one after the other, each expecting the one before.
 /// `None` when there was nothing to append.
 async fn append_all<E: IntoDomainEvent>(

@@ -2,7 +2,7 @@
 
 use super::Accepted;
 use crate::App;
-use crate::command::execute;
+use crate::command::{create, execute};
 use crate::error::ApiError;
 use crate::extract::{Body, Caller};
 use crate::limits::Limit;
@@ -81,7 +81,9 @@ async fn create_post(State(app): State<App>, caller: Caller, Body(req): Body<Pos
     app.limiter().check(Limit::Posts, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let body = text::compose(&req.text, &req.media, app.words(), MAX_POST_CHARS)?;
     let id = PostId(new_id(&caller, "post"));
-    run(&app, &caller, id, PostCommand::Create { post: id, author: caller.user.clone(), body }).await
+    let command = PostCommand::Create { post: id, author: caller.user.clone(), body };
+    let outcome = create(&app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone())).await?;
+    Ok(Accepted::new(id, outcome))
 }
 
 /// Change a post's text or media (author only).
