@@ -32,6 +32,16 @@ pub struct Outcome {
     pub changed: bool,
 }
 
+/// An aggregate's current state, for reading outside facts before a command.
+pub async fn current<S, E>(app: &App, aggregate: &Aggregate, evolve: impl Fn(S, &E) -> S) -> Result<S, ApiError>
+where
+    S: Default,
+    E: IntoDomainEvent,
+{
+    let history = app.events().load(aggregate).await?;
+    Ok(history.events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), evolve))
+}
+
 /// Runs one command against one aggregate.
 pub async fn execute<S, E, R>(
     app: &App,

@@ -9,6 +9,7 @@ use crate::auth::AuthError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidInput;
+use domain::content;
 use events::StoreError;
 use serde::Serialize;
 use std::time::Duration;
@@ -143,25 +144,98 @@ impl IntoResponse for ApiError {
 pub enum Rejection {
     /// About a post.
     #[error(transparent)]
-    Post(#[from] domain::content::post::PostRejection),
+    Post(#[from] content::PostRejection),
+    /// About a comment.
+    #[error(transparent)]
+    Comment(#[from] content::CommentRejection),
+    /// About a like.
+    #[error(transparent)]
+    Like(#[from] content::LikeRejection),
+    /// About a calendar event.
+    #[error(transparent)]
+    Event(#[from] content::CalendarEventRejection),
 }
 
 impl Rejection {
     fn classify(&self) -> (StatusCode, &'static str) {
-        use domain::content::post::PostRejection as P;
         match self {
-            Rejection::Post(P::NoSuchPost) => (StatusCode::NOT_FOUND, "no-such-post"),
-            Rejection::Post(P::AlreadyExists) => (StatusCode::CONFLICT, "already-exists"),
-            Rejection::Post(P::PostDeleted) => (StatusCode::CONFLICT, "post-deleted"),
-            Rejection::Post(P::NotTheAuthor) => (StatusCode::FORBIDDEN, "not-the-author"),
-            Rejection::Post(P::NotAModerator) => (StatusCode::FORBIDDEN, "not-a-moderator"),
-            Rejection::Post(P::CannotReportOwnContent) => (StatusCode::UNPROCESSABLE_ENTITY, "cannot-report-own-content"),
+            Rejection::Post(r) => post_status(r),
+            Rejection::Comment(r) => comment_status(r),
+            Rejection::Like(r) => like_status(r),
+            Rejection::Event(r) => event_status(r),
         }
     }
 }
 
-impl From<domain::content::post::PostRejection> for ApiError {
-    fn from(rejection: domain::content::post::PostRejection) -> Self {
-        ApiError::Rejected(rejection.into())
+const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
+const FORBIDDEN: StatusCode = StatusCode::FORBIDDEN;
+const CONFLICT: StatusCode = StatusCode::CONFLICT;
+const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+fn post_status(rejection: &content::PostRejection) -> (StatusCode, &'static str) {
+    use content::PostRejection as P;
+    match rejection {
+        P::NoSuchPost => (NOT_FOUND, "no-such-post"),
+        P::AlreadyExists => (CONFLICT, "already-exists"),
+        P::PostDeleted => (CONFLICT, "post-deleted"),
+        P::NotTheAuthor => (FORBIDDEN, "not-the-author"),
+        P::NotAModerator => (FORBIDDEN, "not-a-moderator"),
+        P::CannotReportOwnContent => (UNPROCESSABLE, "cannot-report-own-content"),
     }
 }
+
+fn comment_status(rejection: &content::CommentRejection) -> (StatusCode, &'static str) {
+    use content::CommentRejection as C;
+    match rejection {
+        C::NoSuchPost => (NOT_FOUND, "no-such-post"),
+        C::NoSuchComment => (NOT_FOUND, "no-such-comment"),
+        C::Blocked => (FORBIDDEN, "blocked"),
+        C::AlreadyExists => (CONFLICT, "already-exists"),
+        C::CommentDeleted => (CONFLICT, "comment-deleted"),
+        C::NotTheAuthor => (FORBIDDEN, "not-the-author"),
+        C::NotAModerator => (FORBIDDEN, "not-a-moderator"),
+        C::CannotReportOwnContent => (UNPROCESSABLE, "cannot-report-own-content"),
+    }
+}
+
+fn like_status(rejection: &content::LikeRejection) -> (StatusCode, &'static str) {
+    use content::LikeRejection as L;
+    match rejection {
+        L::NoSuchPost => (NOT_FOUND, "no-such-post"),
+        L::Blocked => (FORBIDDEN, "blocked"),
+    }
+}
+
+fn event_status(rejection: &content::CalendarEventRejection) -> (StatusCode, &'static str) {
+    use content::CalendarEventRejection as E;
+    match rejection {
+        E::NoSuchEvent => (NOT_FOUND, "no-such-event"),
+        E::AlreadyExists => (CONFLICT, "already-exists"),
+        E::InvalidSchedule => (UNPROCESSABLE, "invalid-schedule"),
+        E::StartsInThePast => (UNPROCESSABLE, "starts-in-the-past"),
+        E::NotTheOrganizer => (FORBIDDEN, "not-the-organizer"),
+        E::CapacityBelowAttendance { .. } => (CONFLICT, "capacity-below-attendance"),
+        E::EventFull => (CONFLICT, "event-full"),
+        E::EventCancelled => (CONFLICT, "event-cancelled"),
+        E::EventOver => (CONFLICT, "event-over"),
+        E::Blocked => (FORBIDDEN, "blocked"),
+    }
+}
+
+/// Every domain rejection converts straight into an `ApiError`.
+macro_rules! rejection_into_api_error {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                ApiError::Rejected(rejection.into())
+            }
+        }
+    )*};
+}
+
+rejection_into_api_error!(
+    content::PostRejection,
+    content::CommentRejection,
+    content::LikeRejection,
+    content::CalendarEventRejection
+);

@@ -12,6 +12,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod facts;
 pub mod limits;
 pub mod openapi;
 pub mod routes;

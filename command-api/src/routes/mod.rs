@@ -1,6 +1,9 @@
 //! The router: one module per resource, each with its handlers and request
 //! bodies; this file assembles them with the layers every route shares.
 
+pub mod comments;
+pub mod events;
+pub mod likes;
 pub mod posts;
 
 use crate::App;
@@ -64,7 +67,11 @@ impl IntoResponse for Accepted {
 
 /// Every `/api/v1` route with its OpenAPI description.
 pub fn api() -> OpenApiRouter<App> {
-    OpenApiRouter::with_openapi(crate::openapi::document()).merge(posts::router())
+    OpenApiRouter::with_openapi(crate::openapi::document())
+        .merge(posts::router())
+        .merge(comments::router())
+        .merge(likes::router())
+        .merge(events::router())
 }
 
 /// The complete router.
@@ -90,7 +97,7 @@ pub fn router(app: App) -> Router {
         .with_state(app)
         .merge(ops::router("command-api", ready, metrics.clone()))
         .layer(axum::middleware::from_fn_with_state(metrics, ops::track_requests))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Store(events::StoreError::Codec("handler panicked".into())).into_response()))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Store(::events::StoreError::Codec("handler panicked".into())).into_response()))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(REQUEST_ID)))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(HeaderName::from_static(REQUEST_ID), MakeRequestUuid))

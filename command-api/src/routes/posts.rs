@@ -8,6 +8,7 @@ use crate::extract::{Body, Caller};
 use crate::limits::Limit;
 use axum::extract::{Path, State};
 use domain::content::post::{self, PostCommand};
+use domain::content::text::MAX_POST_CHARS;
 use domain::content::{ReportReason, text};
 use events::Aggregate;
 use events::ids::PostId;
@@ -15,8 +16,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// Longest post text, in characters.
-pub const MAX_POST_CHARS: usize = 5000;
 
 pub(super) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -65,7 +64,7 @@ pub(crate) fn new_id(caller: &Caller, kind: &str) -> uuid::Uuid {
     }
 }
 
-fn post_path(raw: &str) -> Result<PostId, ApiError> {
+pub(crate) fn post_path(raw: &str) -> Result<PostId, ApiError> {
     PostId::parse(raw).map_err(|e| ApiError::Invalid(domain::InvalidInput::new("post_id", e.to_string())))
 }
 

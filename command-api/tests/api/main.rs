@@ -4,5 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod comments;
+mod events;
+mod likes;
 mod posts;
 mod support;

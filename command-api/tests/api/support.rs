@@ -2,7 +2,9 @@
 
 use command_api::auth::{Claims, JwtKeys};
 use command_api::{App, Config, JwtConfig, RateLimits, Secret};
-use events::{Aggregate, DomainEvent};
+use events::catalog::users::UserBlocked;
+use events::ids::UserId;
+use events::{Aggregate, DomainEvent, Expected, Metadata};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -120,6 +122,14 @@ impl Api {
     /// The decoded events of an aggregate, oldest first.
     pub async fn events_of(&self, aggregate: &Aggregate) -> Vec<DomainEvent> {
         self.log.store.load(aggregate).await.unwrap().events.into_iter().map(|r| r.event).collect()
+    }
+
+    /// `blocker` blocks `blocked`, written straight to the log as a given.
+    pub async fn given_block(&self, blocker: &str, blocked: &str) {
+        let (blocker, blocked) = (UserId::parse(blocker).unwrap(), UserId::parse(blocked).unwrap());
+        let event = UserBlocked { blocker: blocker.clone(), blocked: blocked.clone() };
+        let metadata = Metadata::new(Some(blocker.clone()));
+        self.log.store.append(&Aggregate::block(&blocker, &blocked), Expected::Any, event, &metadata, None).await.unwrap();
     }
 
     pub async fn event_names_of(&self, aggregate: &Aggregate) -> Vec<&'static str> {

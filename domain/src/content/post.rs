@@ -1,10 +1,11 @@
-//! A post: who may edit, delete, report, hide and restore it.
+//! A post: who may create, edit, delete, report, hide and restore it.
+//! Subject `content.post.<post>`. Text rules (length, tags, the word list) are
+//! checked before, by [`text::compose`](super::text::compose).
 
+use super::moderation::{self, Facts, Moderate, Refused};
 use crate::content::ReportReason;
 use events::catalog::ContentEvent;
-use events::catalog::content::{
-    ContentHidden, ContentRef, ContentReported, ContentRestored, PostBody, PostCreated, PostDeleted, PostEdited,
-};
+use events::catalog::content::{ContentRef, PostBody, PostCreated, PostDeleted, PostEdited};
 use events::ids::{PostId, UserId};
 use std::collections::BTreeSet;
 
@@ -14,18 +15,18 @@ pub enum Post {
     /// Never created.
     #[default]
     Absent,
-    /// Published.
+    /// Published, possibly hidden by a moderator.
     Live {
-        /// The post.
+        /// The post's id, for the events it emits.
         id: PostId,
         /// Who wrote it.
         author: UserId,
-        /// Hidden by a moderator.
+        /// Hidden by a moderator; edits keep it hidden.
         hidden: bool,
         /// Who reported it already.
         reporters: BTreeSet<UserId>,
     },
-    /// Deleted by its author.
+    /// Deleted by its author, for good.
     Deleted,
 }
 
@@ -34,46 +35,46 @@ pub enum Post {
 pub enum PostCommand {
     /// Publish a new post.
     Create {
-        /// Its id.
+        /// Its new id.
         post: PostId,
         /// The caller.
         author: UserId,
-        /// What it says.
+        /// What it says, from [`text::compose`](super::text::compose).
         body: PostBody,
     },
-    /// Replace the body.
+    /// Replace the text and media (author only).
     Edit {
         /// The caller.
         by: UserId,
-        /// The new body.
+        /// The new body, from [`text::compose`](super::text::compose).
         body: PostBody,
     },
-    /// Delete the post.
+    /// Delete the post (author only).
     Delete {
         /// The caller.
         by: UserId,
     },
-    /// Report it to the moderators.
+    /// Report it to the moderators (anyone but the author, once each).
     Report {
         /// The caller.
         by: UserId,
         /// Why.
         reason: ReportReason,
     },
-    /// Hide it (moderators).
+    /// Hide it from everyone but moderators.
     Hide {
         /// The caller.
         by: UserId,
-        /// Whether the caller moderates (an outside fact).
+        /// Whether the caller moderates (looked up by the caller).
         is_moderator: bool,
-        /// Why.
+        /// Why, up to 500 characters, checked at the edge.
         reason: Option<String>,
     },
-    /// Show it again (moderators).
+    /// Make a hidden post visible again.
     Restore {
         /// The caller.
         by: UserId,
-        /// Whether the caller moderates (an outside fact).
+        /// Whether the caller moderates (looked up by the caller).
         is_moderator: bool,
     },
 }
@@ -81,27 +82,29 @@ pub enum PostCommand {
 /// Why a post command is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PostRejection {
-    /// No post with that id.
-    #[error("no such post")]
+    /// No post has this id.
+    #[error("This post does not exist.")]
     NoSuchPost,
-    /// The id is taken.
-    #[error("a post with this id already exists")]
+    /// Creating a post under an id already used, even by a deleted post.
+    #[error("A post with this id already exists.")]
     AlreadyExists,
-    /// The post was deleted.
-    #[error("the post was deleted")]
+    /// The post was deleted; nothing more can happen to it.
+    #[error("This post has been deleted.")]
     PostDeleted,
-    /// Only the author may do this.
-    #[error("only the author can change this post")]
+    /// Editing or deleting someone else's post.
+    #[error("Only the author can edit or delete this post.")]
     NotTheAuthor,
-    /// Only moderators may do this.
-    #[error("only moderators can do this")]
+    /// Hiding or restoring without being a moderator.
+    #[error("Only moderators can hide or restore posts.")]
     NotAModerator,
-    /// Reporting your own post.
-    #[error("you cannot report your own post")]
+    /// Reporting one's own post.
+    #[error("You cannot report your own post.")]
     CannotReportOwnContent,
 }
 
-/// Decides what a command on a post does.
+/// Decides what a command does to a post: at most one event, none when the
+/// command is already satisfied (a second report by the same user, hiding a
+/// hidden post, restoring a visible one).
 pub fn decide(post: &Post, command: PostCommand) -> Result<Vec<ContentEvent>, PostRejection> {
     use PostCommand as C;
     use PostRejection as R;
@@ -112,44 +115,41 @@ pub fn decide(post: &Post, command: PostCommand) -> Result<Vec<ContentEvent>, Po
                 _ => Err(R::NoSuchPost),
             };
         }
+        Post::Deleted if matches!(command, C::Create { .. }) => return Err(R::AlreadyExists),
         Post::Deleted => return Err(R::PostDeleted),
         Post::Live { id, author, hidden, reporters } => (*id, author, *hidden, reporters),
     };
-    let target = ContentRef::Post(id);
+    let moderate = |request| {
+        let facts = Facts { target: ContentRef::Post(id), author, hidden, reporters };
+        moderation::decide(facts, request).map_err(|refused| match refused {
+            Refused::NotAModerator => R::NotAModerator,
+            Refused::OwnContent => R::CannotReportOwnContent,
+        })
+    };
     match command {
         C::Create { .. } => Err(R::AlreadyExists),
         C::Edit { by, .. } | C::Delete { by } if by != *author => Err(R::NotTheAuthor),
         C::Edit { body, .. } => Ok(vec![PostEdited { post: id, body }.into()]),
         C::Delete { by } => Ok(vec![PostDeleted { post: id, by }.into()]),
-        C::Report { by, .. } if by == *author => Err(R::CannotReportOwnContent),
-        C::Report { by, .. } if reporters.contains(&by) => Ok(vec![]),
-        C::Report { by, reason } => Ok(vec![ContentReported { target, by, reason: reason.into_string() }.into()]),
-        C::Hide { is_moderator: false, .. } | C::Restore { is_moderator: false, .. } => Err(R::NotAModerator),
-        C::Hide { .. } if hidden => Ok(vec![]),
-        C::Hide { by, reason, .. } => Ok(vec![ContentHidden { target, by, reason }.into()]),
-        C::Restore { .. } if !hidden => Ok(vec![]),
-        C::Restore { by, .. } => Ok(vec![ContentRestored { target, by }.into()]),
+        C::Report { by, reason } => moderate(Moderate::Report { by, reason }),
+        C::Hide { by, is_moderator, reason } => moderate(Moderate::Hide { by, is_moderator, reason }),
+        C::Restore { by, is_moderator } => moderate(Moderate::Restore { by, is_moderator }),
     }
 }
 
-/// Folds one event into the post.
+/// Folds one event of the post's subject into its state.
 pub fn evolve(post: Post, event: &ContentEvent) -> Post {
     match (post, event) {
         (_, ContentEvent::PostCreated(e)) => {
             Post::Live { id: e.post, author: e.author.clone(), hidden: false, reporters: BTreeSet::new() }
         }
         (_, ContentEvent::PostDeleted(_)) => Post::Deleted,
-        (Post::Live { id, author, mut reporters, hidden }, ContentEvent::ContentReported(e)) => {
-            reporters.insert(e.by.clone());
+        (Post::Live { id, author, mut hidden, mut reporters }, event) => {
+            moderation::evolve(ContentRef::Post(id), &mut hidden, &mut reporters, event);
             Post::Live { id, author, hidden, reporters }
         }
-        (Post::Live { id, author, reporters, .. }, ContentEvent::ContentHidden(_)) => {
-            Post::Live { id, author, hidden: true, reporters }
-        }
-        (Post::Live { id, author, reporters, .. }, ContentEvent::ContentRestored(_)) => {
-            Post::Live { id, author, hidden: false, reporters }
-        }
-        (post, _) => post, // edits change nothing `decide` looks at
+        // Edits change nothing `decide` looks at.
+        (post, _) => post,
     }
 }
 
@@ -157,6 +157,7 @@ pub fn evolve(post: Post, event: &ContentEvent) -> Post {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use events::catalog::content::{ContentHidden, ContentReported, ContentRestored};
 
     const POST: PostId = PostId(uuid::Uuid::from_u128(1));
 
@@ -172,63 +173,173 @@ mod tests {
         PostCreated { post: POST, author: user(author), body: body("hi") }.into()
     }
 
+    fn deleted() -> ContentEvent {
+        PostDeleted { post: POST, by: user("ana") }.into()
+    }
+
+    fn reported_by(by: &str) -> ContentEvent {
+        ContentReported { target: ContentRef::Post(POST), by: user(by), reason: "spam".to_owned() }.into()
+    }
+
+    fn hidden() -> ContentEvent {
+        ContentHidden { target: ContentRef::Post(POST), by: user("mod"), reason: None }.into()
+    }
+
+    fn report(by: &str) -> PostCommand {
+        PostCommand::Report { by: user(by), reason: ReportReason::parse("spam").unwrap() }
+    }
+
+    fn hide(is_moderator: bool) -> PostCommand {
+        PostCommand::Hide { by: user("mod"), is_moderator, reason: None }
+    }
+
+    fn restore(is_moderator: bool) -> PostCommand {
+        PostCommand::Restore { by: user("mod"), is_moderator }
+    }
+
     struct Given(Post);
 
-    fn given(events: impl IntoIterator<Item = ContentEvent>) -> Given {
-        Given(events.into_iter().fold(Post::default(), |post, e| evolve(post, &e)))
+    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given {
+        Given(history.into_iter().fold(Post::default(), |post, e| evolve(post, &e)))
     }
 
     impl Given {
-        fn when(self, command: PostCommand) -> Result<Vec<ContentEvent>, PostRejection> {
-            decide(&self.0, command)
+        fn when(self, command: PostCommand) -> Then {
+            Then(decide(&self.0, command))
         }
     }
 
-    fn reason() -> ReportReason {
-        ReportReason::parse("spam").unwrap()
+    struct Then(Result<Vec<ContentEvent>, PostRejection>);
+
+    impl Then {
+        #[track_caller]
+        fn then(self, expected: impl Into<ContentEvent>) {
+            assert_eq!(self.0, Ok(vec![expected.into()]));
+        }
+
+        #[track_caller]
+        fn then_nothing(self) {
+            assert_eq!(self.0, Ok(vec![]));
+        }
+
+        #[track_caller]
+        fn then_rejects(self, rejection: PostRejection) {
+            assert_eq!(self.0, Err(rejection));
+        }
     }
 
     #[test]
-    fn a_new_post_is_created_once() {
+    fn a_post_is_created_under_a_new_id() {
+        given([])
+            .when(PostCommand::Create { post: POST, author: user("ana"), body: body("hi") })
+            .then(created_by("ana"));
+    }
+
+    #[test]
+    fn an_id_cannot_be_used_twice_even_after_deletion() {
         let create = || PostCommand::Create { post: POST, author: user("ana"), body: body("hi") };
-        assert_eq!(given([]).when(create()), Ok(vec![created_by("ana")]));
-        assert_eq!(given([created_by("ana")]).when(create()), Err(PostRejection::AlreadyExists));
+        given([created_by("ana")]).when(create()).then_rejects(PostRejection::AlreadyExists);
+        given([created_by("ana"), deleted()]).when(create()).then_rejects(PostRejection::AlreadyExists);
     }
 
     #[test]
-    fn only_the_author_can_edit_or_delete_a_post() {
-        let edit = |by: &str| PostCommand::Edit { by: user(by), body: body("new") };
-        assert_eq!(given([created_by("ana")]).when(edit("ben")), Err(PostRejection::NotTheAuthor));
-        assert_eq!(given([created_by("ana")]).when(PostCommand::Delete { by: user("ben") }), Err(PostRejection::NotTheAuthor));
-        assert_eq!(given([created_by("ana")]).when(edit("ana")), Ok(vec![PostEdited { post: POST, body: body("new") }.into()]));
+    fn the_author_edits_and_deletes_their_post() {
+        given([created_by("ana")])
+            .when(PostCommand::Edit { by: user("ana"), body: body("new") })
+            .then(PostEdited { post: POST, body: body("new") });
+        given([created_by("ana")]).when(PostCommand::Delete { by: user("ana") }).then(deleted());
     }
 
     #[test]
-    fn nothing_can_be_done_to_a_missing_or_deleted_post() {
-        let delete = || PostCommand::Delete { by: user("ana") };
-        assert_eq!(given([]).when(delete()), Err(PostRejection::NoSuchPost));
-        let deleted: ContentEvent = PostDeleted { post: POST, by: user("ana") }.into();
-        assert_eq!(given([created_by("ana"), deleted]).when(delete()), Err(PostRejection::PostDeleted));
+    fn only_the_author_can_edit_a_post() {
+        given([created_by("ana")])
+            .when(PostCommand::Edit { by: user("ben"), body: body("mine now") })
+            .then_rejects(PostRejection::NotTheAuthor);
     }
 
     #[test]
-    fn a_user_reports_a_post_once_and_never_their_own() {
-        let report = |by: &str| PostCommand::Report { by: user(by), reason: reason() };
-        assert_eq!(given([created_by("ana")]).when(report("ana")), Err(PostRejection::CannotReportOwnContent));
-        let reported = given([created_by("ana")]).when(report("ben")).unwrap();
-        assert_eq!(reported.len(), 1);
-        assert_eq!(given([created_by("ana"), reported[0].clone()]).when(report("ben")), Ok(vec![]));
+    fn only_the_author_can_delete_a_post() {
+        given([created_by("ana")])
+            .when(PostCommand::Delete { by: user("ben") })
+            .then_rejects(PostRejection::NotTheAuthor);
     }
 
     #[test]
-    fn only_moderators_hide_and_restore_and_repeating_changes_nothing() {
-        let hide = |is_moderator| PostCommand::Hide { by: user("mod"), is_moderator, reason: None };
-        let restore = |is_moderator| PostCommand::Restore { by: user("mod"), is_moderator };
-        assert_eq!(given([created_by("ana")]).when(hide(false)), Err(PostRejection::NotAModerator));
-        assert_eq!(given([created_by("ana")]).when(restore(true)), Ok(vec![]));
-        let hidden = given([created_by("ana")]).when(hide(true)).unwrap();
-        assert_eq!(given([created_by("ana"), hidden[0].clone()]).when(hide(true)), Ok(vec![]));
-        assert_eq!(given([created_by("ana"), hidden[0].clone()]).when(restore(false)), Err(PostRejection::NotAModerator));
-        assert_eq!(given([created_by("ana"), hidden[0].clone()]).when(restore(true)).unwrap().len(), 1);
+    fn a_missing_post_cannot_be_changed() {
+        for command in [
+            PostCommand::Edit { by: user("ana"), body: body("x") },
+            PostCommand::Delete { by: user("ana") },
+            report("ben"),
+            hide(true),
+        ] {
+            given([]).when(command).then_rejects(PostRejection::NoSuchPost);
+        }
+    }
+
+    #[test]
+    fn a_deleted_post_cannot_be_edited_deleted_or_moderated() {
+        for command in [
+            PostCommand::Edit { by: user("ana"), body: body("x") },
+            PostCommand::Delete { by: user("ana") },
+            report("ben"),
+            hide(true),
+            restore(true),
+        ] {
+            given([created_by("ana"), deleted()]).when(command).then_rejects(PostRejection::PostDeleted);
+        }
+    }
+
+    #[test]
+    fn a_user_reports_someone_elses_post() {
+        given([created_by("ana")]).when(report("ben")).then(reported_by("ben"));
+    }
+
+    #[test]
+    fn reporting_twice_is_one_report() {
+        given([created_by("ana"), reported_by("ben")]).when(report("ben")).then_nothing();
+        given([created_by("ana"), reported_by("ben")]).when(report("cy")).then(reported_by("cy"));
+    }
+
+    #[test]
+    fn nobody_can_report_their_own_post() {
+        given([created_by("ana")]).when(report("ana")).then_rejects(PostRejection::CannotReportOwnContent);
+    }
+
+    #[test]
+    fn a_moderator_hides_and_restores_a_post() {
+        given([created_by("ana")])
+            .when(PostCommand::Hide { by: user("mod"), is_moderator: true, reason: Some("abuse".to_owned()) })
+            .then(ContentHidden { target: ContentRef::Post(POST), by: user("mod"), reason: Some("abuse".to_owned()) });
+        given([created_by("ana"), hidden()])
+            .when(restore(true))
+            .then(ContentRestored { target: ContentRef::Post(POST), by: user("mod") });
+    }
+
+    #[test]
+    fn only_moderators_can_hide_or_restore_a_post() {
+        given([created_by("ana")]).when(hide(false)).then_rejects(PostRejection::NotAModerator);
+        given([created_by("ana"), hidden()]).when(restore(false)).then_rejects(PostRejection::NotAModerator);
+        given([created_by("ana"), hidden()]).when(hide(false)).then_rejects(PostRejection::NotAModerator);
+    }
+
+    #[test]
+    fn hiding_a_hidden_post_or_restoring_a_visible_one_changes_nothing() {
+        given([created_by("ana"), hidden()]).when(hide(true)).then_nothing();
+        given([created_by("ana")]).when(restore(true)).then_nothing();
+        let restored = ContentRestored { target: ContentRef::Post(POST), by: user("mod") };
+        given([created_by("ana"), hidden(), restored.into()]).when(restore(true)).then_nothing();
+    }
+
+    #[test]
+    fn editing_keeps_a_hidden_post_hidden() {
+        let edited = PostEdited { post: POST, body: body("cleaned up") };
+        given([created_by("ana"), hidden(), edited.into()]).when(hide(true)).then_nothing();
+    }
+
+    #[test]
+    fn moderation_of_other_content_does_not_touch_the_post() {
+        let other = ContentRef::Comment(events::ids::CommentId(uuid::Uuid::from_u128(9)));
+        let elsewhere = ContentHidden { target: other, by: user("mod"), reason: None };
+        given([created_by("ana"), elsewhere.into()]).when(restore(true)).then_nothing();
     }
 }

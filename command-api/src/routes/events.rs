@@ -1,0 +1,160 @@
+//! Calendar events: create, update, cancel, and RSVPs with capacity.
+
+use super::posts::new_id;
+use super::Accepted;
+use crate::command::{create, current, execute};
+use crate::error::ApiError;
+use crate::extract::{Body, Caller};
+use crate::facts;
+use crate::App;
+use axum::extract::{Path, State};
+use domain::content::{event, parse_details, CalendarEvent, CalendarEventCommand, RawEventDetails};
+use domain::InvalidInput;
+use ::events::catalog::content::Rsvp;
+use ::events::ids::EventId;
+use ::events::Aggregate;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_event))
+        .routes(routes!(update_event))
+        .routes(routes!(cancel_event))
+        .routes(routes!(respond))
+}
+
+/// What, where, when and how many: the whole event (an update replaces it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventRequest {
+    /// 1 to 120 characters.
+    pub title: String,
+    /// Up to 5000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// 1 to 200 characters: a room, an address or a URL.
+    pub place: String,
+    /// RFC 3339; not in the past.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: OffsetDateTime,
+    /// RFC 3339; after `starts_at`.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: OffsetDateTime,
+    /// Seats for people `going`, 1 to 100000; absent is unlimited.
+    #[serde(default)]
+    pub capacity: Option<i64>,
+}
+
+impl EventRequest {
+    fn into_raw(self) -> RawEventDetails {
+        RawEventDetails {
+            title: self.title,
+            description: self.description,
+            place: self.place,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// Why an event is cancelled.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Told to attendees; up to 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An answer to an event.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RsvpRequest {
+    /// `going` (takes a seat; refused when full), `interested` or `not_going`.
+    #[schema(value_type = String, example = "going")]
+    pub rsvp: Rsvp,
+}
+
+fn event_path(raw: &str) -> Result<EventId, ApiError> {
+    EventId::parse(raw).map_err(|e| ApiError::Invalid(InvalidInput::new("event_id", e.to_string())))
+}
+
+async fn run(app: &App, caller: &Caller, id: EventId, command: CalendarEventCommand) -> Result<Accepted, ApiError> {
+    let aggregate = Aggregate::event(id);
+    let outcome = execute(app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
+    Ok(Accepted::new(id, outcome))
+}
+
+/// Create a calendar event.
+#[utoipa::path(post, path = "/events", tag = "events", request_body = EventRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn create_event(State(app): State<App>, caller: Caller, Body(req): Body<EventRequest>) -> Result<Accepted, ApiError> {
+    let details = parse_details(req.into_raw())?;
+    let id = EventId(new_id(&caller, "event"));
+    let command =
+        CalendarEventCommand::Create { event: id, organizer: caller.user.clone(), details, now: OffsetDateTime::now_utc() };
+    let aggregate = Aggregate::event(id);
+    let outcome = create(&app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
+    Ok(Accepted::new(id, outcome))
+}
+
+/// Replace an event's details (organiser only).
+#[utoipa::path(put, path = "/events/{event_id}", tag = "events", request_body = EventRequest,
+    params(("event_id" = String, Path, description = "The event")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn update_event(
+    State(app): State<App>,
+    caller: Caller,
+    Path(event_id): Path<String>,
+    Body(req): Body<EventRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = event_path(&event_id)?;
+    let details = parse_details(req.into_raw())?;
+    let command = CalendarEventCommand::Update { by: caller.user.clone(), details, now: OffsetDateTime::now_utc() };
+    run(&app, &caller, id, command).await
+}
+
+/// Cancel an event (organiser only).
+#[utoipa::path(post, path = "/events/{event_id}/cancel", tag = "events", request_body = CancelRequest,
+    params(("event_id" = String, Path, description = "The event")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn cancel_event(
+    State(app): State<App>,
+    caller: Caller,
+    Path(event_id): Path<String>,
+    Body(req): Body<CancelRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = event_path(&event_id)?;
+    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    run(&app, &caller, id, CalendarEventCommand::Cancel { by: caller.user.clone(), reason }).await
+}
+
+/// Answer an event: going (refused when full), interested, or not going.
+#[utoipa::path(put, path = "/events/{event_id}/rsvp", tag = "events", request_body = RsvpRequest,
+    params(("event_id" = String, Path, description = "The event")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn respond(
+    State(app): State<App>,
+    caller: Caller,
+    Path(event_id): Path<String>,
+    Body(req): Body<RsvpRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = event_path(&event_id)?;
+    let blocked = match current(&app, &Aggregate::event(id), event::evolve).await? {
+        CalendarEvent::Scheduled { organizer, .. } => facts::blocks(&app, &organizer, &caller.user).await?,
+        _ => false,
+    };
+    let command = CalendarEventCommand::Respond {
+        user: caller.user.clone(),
+        rsvp: req.rsvp,
+        blocked_by_organizer: blocked,
+        now: OffsetDateTime::now_utc(),
+    };
+    run(&app, &caller, id, command).await
+}
