@@ -80,6 +80,7 @@ pub fn url(field: &str, raw: &str, allow_http: bool) -> Result<String, InvalidIn
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -644,6 +644,7 @@ fn is_too_large(error: &jetstream::context::PublishError) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

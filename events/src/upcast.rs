@@ -107,6 +107,7 @@ fn user_registered_v1_to_v2(mut body: Value) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::catalog::users::UserRegistered;

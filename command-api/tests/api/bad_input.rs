@@ -14,6 +14,9 @@ fn routes() -> Vec<(Method, &'static str, serde_json::Value)> {
     ]
 }
 
+/// One bad-input case: name, token, content type, body, expected status and slug.
+type Case = (&'static str, Option<String>, &'static str, Vec<u8>, u16, &'static str);
+
 async fn raw(api: &Api, method: Method, path: &str, token: Option<String>, content_type: &str, body: Vec<u8>) -> Reply {
     let mut request = api.http.request(method, format!("{}/api/v1{path}", api.base)).header("content-type", content_type).body(body);
     if let Some(token) = token {
@@ -43,7 +46,7 @@ async fn bad_input_on_any_route_is_a_4xx_problem_never_a_5xx() {
     for (method, template, valid) in routes() {
         let path = template.replace("{id}", &id);
         let valid = serde_json::to_vec(&valid).unwrap();
-        let cases: Vec<(&str, Option<String>, &str, Vec<u8>, u16, &str)> = vec![
+        let cases: Vec<Case> = vec![
             ("malformed json", good(), "application/json", b"{\"text\": ".to_vec(), 400, "malformed-request"),
             ("trailing garbage", good(), "application/json", b"{} x".to_vec(), 400, "malformed-request"),
             ("wrong type", good(), "application/json", br#"{"text": 5, "reason": 5}"#.to_vec(), 422, "invalid-input"),

@@ -8,4 +8,5 @@ mod comments;
 mod events;
 mod likes;
 mod posts;
+mod probes;
 mod support;
