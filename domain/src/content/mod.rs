@@ -25,6 +25,7 @@ pub use post::{Post, PostCommand, PostRejection};
 pub use text::{WordAction, WordList, compose, compose_comment};
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -95,6 +95,7 @@ pub(crate) fn evolve(target: ContentRef, hidden: &mut bool, reporters: &mut BTre
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
