@@ -20,7 +20,8 @@ test: services ## run every test against the real services
 	cargo test --workspace --doc
 
 bench: services ## benchmarks, as ratios against raw baselines measured in the same run
-	cargo run --release -p events --example append_bench -- $(BENCH_ARGS)
+	cargo run --release -p events --example append_bench
+	cargo run --release -p command-api --example post_bench
 
 lint: ## clippy and rustfmt checks
 	cargo clippy --workspace --all-targets -- -D warnings

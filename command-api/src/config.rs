@@ -70,8 +70,6 @@ pub struct Config {
     /// Users who may hide and restore content, besides tokens carrying
     /// `"role": "moderator"`.
     pub moderators: Vec<UserId>,
-    /// Key for `/api/v1/internal/*` routes (`X-Api-Key`); `None` disables them.
-    pub service_api_key: Option<Secret>,
     /// Rate limits.
     pub limits: RateLimits,
     /// Moderation word list: comma-separated `word`, `word:reject` or
@@ -89,7 +87,6 @@ impl Config {
         Self {
             jwt: JwtConfig { secret: Secret::new(secret), issuer: None, audience: None },
             moderators: Vec::new(),
-            service_api_key: None,
             limits: RateLimits::default(),
             words: String::new(),
             body_limit: 64 * 1024,

@@ -1,0 +1,277 @@
+//! `pulse events tail` and `pulse events show`: the log as operators read it,
+//! as compact lines or as CloudEvents JSON (the structured format), one per line.
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use events::{Aggregate, Context, EventStore, Recorded, Start, Subscribe};
+use serde_json::{Value, json};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// How events are printed.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `<time> <context>:<seq> <type> <subject> actor=<actor> <data>`.
+    #[default]
+    Line,
+    /// One CloudEvents JSON object per line.
+    Json,
+}
+
+/// `pulse events tail`.
+#[derive(Args, Debug, Clone)]
+pub struct TailArgs {
+    /// Only these contexts (repeatable); default all.
+    #[arg(long = "context", value_parser = parse_context)]
+    pub contexts: Vec<Context>,
+    /// Only this aggregate, such as `content.post.<id>`.
+    #[arg(long, value_parser = Aggregate::parse)]
+    pub aggregate: Option<Aggregate>,
+    /// Only events of this name, such as `PostCreated`.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only events by this user.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Start at the first event at or after this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<OffsetDateTime>,
+    /// Stop at this time (RFC 3339), and exit at the end of the log.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<OffsetDateTime>,
+    /// Start at the beginning of the log instead of with new events.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pulse events show`.
+#[derive(Args, Debug, Clone)]
+pub struct ShowArgs {
+    /// The aggregate, such as `content.post.<id>` or `users.user.<id>`.
+    #[arg(value_parser = Aggregate::parse)]
+    pub aggregate: Aggregate,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+fn parse_context(raw: &str) -> Result<Context, String> {
+    Context::parse(raw).ok_or_else(|| format!("{raw:?} is not one of users, content, chat, notifications"))
+}
+
+fn parse_time(raw: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(raw, &Rfc3339).map_err(|e| format!("{raw:?} is not an RFC 3339 time: {e}"))
+}
+
+/// Which events a tail prints.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Event name.
+    pub event_type: Option<String>,
+    /// Acting user.
+    pub actor: Option<String>,
+}
+
+impl Filter {
+    /// Whether the event passes.
+    pub fn matches(&self, recorded: &Recorded) -> bool {
+        let type_ok = self.event_type.as_deref().is_none_or(|t| recorded.event.name() == t);
+        let actor = recorded.envelope.actor.as_ref().map(|a| a.as_str());
+        let actor_ok = self.actor.as_deref().is_none_or(|a| actor == Some(a));
+        type_ok && actor_ok
+    }
+}
+
+/// One event as a compact line.
+pub fn line(recorded: &Recorded) -> String {
+    let envelope = &recorded.envelope;
+    let time = envelope.time.format(&Rfc3339).unwrap_or_default();
+    let actor = envelope.actor.as_ref().map_or("-", |a| a.as_str());
+    format!(
+        "{time} {} {} {} actor={actor} {}",
+        recorded.position,
+        envelope.event_type,
+        envelope.subject,
+        recorded.event.to_value()
+    )
+}
+
+/// One event in the CloudEvents JSON format.
+pub fn cloudevent(recorded: &Recorded) -> Value {
+    let envelope = &recorded.envelope;
+    let mut event = json!({
+        "specversion": "1.0",
+        "id": envelope.id.to_string(),
+        "source": envelope.source,
+        "type": envelope.event_type.to_string(),
+        "subject": envelope.subject,
+        "time": envelope.time.format(&Rfc3339).unwrap_or_default(),
+        "datacontenttype": "application/json",
+        "correlationid": envelope.correlation_id,
+        "data": recorded.event.to_value(),
+    });
+    if let Some(causation) = &envelope.causation_id {
+        event["causationid"] = json!(causation);
+    }
+    if let Some(actor) = &envelope.actor {
+        event["actor"] = json!(actor.as_str());
+    }
+    event
+}
+
+fn print(recorded: &Recorded, format: Format) {
+    match format {
+        Format::Line => println!("{}", line(recorded)),
+        Format::Json => println!("{}", cloudevent(recorded)),
+    }
+}
+
+/// Prints an aggregate's history, then its version.
+pub async fn show(store: &EventStore, args: &ShowArgs) -> anyhow::Result<()> {
+    let history = store.load(&args.aggregate).await.with_context(|| format!("reading {}", args.aggregate))?;
+    for recorded in &history.events {
+        print(recorded, args.format);
+    }
+    eprintln!("{}: {} events, version {}", args.aggregate, history.events.len(), history.version);
+    Ok(())
+}
+
+/// Follows the streams and prints what passes the filter. With `--until`, it
+/// exits once every stream is read up to where it was when the tail began.
+pub async fn tail(store: &EventStore, args: &TailArgs) -> anyhow::Result<()> {
+    let contexts = match (&args.aggregate, args.contexts.is_empty()) {
+        (Some(aggregate), _) => vec![aggregate.context()],
+        (None, true) => Context::ALL.to_vec(),
+        (None, false) => args.contexts.clone(),
+    };
+    let start = match (args.since, args.from_start || args.until.is_some()) {
+        (Some(since), _) => Start::Since(since),
+        (None, true) => Start::Beginning,
+        (None, false) => Start::New,
+    };
+    let filter = Filter { event_type: args.event_type.clone(), actor: args.actor.clone() };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<anyhow::Result<Recorded>>(1024);
+    for context in contexts {
+        let subscribe = Subscribe {
+            context,
+            filter: args.aggregate.as_ref().map(ToString::to_string),
+            start,
+            ack_wait: Duration::from_secs(30),
+        };
+        let head = if args.until.is_some() { Some(store.head(context).await?) } else { None };
+        tokio::spawn(follow(store.clone(), subscribe, head, args.until, sender.clone()));
+    }
+    drop(sender);
+    while let Some(next) = receiver.recv().await {
+        let recorded = next?;
+        if filter.matches(&recorded) {
+            print(&recorded, args.format);
+        }
+    }
+    Ok(())
+}
+
+/// Feeds one stream's events into `sender`; stops at `head` or past `until`.
+async fn follow(
+    store: EventStore,
+    subscribe: Subscribe,
+    head: Option<u64>,
+    until: Option<OffsetDateTime>,
+    sender: tokio::sync::mpsc::Sender<anyhow::Result<Recorded>>,
+) {
+    if head == Some(0) {
+        return;
+    }
+    let mut subscription = match store.tail(subscribe).await {
+        Ok(subscription) => subscription,
+        Err(e) => {
+            let _ = sender.send(Err(e.into())).await;
+            return;
+        }
+    };
+    // With --until the log is read to its end as of now; an idle stream that is
+    // already past `head` (its last events filtered out) ends on the timeout.
+    let idle = Duration::from_secs(2);
+    loop {
+        let next = match head {
+            Some(_) => match tokio::time::timeout(idle, subscription.next()).await {
+                Ok(next) => next,
+                Err(_) => return,
+            },
+            None => subscription.next().await,
+        };
+        let Some(delivery) = next else { return };
+        let item = delivery.map_err(anyhow::Error::from).and_then(|d| d.recorded.map_err(anyhow::Error::from));
+        let (past_until, at_head) = match &item {
+            Ok(r) => (until.is_some_and(|u| r.envelope.time > u), head.is_some_and(|h| r.position.sequence >= h)),
+            Err(_) => (false, false),
+        };
+        if past_until || sender.send(item).await.is_err() || at_head {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use events::catalog::content::{PostBody, PostCreated};
+    use events::envelope::{Envelope, EventType};
+    use events::ids::{PostId, UserId};
+    use events::{DomainEvent, Position};
+
+    fn recorded(name_actor: Option<&str>) -> Recorded {
+        let post = PostId::parse("0192f1c4-5a6b-7c8d-9e0f-112233445566").unwrap();
+        let author = UserId::parse("ana").unwrap();
+        let body = PostBody { text: "hi".into(), media: vec![], hashtags: vec![], mentions: vec![], flagged: vec![] };
+        Recorded {
+            envelope: Envelope {
+                id: uuid::Uuid::nil(),
+                source: "/pulse/command-api".into(),
+                event_type: EventType { context: Context::Content, name: "PostCreated".into(), version: 1 },
+                subject: format!("content.post.{post}"),
+                time: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+                correlation_id: "c1".into(),
+                causation_id: None,
+                actor: name_actor.map(|a| UserId::parse(a).unwrap()),
+            },
+            event: DomainEvent::Content(PostCreated { post, author, body }.into()),
+            position: Position { context: Context::Content, sequence: 7 },
+            idempotency_key: None,
+        }
+    }
+
+    #[test]
+    fn a_line_shows_time_position_type_subject_actor_and_data() {
+        let line = line(&recorded(Some("ana")));
+        assert!(line.starts_with("2023-11-14T22:13:20Z content:7 pulse.content.PostCreated.v1 content.post.0192f1c4"), "{line}");
+        assert!(line.contains(" actor=ana {"), "{line}");
+        assert!(line.contains(r#""text":"hi""#), "{line}");
+    }
+
+    #[test]
+    fn the_json_form_carries_every_cloudevents_attribute() {
+        let event = cloudevent(&recorded(Some("ana")));
+        for attribute in ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "correlationid", "actor"] {
+            assert!(event.get(attribute).is_some(), "{attribute} missing in {event}");
+        }
+        assert_eq!(event["data"]["body"]["text"], "hi");
+        assert!(cloudevent(&recorded(None)).get("actor").is_none());
+    }
+
+    #[test]
+    fn the_filter_checks_type_and_actor() {
+        let event = recorded(Some("ana"));
+        let filter = |t: Option<&str>, a: Option<&str>| Filter { event_type: t.map(Into::into), actor: a.map(Into::into) };
+        assert!(filter(None, None).matches(&event));
+        assert!(filter(Some("PostCreated"), Some("ana")).matches(&event));
+        assert!(!filter(Some("PostEdited"), None).matches(&event));
+        assert!(!filter(None, Some("ben")).matches(&event));
+        assert!(!filter(None, Some("ana")).matches(&recorded(None)));
+    }
+}

@@ -1,0 +1,169 @@
+//! Settings read once at start-up from flags or `PULSE_*` variables; each
+//! service gets its part. No other code in Pulse reads the environment.
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use command_api::{JwtConfig, RateLimits, Secret};
+use events::ids::UserId;
+use events::{Namespace, StoreConfig};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Settings every service shares.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// NATS server with JetStream enabled.
+    #[arg(long, global = true, env = "PULSE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Stream replicas: 1 on one server, 3 in a cluster.
+    #[arg(long, global = true, env = "PULSE_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+    /// Upper bound on every NATS call, in milliseconds.
+    #[arg(long, global = true, env = "PULSE_NATS_TIMEOUT_MS", default_value_t = 5000)]
+    pub nats_timeout_ms: u64,
+    /// Prefix of subjects and stream names; lets environments share one NATS.
+    #[arg(long, global = true, env = "PULSE_NAMESPACE", default_value = "pulse")]
+    pub namespace: String,
+    /// Where local state lives (in dev mode, the generated JWT secret).
+    #[arg(long, global = true, env = "PULSE_DATA_DIR", default_value = ".pulse/data")]
+    pub data_dir: PathBuf,
+    /// Dev mode (1/0): `pulse token`, a generated JWT secret, readable logs.
+    #[arg(long, global = true, env = "PULSE_DEV", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
+    pub dev: bool,
+    /// HS256 secret shared with NextAuth; required unless in dev mode.
+    #[arg(long, global = true, env = "PULSE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Required `iss` claim of tokens, when set.
+    #[arg(long, global = true, env = "PULSE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim of tokens, when set.
+    #[arg(long, global = true, env = "PULSE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Log format, `json` or `text`; default text in dev mode, else json.
+    #[arg(long, global = true, env = "PULSE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// The command API's own settings.
+#[derive(Args, Debug, Clone)]
+pub struct CommandApiArgs {
+    /// Listen address of the command API.
+    #[arg(long, env = "PULSE_COMMAND_API_ADDR", default_value = "127.0.0.1:3001")]
+    pub command_api_addr: String,
+    /// Comma-separated user ids who may moderate.
+    #[arg(long, env = "PULSE_MODERATORS", value_delimiter = ',')]
+    pub moderators: Vec<String>,
+    /// Posts per user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_POSTS_PER_MINUTE", default_value_t = 30)]
+    pub rate_posts_per_minute: u32,
+    /// Comments per user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_COMMENTS_PER_MINUTE", default_value_t = 60)]
+    pub rate_comments_per_minute: u32,
+    /// Chat messages per user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_MESSAGES_PER_MINUTE", default_value_t = 120)]
+    pub rate_messages_per_minute: u32,
+    /// Commands per client IP per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_IP_PER_MINUTE", default_value_t = 1200)]
+    pub rate_ip_per_minute: u32,
+    /// Moderation words: `word` or `word:reject` refuses, `word:flag` flags; comma-separated.
+    #[arg(long, env = "PULSE_MODERATION_WORDS", default_value = "")]
+    pub moderation_words: String,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "PULSE_BODY_LIMIT_BYTES", default_value_t = 65536)]
+    pub body_limit_bytes: usize,
+}
+
+fn parse_flag(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (use 1 or 0)")),
+    }
+}
+
+impl Config {
+    /// Whether logs are JSON.
+    pub fn json_logs(&self) -> bool {
+        self.log_format.unwrap_or(if self.dev { LogFormat::Text } else { LogFormat::Json }) == LogFormat::Json
+    }
+
+    /// The event store's settings for a service writing as `source`.
+    pub fn store(&self, source: &str) -> anyhow::Result<StoreConfig> {
+        let namespace = Namespace::parse(&self.namespace).map_err(anyhow::Error::msg).context("PULSE_NAMESPACE")?;
+        Ok(StoreConfig {
+            namespace,
+            replicas: self.nats_replicas,
+            source: source.to_owned(),
+            timeout: Duration::from_millis(self.nats_timeout_ms),
+        })
+    }
+
+    /// Token checking: the configured secret, or in dev mode one generated once
+    /// and kept in the data dir so tokens survive restarts.
+    pub fn jwt(&self) -> anyhow::Result<JwtConfig> {
+        let secret = match (&self.jwt_secret, self.dev) {
+            (Some(secret), _) if !secret.is_empty() => secret.clone(),
+            (_, true) => dev_secret(&self.data_dir)?,
+            _ => bail!("PULSE_JWT_SECRET is required (or set PULSE_DEV=1 for a generated dev secret)"),
+        };
+        Ok(JwtConfig { secret: Secret::new(secret), issuer: self.jwt_issuer.clone(), audience: self.jwt_audience.clone() })
+    }
+}
+
+impl CommandApiArgs {
+    /// The command API's configuration.
+    pub fn config(&self, shared: &Config) -> anyhow::Result<command_api::Config> {
+        let moderators = self
+            .moderators
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| UserId::parse(m.trim()).with_context(|| format!("PULSE_MODERATORS: {m:?}")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(command_api::Config {
+            jwt: shared.jwt()?,
+            moderators,
+            limits: RateLimits {
+                posts_per_minute: self.rate_posts_per_minute,
+                comments_per_minute: self.rate_comments_per_minute,
+                messages_per_minute: self.rate_messages_per_minute,
+                commands_per_ip_per_minute: self.rate_ip_per_minute,
+            },
+            words: self.moderation_words.clone(),
+            body_limit: self.body_limit_bytes,
+            conflict_retries: 3,
+        })
+    }
+}
+
+fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("dev-jwt-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}

@@ -1,0 +1,66 @@
+//! Starting services: each binds its address and runs until the shared stop
+//! signal. `pulse all` runs every one of them in this process.
+
+use crate::config::{CommandApiArgs, Config};
+use anyhow::Context as _;
+use events::EventStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Connects to NATS and makes sure the streams exist.
+pub async fn event_store(config: &Config, source: &str) -> anyhow::Result<EventStore> {
+    let store_config = config.store(source)?;
+    EventStore::connect(&config.nats_url, store_config)
+        .await
+        .with_context(|| format!("event store at {} (is nats-server running with -js?)", config.nats_url))
+}
+
+/// Runs the command API until `stop` fires.
+pub async fn command_api(config: &Config, args: &CommandApiArgs, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let api_config = args.config(config)?;
+    let store = event_store(config, "/pulse/command-api").await?;
+    let app = command_api::App::new(store, api_config, ops::Metrics::new("command-api"))?;
+    let listener = TcpListener::bind(&args.command_api_addr)
+        .await
+        .with_context(|| format!("binding the command API to {}", args.command_api_addr))?;
+    tracing::info!(address = %listener.local_addr()?, "command API listening");
+    command_api::serve(listener, app, stopped(stop)).await?;
+    Ok(())
+}
+
+/// Resolves when the stop signal fires (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// A stop signal that fires on Ctrl-C or SIGTERM.
+pub fn on_shutdown() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = sender.send(true);
+    });
+    receiver
+}
+
+#[cfg(unix)]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = terminate.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
