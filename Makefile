@@ -16,8 +16,10 @@ run: services ## run every service in one process, in dev mode
 	PULSE_DEV=$${PULSE_DEV:-1} cargo run --release -p pulse -- all
 
 test: services ## run every test against the real services
-	cargo test --workspace --all-targets
-	cargo test --workspace --doc
+	@mkdir -p .pulse
+	set -o pipefail; { cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log
+	@# One closing line over every test binary, in the plain "N passed, N failed" form.
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .pulse/test.log
 
 bench: services ## benchmarks, as ratios against raw baselines measured in the same run
 	cargo run --release -p events --example append_bench

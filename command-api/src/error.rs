@@ -50,6 +50,9 @@ pub enum ApiError {
     /// The event store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A bug: a handler panicked. The text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -75,7 +78,9 @@ impl ApiError {
             E::Store(StoreError::Conflict { .. }) => (StatusCode::CONFLICT, "concurrent-update"),
             E::Store(StoreError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             E::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            E::Store(StoreError::Codec(_) | StoreError::Config(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            E::Store(StoreError::Codec(_) | StoreError::Config(_)) | E::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         }
     }
 }

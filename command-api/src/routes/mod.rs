@@ -97,7 +97,7 @@ pub fn router(app: App) -> Router {
         .with_state(app)
         .merge(ops::router("command-api", ready, metrics.clone()))
         .layer(axum::middleware::from_fn_with_state(metrics, ops::track_requests))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Store(::events::StoreError::Codec("handler panicked".into())).into_response()))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(REQUEST_ID)))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(HeaderName::from_static(REQUEST_ID), MakeRequestUuid))
