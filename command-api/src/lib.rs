@@ -15,6 +15,7 @@ pub mod extract;
 pub mod facts;
 pub mod limits;
 pub mod openapi;
+pub mod response;
 pub mod routes;
 
 pub use config::{Config, JwtConfig, RateLimits, Secret};

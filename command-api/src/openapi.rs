@@ -3,7 +3,7 @@
 //! [`crate::routes::api`], so a route cannot exist without its description.
 
 use crate::error::Problem;
-use crate::routes::Accepted;
+use crate::response::Accepted;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 

@@ -7,63 +7,21 @@ pub mod likes;
 pub mod posts;
 
 use crate::App;
-use crate::command::Outcome;
 use crate::error::ApiError;
 use crate::extract::{CORRELATION_ID, REQUEST_ID};
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
+
+pub use crate::response::Accepted;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
-
-/// The answer to a command that was accepted: the id of the resource it
-/// created or changed, and the position of its event (the consistency token a
-/// read can wait for; also in the `Pulse-Position` header).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Accepted {
-    /// The resource's id.
-    pub id: String,
-    /// `<context>:<sequence>` of the event, or of the resource's last event
-    /// when nothing changed.
-    pub position: String,
-    /// False when the command was already satisfied (liking twice).
-    pub changed: bool,
-    /// True when this request repeated an earlier one with the same
-    /// `Idempotency-Key` and nothing new was appended.
-    pub replayed: bool,
-}
-
-impl Accepted {
-    /// The response for a command's outcome on a resource.
-    pub fn new(id: impl ToString, outcome: Outcome) -> Self {
-        Self { id: id.to_string(), position: outcome.position.to_string(), changed: outcome.changed, replayed: outcome.replayed }
-    }
-}
-
-/// The consistency-token header.
-pub const POSITION_HEADER: &str = "pulse-position";
-
-impl IntoResponse for Accepted {
-    fn into_response(self) -> Response {
-        let position = HeaderValue::from_str(&self.position).ok();
-        let replayed = self.replayed;
-        let mut response = (StatusCode::ACCEPTED, Json(self)).into_response();
-        if let Some(position) = position {
-            response.headers_mut().insert(HeaderName::from_static(POSITION_HEADER), position);
-        }
-        if replayed {
-            response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
-        }
-        response
-    }
-}
 
 /// Every `/api/v1` route with its OpenAPI description.
 pub fn api() -> OpenApiRouter<App> {
