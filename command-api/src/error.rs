@@ -9,7 +9,7 @@ use crate::auth::AuthError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidInput;
-use domain::content;
+use domain::{content, users};
 use events::StoreError;
 use serde::Serialize;
 use std::time::Duration;
@@ -159,6 +159,18 @@ pub enum Rejection {
     /// About a calendar event.
     #[error(transparent)]
     Event(#[from] content::CalendarEventRejection),
+    /// About a handle.
+    #[error(transparent)]
+    Handle(#[from] users::HandleRejection),
+    /// About the caller's account.
+    #[error(transparent)]
+    User(#[from] users::UserRejection),
+    /// About a follow.
+    #[error(transparent)]
+    Follow(#[from] users::FollowRejection),
+    /// About a block.
+    #[error(transparent)]
+    Block(#[from] users::BlockRejection),
 }
 
 impl Rejection {
@@ -168,6 +180,10 @@ impl Rejection {
             Rejection::Comment(r) => comment_status(r),
             Rejection::Like(r) => like_status(r),
             Rejection::Event(r) => event_status(r),
+            Rejection::Handle(users::HandleRejection::HandleTaken) => (CONFLICT, "handle-taken"),
+            Rejection::User(users::UserRejection::NotRegistered) => (CONFLICT, "not-registered"),
+            Rejection::Follow(r) => follow_status(r),
+            Rejection::Block(users::BlockRejection::CannotBlockSelf) => (UNPROCESSABLE, "cannot-block-self"),
         }
     }
 }
@@ -227,6 +243,15 @@ fn event_status(rejection: &content::CalendarEventRejection) -> (StatusCode, &'s
     }
 }
 
+fn follow_status(rejection: &users::FollowRejection) -> (StatusCode, &'static str) {
+    use users::FollowRejection as F;
+    match rejection {
+        F::CannotFollowSelf => (UNPROCESSABLE, "cannot-follow-self"),
+        F::NoSuchUser => (NOT_FOUND, "no-such-user"),
+        F::Blocked => (FORBIDDEN, "blocked"),
+    }
+}
+
 /// Every domain rejection converts straight into an `ApiError`.
 macro_rules! rejection_into_api_error {
     ($($rejection:ty),*) => {$(
@@ -242,5 +267,9 @@ rejection_into_api_error!(
     content::PostRejection,
     content::CommentRejection,
     content::LikeRejection,
-    content::CalendarEventRejection
+    content::CalendarEventRejection,
+    users::HandleRejection,
+    users::UserRejection,
+    users::FollowRejection,
+    users::BlockRejection
 );

@@ -10,5 +10,6 @@
 
 pub mod content;
 pub mod input;
+pub mod users;
 
 pub use input::InvalidInput;

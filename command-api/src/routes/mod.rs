@@ -5,6 +5,7 @@ pub mod comments;
 pub mod events;
 pub mod likes;
 pub mod posts;
+pub mod users;
 
 use crate::App;
 use crate::error::ApiError;
@@ -30,6 +31,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(comments::router())
         .merge(likes::router())
         .merge(events::router())
+        .merge(users::router())
 }
 
 /// The complete router.

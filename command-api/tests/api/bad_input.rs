@@ -11,6 +11,11 @@ fn routes() -> Vec<(Method, &'static str, serde_json::Value)> {
         (Method::PATCH, "/posts/{id}", json!({ "text": "hello" })),
         (Method::POST, "/posts/{id}/report", json!({ "reason": "spam" })),
         (Method::POST, "/posts/{id}/hide", json!({})),
+        (Method::POST, "/posts/{id}/comments", json!({ "text": "hello" })),
+        (Method::POST, "/events", json!({ "title": "t", "place": "p", "starts_at": "2999-01-01T10:00:00Z", "ends_at": "2999-01-01T11:00:00Z" })),
+        (Method::PUT, "/events/{event}/rsvp", json!({ "rsvp": "going" })),
+        (Method::PATCH, "/users/me/profile", json!({ "bio": "hello" })),
+        (Method::PUT, "/users/me/settings", json!({ "show_presence": true, "read_receipts": true, "messages_from": "everyone" })),
     ]
 }
 
@@ -29,6 +34,8 @@ async fn raw(api: &Api, method: Method, path: &str, token: Option<String>, conte
 async fn bad_input_on_any_route_is_a_4xx_problem_never_a_5xx() {
     let api = spawn_with(no_limits()).await;
     let id = api.post("/posts", "ana", json!({ "text": "target" })).await.id();
+    let when = |h: i64| (time::OffsetDateTime::now_utc() + time::Duration::hours(h)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let event = api.post("/events", "ana", json!({ "title": "t", "place": "p", "starts_at": when(24), "ends_at": when(25) })).await.id();
     let good = || Some(api.token("ana"));
     let mut expired = claims("ana");
     expired.exp = now() - 3600;
@@ -44,7 +51,7 @@ async fn bad_input_on_any_route_is_a_4xx_problem_never_a_5xx() {
         format!("{}.{}.", b64(json!({"alg":"none","typ":"JWT"})), b64(json!({"sub":"ana","exp": now() + 3600})))
     };
     for (method, template, valid) in routes() {
-        let path = template.replace("{id}", &id);
+        let path = template.replace("{id}", &id).replace("{event}", &event);
         let valid = serde_json::to_vec(&valid).unwrap();
         let cases: Vec<Case> = vec![
             ("malformed json", good(), "application/json", b"{\"text\": ".to_vec(), 400, "malformed-request"),

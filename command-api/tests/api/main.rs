@@ -10,3 +10,4 @@ mod likes;
 mod posts;
 mod probes;
 mod support;
+mod users;

@@ -57,6 +57,13 @@ async fn the_openapi_document_describes_every_command_route() {
         ("/events/{event_id}", "put"),
         ("/events/{event_id}/cancel", "post"),
         ("/events/{event_id}/rsvp", "put"),
+        ("/users/me", "post"),
+        ("/users/me/profile", "patch"),
+        ("/users/me/settings", "put"),
+        ("/users/{user_id}/follow", "put"),
+        ("/users/{user_id}/follow", "delete"),
+        ("/users/{user_id}/block", "put"),
+        ("/users/{user_id}/block", "delete"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");

@@ -1,0 +1,204 @@
+//! Users: register (or refresh) from the identity token, profile, settings,
+//! follows and blocks.
+
+use super::Accepted;
+use crate::App;
+use crate::command::{Outcome, current, execute};
+use crate::error::{ApiError, Rejection};
+use crate::extract::{Body, Caller};
+use crate::facts;
+use axum::extract::{Path, State};
+use domain::InvalidInput;
+use domain::users::{
+    BlockCommand, FollowCommand, HandleRejection, ProfileChanges, RawProfileChanges, User, UserCommand, block,
+    follow, handle, handle_candidates, user,
+};
+use events::catalog::users::{MessagePolicy, Settings};
+use events::ids::{Handle, UserId};
+use events::{Aggregate, Context, Position};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(update_profile))
+        .routes(routes!(change_settings))
+        .routes(routes!(follow_user, unfollow_user))
+        .routes(routes!(block_user, unblock_user))
+}
+
+/// First registration; later calls change nothing.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The handle wanted (3 to 30 of a-z, 0-9, `_`); absent: one is made from
+    /// the token's name.
+    #[serde(default)]
+    pub handle: Option<String>,
+}
+
+/// Profile fields to change; absent fields stay, `""` clears an optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRequest {
+    /// 1 to 50 characters.
+    pub display_name: Option<String>,
+    /// Up to 300 characters.
+    pub bio: Option<String>,
+    /// An https URL.
+    pub avatar_url: Option<String>,
+    /// Up to 100 characters.
+    pub location: Option<String>,
+    /// An http(s) URL.
+    pub website: Option<String>,
+}
+
+/// All settings (a replacement, not a patch).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsRequest {
+    /// Whether others see when you are online.
+    pub show_presence: bool,
+    /// Whether others see that you read their messages.
+    pub read_receipts: bool,
+    /// `everyone`, `following` or `nobody` may start a conversation with you.
+    #[schema(value_type = String, example = "everyone")]
+    pub messages_from: MessagePolicy,
+}
+
+fn user_path(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|e| ApiError::Invalid(InvalidInput::new("user_id", e.to_string())))
+}
+
+/// The display name and email a new user starts with, from the token.
+fn identity(caller: &Caller) -> (String, Option<String>) {
+    let email = caller.claims.email.clone().filter(|e| e.len() <= 254 && e.contains('@'));
+    let from_token = caller.claims.name.as_deref().and_then(|n| domain::input::text("name", n, 1, 50, false).ok());
+    let local_part = email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned);
+    let name = from_token.or(local_part).unwrap_or_else(|| caller.user.to_string());
+    (name, email)
+}
+
+/// Register the caller from their token, or nothing if already registered.
+#[utoipa::path(post, path = "/users/me", tag = "users", request_body = RegisterRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn register(State(app): State<App>, caller: Caller, Body(req): Body<RegisterRequest>) -> Result<Accepted, ApiError> {
+    let account = Aggregate::user(&caller.user);
+    if let User::Registered { .. } = current(&app, &account, user::evolve).await? {
+        let position = Position { context: Context::Users, sequence: app.events().version(&account).await? };
+        return Ok(Accepted::new(&caller.user, Outcome { position, replayed: false, changed: false }));
+    }
+    let (display_name, email) = identity(&caller);
+    let candidates = match req.handle.as_deref() {
+        Some(raw) => vec![Handle::parse(raw).map_err(|e| InvalidInput::new("handle", e.to_string()))?],
+        None => handle_candidates(&display_name, &caller.user),
+    };
+    let handle = claim_first_free(&app, &caller, candidates).await?;
+    let command = UserCommand::Register { user: caller.user.clone(), handle, display_name, email };
+    let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    Ok(Accepted::new(&caller.user, outcome))
+}
+
+/// Claims the first handle nobody else holds (a retry finds its own claim).
+async fn claim_first_free(app: &App, caller: &Caller, candidates: Vec<Handle>) -> Result<Handle, ApiError> {
+    let mut last = ApiError::from(HandleRejection::HandleTaken);
+    for candidate in candidates {
+        let claim = |s: &_| handle::decide(s, candidate.clone(), caller.user.clone());
+        match execute(app, &caller.context, &Aggregate::handle(&candidate), handle::evolve, claim).await {
+            Ok(_) => return Ok(candidate),
+            Err(error @ ApiError::Rejected(Rejection::Handle(_))) => last = error,
+            Err(other) => return Err(other),
+        }
+    }
+    Err(last)
+}
+
+/// Change profile fields.
+#[utoipa::path(patch, path = "/users/me/profile", tag = "users", request_body = ProfileRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn update_profile(State(app): State<App>, caller: Caller, Body(req): Body<ProfileRequest>) -> Result<Accepted, ApiError> {
+    let changes = ProfileChanges::parse(RawProfileChanges {
+        display_name: req.display_name,
+        bio: req.bio,
+        avatar_url: req.avatar_url,
+        location: req.location,
+        website: req.website,
+    })?;
+    let command = UserCommand::UpdateProfile { user: caller.user.clone(), changes };
+    let account = Aggregate::user(&caller.user);
+    let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    Ok(Accepted::new(&caller.user, outcome))
+}
+
+/// Replace the account settings.
+#[utoipa::path(put, path = "/users/me/settings", tag = "users", request_body = SettingsRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn change_settings(State(app): State<App>, caller: Caller, Body(req): Body<SettingsRequest>) -> Result<Accepted, ApiError> {
+    let settings = Settings { show_presence: req.show_presence, read_receipts: req.read_receipts, messages_from: req.messages_from };
+    let command = UserCommand::ChangeSettings { user: caller.user.clone(), settings };
+    let account = Aggregate::user(&caller.user);
+    let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    Ok(Accepted::new(&caller.user, outcome))
+}
+
+async fn run_follow(app: &App, caller: &Caller, followee: UserId, command: FollowCommand) -> Result<Accepted, ApiError> {
+    let aggregate = Aggregate::follow(&caller.user, &followee);
+    let outcome = execute(app, &caller.context, &aggregate, follow::evolve, |s| follow::decide(s, command.clone())).await?;
+    Ok(Accepted::new(&followee, outcome))
+}
+
+/// Follow a user.
+#[utoipa::path(put, path = "/users/{user_id}/follow", tag = "users",
+    params(("user_id" = String, Path, description = "Who to follow")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn follow_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+    let followee = user_path(&user_id)?;
+    let exists = matches!(current(&app, &Aggregate::user(&followee), user::evolve).await?, User::Registered { .. });
+    let blocked = facts::blocks(&app, &followee, &caller.user).await?;
+    let command = FollowCommand::Follow {
+        follower: caller.user.clone(),
+        followee: followee.clone(),
+        followee_exists: exists,
+        blocked_by_followee: blocked,
+    };
+    run_follow(&app, &caller, followee, command).await
+}
+
+/// Stop following a user.
+#[utoipa::path(delete, path = "/users/{user_id}/follow", tag = "users",
+    params(("user_id" = String, Path, description = "Who to stop following")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn unfollow_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+    let followee = user_path(&user_id)?;
+    let command = FollowCommand::Unfollow { follower: caller.user.clone(), followee: followee.clone() };
+    run_follow(&app, &caller, followee, command).await
+}
+
+async fn run_block(app: &App, caller: &Caller, blocked: UserId, command: BlockCommand) -> Result<Accepted, ApiError> {
+    let aggregate = Aggregate::block(&caller.user, &blocked);
+    let outcome = execute(app, &caller.context, &aggregate, block::evolve, |s| block::decide(s, command.clone())).await?;
+    Ok(Accepted::new(&blocked, outcome))
+}
+
+/// Block a user: they can no longer follow you, comment on or like your posts,
+/// answer your events or message you.
+#[utoipa::path(put, path = "/users/{user_id}/block", tag = "users",
+    params(("user_id" = String, Path, description = "Who to block")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn block_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+    let blocked = user_path(&user_id)?;
+    let command = BlockCommand::Block { blocker: caller.user.clone(), blocked: blocked.clone() };
+    run_block(&app, &caller, blocked, command).await
+}
+
+/// Lift a block.
+#[utoipa::path(delete, path = "/users/{user_id}/block", tag = "users",
+    params(("user_id" = String, Path, description = "Who to unblock")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn unblock_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+    let blocked = user_path(&user_id)?;
+    let command = BlockCommand::Unblock { blocker: caller.user.clone(), blocked: blocked.clone() };
+    run_block(&app, &caller, blocked, command).await
+}

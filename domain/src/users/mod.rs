@@ -1,0 +1,13 @@
+//! Users rules: handles (unique, claimed through the log), registration,
+//! profiles and settings, follows and blocks. Follows and blocks are
+//! aggregates of their own (one per pair of users).
+
+pub mod block;
+pub mod follow;
+pub mod handle;
+pub mod user;
+
+pub use block::{Block, BlockCommand, BlockRejection};
+pub use follow::{Follow, FollowCommand, FollowRejection};
+pub use handle::{HandleClaim, HandleRejection, handle_candidates};
+pub use user::{ProfileChanges, RawProfileChanges, User, UserCommand, UserRejection};

@@ -1,0 +1,229 @@
+//! A user: registered once (from the identity token), then the owner of a
+//! public profile and account settings.
+
+use crate::input::{self, InvalidInput};
+use events::catalog::UserEvent;
+use events::catalog::users::{Profile, ProfileUpdated, Settings, SettingsChanged, UserRegistered};
+use events::ids::{Handle, UserId};
+
+/// What the rules need to know about a user.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum User {
+    /// Never seen.
+    #[default]
+    Unregistered,
+    /// Known, with their current profile and settings.
+    Registered {
+        /// Their handle.
+        handle: Handle,
+        /// Their public profile.
+        profile: Profile,
+        /// Their settings.
+        settings: Settings,
+    },
+}
+
+/// What a user asks of their account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserCommand {
+    /// Register on first sight; nothing to do when already registered.
+    Register {
+        /// The user (token `sub`).
+        user: UserId,
+        /// The handle they claimed.
+        handle: Handle,
+        /// From the token's `name`.
+        display_name: String,
+        /// From the token's `email`.
+        email: Option<String>,
+    },
+    /// Change some profile fields.
+    UpdateProfile {
+        /// The user.
+        user: UserId,
+        /// What changes.
+        changes: ProfileChanges,
+    },
+    /// Replace the settings.
+    ChangeSettings {
+        /// The user.
+        user: UserId,
+        /// The settings after the change.
+        settings: Settings,
+    },
+}
+
+/// Why an account command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserRejection {
+    /// The caller has not registered yet.
+    #[error("Register first (POST /users/me).")]
+    NotRegistered,
+}
+
+/// Profile fields as sent: absent leaves a field alone, `""` clears an
+/// optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawProfileChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New bio.
+    pub bio: Option<String>,
+    /// New avatar URL.
+    pub avatar_url: Option<String>,
+    /// New location.
+    pub location: Option<String>,
+    /// New website.
+    pub website: Option<String>,
+}
+
+/// Checked profile changes: `None` leaves a field alone; for optional
+/// fields, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    display_name: Option<String>,
+    bio: Option<Option<String>>,
+    avatar_url: Option<Option<String>>,
+    location: Option<Option<String>>,
+    website: Option<Option<String>>,
+}
+
+impl ProfileChanges {
+    /// Checks each field sent: display name 1 to 50 characters, bio up to 300
+    /// (several lines), location up to 100, avatar an https URL, website an
+    /// http(s) URL. Errors name the field.
+    pub fn parse(raw: RawProfileChanges) -> Result<Self, InvalidInput> {
+        let optional = |field: &str, value: Option<String>, max: usize, multiline: bool| match value {
+            None => Ok(None),
+            Some(v) => input::optional_text(field, Some(&v), max, multiline).map(Some),
+        };
+        let link = |field: &str, value: Option<String>, allow_http: bool| match value {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Ok(Some(None)),
+            Some(v) => input::url(field, &v, allow_http).map(|url| Some(Some(url))),
+        };
+        Ok(Self {
+            display_name: raw.display_name.map(|name| input::text("display_name", &name, 1, 50, false)).transpose()?,
+            bio: optional("bio", raw.bio, 300, true)?,
+            location: optional("location", raw.location, 100, false)?,
+            avatar_url: link("avatar_url", raw.avatar_url, false)?,
+            website: link("website", raw.website, true)?,
+        })
+    }
+
+    fn apply(&self, profile: &Profile) -> Profile {
+        let pick = |change: &Option<Option<String>>, current: &Option<String>| change.clone().unwrap_or_else(|| current.clone());
+        Profile {
+            display_name: self.display_name.clone().unwrap_or_else(|| profile.display_name.clone()),
+            bio: pick(&self.bio, &profile.bio),
+            avatar_url: pick(&self.avatar_url, &profile.avatar_url),
+            location: pick(&self.location, &profile.location),
+            website: pick(&self.website, &profile.website),
+        }
+    }
+}
+
+/// Decides what an account command does.
+pub fn decide(user: &User, command: UserCommand) -> Result<Vec<UserEvent>, UserRejection> {
+    match (user, command) {
+        (User::Unregistered, UserCommand::Register { user, handle, display_name, email }) => {
+            Ok(vec![UserRegistered { user, handle, display_name, email }.into()])
+        }
+        (User::Registered { .. }, UserCommand::Register { .. }) => Ok(vec![]),
+        (User::Unregistered, _) => Err(UserRejection::NotRegistered),
+        (User::Registered { profile, .. }, UserCommand::UpdateProfile { user, changes }) => {
+            let updated = changes.apply(profile);
+            Ok(if updated == *profile { vec![] } else { vec![ProfileUpdated { user, profile: updated }.into()] })
+        }
+        (User::Registered { settings: current, .. }, UserCommand::ChangeSettings { user, settings }) => {
+            Ok(if settings == *current { vec![] } else { vec![SettingsChanged { user, settings }.into()] })
+        }
+    }
+}
+
+/// Folds one event into the user.
+pub fn evolve(user: User, event: &UserEvent) -> User {
+    match (user, event) {
+        (_, UserEvent::UserRegistered(e)) => User::Registered {
+            handle: e.handle.clone(),
+            profile: Profile { display_name: e.display_name.clone(), ..Profile::default() },
+            settings: Settings::default(),
+        },
+        (User::Registered { handle, settings, .. }, UserEvent::ProfileUpdated(e)) => {
+            User::Registered { handle, profile: e.profile.clone(), settings }
+        }
+        (User::Registered { handle, profile, .. }, UserEvent::SettingsChanged(e)) => {
+            User::Registered { handle, profile, settings: e.settings.clone() }
+        }
+        (user, _) => user,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use events::catalog::users::MessagePolicy;
+
+    fn ana() -> UserId {
+        UserId::parse("ana").unwrap()
+    }
+
+    fn registered() -> UserEvent {
+        UserRegistered { user: ana(), handle: Handle::parse("ana").unwrap(), display_name: "Ana".into(), email: None }.into()
+    }
+
+    fn given(events: &[UserEvent]) -> User {
+        events.iter().fold(User::default(), evolve)
+    }
+
+    fn changes(raw: RawProfileChanges) -> ProfileChanges {
+        ProfileChanges::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn registering_twice_registers_once() {
+        let register = UserCommand::Register { user: ana(), handle: Handle::parse("ana").unwrap(), display_name: "Ana".into(), email: None };
+        assert_eq!(decide(&given(&[]), register.clone()), Ok(vec![registered()]));
+        assert_eq!(decide(&given(&[registered()]), register), Ok(vec![]));
+    }
+
+    #[test]
+    fn nothing_changes_before_registration() {
+        let update = UserCommand::UpdateProfile { user: ana(), changes: ProfileChanges::default() };
+        assert_eq!(decide(&given(&[]), update), Err(UserRejection::NotRegistered));
+    }
+
+    #[test]
+    fn a_profile_update_carries_the_whole_profile_and_empty_clears_a_field() {
+        let bio = RawProfileChanges { bio: Some("Rust and coffee".into()), website: Some("https://ana.dev".into()), ..Default::default() };
+        let first = decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(bio) }).unwrap();
+        let UserEvent::ProfileUpdated(updated) = &first[0] else { panic!("{first:?}") };
+        assert_eq!(updated.profile.display_name, "Ana");
+        assert_eq!(updated.profile.bio.as_deref(), Some("Rust and coffee"));
+        let clear = RawProfileChanges { bio: Some(String::new()), ..Default::default() };
+        let after = decide(&given(&[registered(), first[0].clone()]), UserCommand::UpdateProfile { user: ana(), changes: changes(clear) }).unwrap();
+        let UserEvent::ProfileUpdated(cleared) = &after[0] else { panic!("{after:?}") };
+        assert_eq!((cleared.profile.bio.clone(), cleared.profile.website.as_deref()), (None, Some("https://ana.dev")));
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_appends_nothing() {
+        let same = RawProfileChanges { display_name: Some("Ana".into()), ..Default::default() };
+        assert_eq!(decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(same) }), Ok(vec![]));
+        let settings = UserCommand::ChangeSettings { user: ana(), settings: Settings::default() };
+        assert_eq!(decide(&given(&[registered()]), settings), Ok(vec![]));
+        let quiet = Settings { messages_from: MessagePolicy::Nobody, ..Settings::default() };
+        assert_eq!(decide(&given(&[registered()]), UserCommand::ChangeSettings { user: ana(), settings: quiet }).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn profile_fields_are_checked_and_named() {
+        let field = |raw: RawProfileChanges| ProfileChanges::parse(raw).unwrap_err().field;
+        assert_eq!(field(RawProfileChanges { display_name: Some(String::new()), ..Default::default() }), "display_name");
+        assert_eq!(field(RawProfileChanges { bio: Some("x".repeat(301)), ..Default::default() }), "bio");
+        assert_eq!(field(RawProfileChanges { avatar_url: Some("http://insecure/a.png".into()), ..Default::default() }), "avatar_url");
+        assert_eq!(field(RawProfileChanges { website: Some("javascript:alert(1)".into()), ..Default::default() }), "website");
+        assert_eq!(field(RawProfileChanges { location: Some("a\nb".into()), ..Default::default() }), "location");
+    }
+}
