@@ -9,7 +9,7 @@ use crate::auth::AuthError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidInput;
-use domain::{content, users};
+use domain::{chat, content, users};
 use events::StoreError;
 use serde::Serialize;
 use std::time::Duration;
@@ -171,6 +171,15 @@ pub enum Rejection {
     /// About a block.
     #[error(transparent)]
     Block(#[from] users::BlockRejection),
+    /// About a conversation.
+    #[error(transparent)]
+    Conversation(#[from] chat::ConversationRejection),
+    /// About a message.
+    #[error(transparent)]
+    Message(#[from] chat::MessageRejection),
+    /// About a read mark.
+    #[error(transparent)]
+    Read(#[from] chat::ReadRejection),
 }
 
 impl Rejection {
@@ -184,6 +193,10 @@ impl Rejection {
             Rejection::User(users::UserRejection::NotRegistered) => (CONFLICT, "not-registered"),
             Rejection::Follow(r) => follow_status(r),
             Rejection::Block(users::BlockRejection::CannotBlockSelf) => (UNPROCESSABLE, "cannot-block-self"),
+            Rejection::Conversation(r) => conversation_status(r),
+            Rejection::Message(r) => message_status(r),
+            Rejection::Read(chat::ReadRejection::NotAMember) => (FORBIDDEN, "not-a-member"),
+            Rejection::Read(chat::ReadRejection::NoSuchMessage) => (NOT_FOUND, "no-such-message"),
         }
     }
 }
@@ -252,6 +265,32 @@ fn follow_status(rejection: &users::FollowRejection) -> (StatusCode, &'static st
     }
 }
 
+fn conversation_status(rejection: &chat::ConversationRejection) -> (StatusCode, &'static str) {
+    use chat::ConversationRejection as C;
+    match rejection {
+        C::NoSuchConversation => (NOT_FOUND, "no-such-conversation"),
+        C::AlreadyExists => (CONFLICT, "already-exists"),
+        C::CannotTalkToYourself => (UNPROCESSABLE, "cannot-talk-to-yourself"),
+        C::CannotMessage => (FORBIDDEN, "cannot-message"),
+        C::GroupNeedsMembers => (UNPROCESSABLE, "group-needs-members"),
+        C::GroupTooLarge => (UNPROCESSABLE, "group-too-large"),
+        C::Blocked => (FORBIDDEN, "blocked"),
+        C::NotAMember => (FORBIDDEN, "not-a-member"),
+        C::DirectConversationIsFixed => (CONFLICT, "direct-conversation-is-fixed"),
+    }
+}
+
+fn message_status(rejection: &chat::MessageRejection) -> (StatusCode, &'static str) {
+    use chat::MessageRejection as M;
+    match rejection {
+        M::NotAMember => (FORBIDDEN, "not-a-member"),
+        M::Blocked => (FORBIDDEN, "blocked"),
+        M::NoSuchMessage => (NOT_FOUND, "no-such-message"),
+        M::MessageDeleted => (CONFLICT, "message-deleted"),
+        M::NotTheSender => (FORBIDDEN, "not-the-sender"),
+    }
+}
+
 /// Every domain rejection converts straight into an `ApiError`.
 macro_rules! rejection_into_api_error {
     ($($rejection:ty),*) => {$(
@@ -271,5 +310,8 @@ rejection_into_api_error!(
     users::HandleRejection,
     users::UserRejection,
     users::FollowRejection,
-    users::BlockRejection
+    users::BlockRejection,
+    chat::ConversationRejection,
+    chat::MessageRejection,
+    chat::ReadRejection
 );

@@ -6,6 +6,8 @@ use crate::App;
 use crate::command::current;
 use crate::error::ApiError;
 use domain::content::{Comment, Post, comment, post};
+use domain::users::{User, user};
+use events::catalog::users::MessagePolicy;
 use events::catalog::UserEvent;
 use events::ids::{CommentId, PostId, UserId};
 use events::{Aggregate, DomainEvent};
@@ -15,6 +17,28 @@ use events::{Aggregate, DomainEvent};
 pub async fn blocks(app: &App, blocker: &UserId, blocked: &UserId) -> Result<bool, ApiError> {
     let last = app.events().last(&Aggregate::block(blocker, blocked)).await?;
     Ok(matches!(last.map(|r| r.event), Some(DomainEvent::Users(UserEvent::UserBlocked(_)))))
+}
+
+/// Whether `follower` currently follows `followee`.
+pub async fn follows(app: &App, follower: &UserId, followee: &UserId) -> Result<bool, ApiError> {
+    let last = app.events().last(&Aggregate::follow(follower, followee)).await?;
+    Ok(matches!(last.map(|r| r.event), Some(DomainEvent::Users(UserEvent::Followed(_)))))
+}
+
+/// Whether `to` accepts a new direct conversation from `from`: registered, no
+/// block either way, and their message policy lets `from` in.
+pub async fn may_message(app: &App, from: &UserId, to: &UserId) -> Result<bool, ApiError> {
+    let User::Registered { settings, .. } = current(app, &Aggregate::user(to), user::evolve).await? else {
+        return Ok(false);
+    };
+    if blocks(app, to, from).await? || blocks(app, from, to).await? {
+        return Ok(false);
+    }
+    Ok(match settings.messages_from {
+        MessagePolicy::Everyone => true,
+        MessagePolicy::Following => follows(app, to, from).await?,
+        MessagePolicy::Nobody => false,
+    })
 }
 
 /// The post as the rules see it.

@@ -8,6 +8,7 @@
 //! Time, new ids and outside facts (is the actor a moderator? blocked?) arrive
 //! as command fields, looked up by the caller first.
 
+pub mod chat;
 pub mod content;
 pub mod input;
 pub mod users;

@@ -1,6 +1,7 @@
 //! The router: one module per resource, each with its handlers and request
 //! bodies; this file assembles them with the layers every route shares.
 
+pub mod chat;
 pub mod comments;
 pub mod events;
 pub mod likes;
@@ -32,6 +33,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(likes::router())
         .merge(events::router())
         .merge(users::router())
+        .merge(chat::router())
 }
 
 /// The complete router.

@@ -64,6 +64,14 @@ async fn the_openapi_document_describes_every_command_route() {
         ("/users/{user_id}/follow", "delete"),
         ("/users/{user_id}/block", "put"),
         ("/users/{user_id}/block", "delete"),
+        ("/conversations/direct", "post"),
+        ("/conversations", "post"),
+        ("/conversations/{conversation_id}/members", "post"),
+        ("/conversations/{conversation_id}/leave", "post"),
+        ("/conversations/{conversation_id}/messages", "post"),
+        ("/conversations/{conversation_id}/messages/{message_id}", "patch"),
+        ("/conversations/{conversation_id}/messages/{message_id}", "delete"),
+        ("/conversations/{conversation_id}/read", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");

@@ -1,0 +1,281 @@
+//! Chat over REST, for clients without a socket: direct and group
+//! conversations, members, messages, read marks. The chat gateway uses the same
+//! rules (`domain::chat`).
+
+use super::Accepted;
+use super::posts::new_id;
+use crate::App;
+use crate::command::{create, current, execute};
+use crate::error::ApiError;
+use crate::extract::{Body, Caller};
+use crate::facts;
+use crate::limits::Limit;
+use axum::extract::{Path, State};
+use domain::InvalidInput;
+use domain::chat::{
+    Conversation, ConversationCommand, GroupTitle, MessageBody, MessageCommand, conversation, direct_conversation_id,
+    message, read,
+};
+use events::catalog::chat::ConversationKind;
+use events::catalog::{ChatEvent, DomainEvent};
+use events::ids::{ConversationId, MessageId, UserId};
+use events::{Aggregate, Position};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(start_direct))
+        .routes(routes!(start_group))
+        .routes(routes!(add_members))
+        .routes(routes!(leave))
+        .routes(routes!(send_message))
+        .routes(routes!(edit_message, delete_message))
+        .routes(routes!(mark_read))
+}
+
+/// Who to talk to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectRequest {
+    /// The other person's user id.
+    pub with: String,
+}
+
+/// A new group.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRequest {
+    /// 1 to 80 characters.
+    pub title: String,
+    /// The other members' user ids (the caller joins too); at most 255.
+    pub members: Vec<String>,
+}
+
+/// People to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembersRequest {
+    /// User ids.
+    pub members: Vec<String>,
+}
+
+/// A message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    /// 1 to 4000 characters.
+    pub body: String,
+    /// The message this one answers.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+}
+
+/// How far the caller has read.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    /// The last message read.
+    pub up_to: String,
+}
+
+fn invalid(field: &str, problem: impl ToString) -> ApiError {
+    ApiError::Invalid(InvalidInput::new(field, problem.to_string()))
+}
+
+fn conversation_path(raw: &str) -> Result<ConversationId, ApiError> {
+    ConversationId::parse(raw).map_err(|e| invalid("conversation_id", e))
+}
+
+fn message_id(field: &str, raw: &str) -> Result<MessageId, ApiError> {
+    MessageId::parse(raw).map_err(|e| invalid(field, e))
+}
+
+fn user_ids(field: &str, raw: &[String]) -> Result<Vec<UserId>, ApiError> {
+    if raw.len() > 255 {
+        return Err(invalid(field, "at most 255 members"));
+    }
+    raw.iter().enumerate().map(|(i, id)| UserId::parse(id).map_err(|e| invalid(&format!("{field}[{i}]"), e))).collect()
+}
+
+/// The members among `members` who block `user`.
+async fn blocking(app: &App, members: &[UserId], user: &UserId) -> Result<Vec<UserId>, ApiError> {
+    let mut found = Vec::new();
+    for member in members {
+        if facts::blocks(app, member, user).await? {
+            found.push(member.clone());
+        }
+    }
+    Ok(found)
+}
+
+async fn run(app: &App, caller: &Caller, id: ConversationId, command: ConversationCommand) -> Result<Accepted, ApiError> {
+    let aggregate = Aggregate::conversation(id);
+    let outcome = execute(app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone())).await?;
+    Ok(Accepted::new(id, outcome))
+}
+
+/// Start (or find) the direct conversation with a user: one per pair.
+#[utoipa::path(post, path = "/conversations/direct", tag = "chat", request_body = DirectRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn start_direct(State(app): State<App>, caller: Caller, Body(req): Body<DirectRequest>) -> Result<Accepted, ApiError> {
+    let with = UserId::parse(&req.with).map_err(|e| invalid("with", e))?;
+    let id = direct_conversation_id(&caller.user, &with);
+    let may_message = with != caller.user && facts::may_message(&app, &caller.user, &with).await?;
+    run(&app, &caller, id, ConversationCommand::StartDirect { conversation: id, by: caller.user.clone(), with, may_message }).await
+}
+
+/// Start a group conversation.
+#[utoipa::path(post, path = "/conversations", tag = "chat", request_body = GroupRequest,
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn start_group(State(app): State<App>, caller: Caller, Body(req): Body<GroupRequest>) -> Result<Accepted, ApiError> {
+    let title = GroupTitle::parse(&req.title)?;
+    let members = user_ids("members", &req.members)?;
+    let blocked = blocking(&app, &members, &caller.user).await?;
+    let id = ConversationId(new_id(&caller, "conversation"));
+    let command = ConversationCommand::StartGroup { conversation: id, by: caller.user.clone(), members, title, blocked };
+    let aggregate = Aggregate::conversation(id);
+    let outcome = create(&app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone())).await?;
+    Ok(Accepted::new(id, outcome))
+}
+
+/// Add people to a group (members only).
+#[utoipa::path(post, path = "/conversations/{conversation_id}/members", tag = "chat", request_body = MembersRequest,
+    params(("conversation_id" = String, Path, description = "The group")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn add_members(
+    State(app): State<App>,
+    caller: Caller,
+    Path(conversation_id): Path<String>,
+    Body(req): Body<MembersRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = conversation_path(&conversation_id)?;
+    let members = user_ids("members", &req.members)?;
+    let blocked = blocking(&app, &members, &caller.user).await?;
+    run(&app, &caller, id, ConversationCommand::AddMembers { by: caller.user.clone(), members, blocked }).await
+}
+
+/// Leave a group.
+#[utoipa::path(post, path = "/conversations/{conversation_id}/leave", tag = "chat",
+    params(("conversation_id" = String, Path, description = "The group")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn leave(State(app): State<App>, caller: Caller, Path(conversation_id): Path<String>) -> Result<Accepted, ApiError> {
+    let id = conversation_path(&conversation_id)?;
+    run(&app, &caller, id, ConversationCommand::Leave { member: caller.user.clone() }).await
+}
+
+/// Send a message (members only; in a direct conversation, not to someone who
+/// blocks you).
+#[utoipa::path(post, path = "/conversations/{conversation_id}/messages", tag = "chat", request_body = MessageRequest,
+    params(("conversation_id" = String, Path, description = "The conversation")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn send_message(
+    State(app): State<App>,
+    caller: Caller,
+    Path(conversation_id): Path<String>,
+    Body(req): Body<MessageRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = conversation_path(&conversation_id)?;
+    app.limiter().check(Limit::Messages, caller.user.as_str()).map_err(ApiError::rate_limited)?;
+    let body = MessageBody::parse(&req.body)?;
+    let reply_to = req.reply_to.as_deref().map(|r| message_id("reply_to", r)).transpose()?;
+    let conversation = current(&app, &Aggregate::conversation(id), conversation::evolve).await?;
+    let blocked = match &conversation {
+        Conversation::Active { kind: ConversationKind::Direct, members, .. } => {
+            let other = members.iter().find(|m| **m != caller.user);
+            match other {
+                Some(other) => facts::blocks(&app, other, &caller.user).await?,
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    let message = MessageId(new_id(&caller, "message"));
+    let command = MessageCommand::Send {
+        conversation: id,
+        message,
+        sender: caller.user.clone(),
+        body,
+        reply_to,
+        is_member: conversation.is_member(&caller.user),
+        blocked,
+    };
+    let aggregate = Aggregate::message(id, message);
+    let outcome = create(&app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
+    Ok(Accepted::new(message, outcome))
+}
+
+async fn run_message(app: &App, caller: &Caller, id: ConversationId, message: MessageId, command: MessageCommand) -> Result<Accepted, ApiError> {
+    let aggregate = Aggregate::message(id, message);
+    let outcome = execute(app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
+    Ok(Accepted::new(message, outcome))
+}
+
+/// Change a message's text (its sender only).
+#[utoipa::path(patch, path = "/conversations/{conversation_id}/messages/{message_id}", tag = "chat", request_body = MessageRequest,
+    params(("conversation_id" = String, Path, description = "The conversation"), ("message_id" = String, Path, description = "The message")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn edit_message(
+    State(app): State<App>,
+    caller: Caller,
+    Path((conversation_id, message_id_raw)): Path<(String, String)>,
+    Body(req): Body<MessageRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = conversation_path(&conversation_id)?;
+    let message = message_id("message_id", &message_id_raw)?;
+    let body = MessageBody::parse(&req.body)?;
+    run_message(&app, &caller, id, message, MessageCommand::Edit { by: caller.user.clone(), body }).await
+}
+
+/// Delete a message (its sender only).
+#[utoipa::path(delete, path = "/conversations/{conversation_id}/messages/{message_id}", tag = "chat",
+    params(("conversation_id" = String, Path, description = "The conversation"), ("message_id" = String, Path, description = "The message")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn delete_message(
+    State(app): State<App>,
+    caller: Caller,
+    Path((conversation_id, message_id_raw)): Path<(String, String)>,
+) -> Result<Accepted, ApiError> {
+    let id = conversation_path(&conversation_id)?;
+    let message = message_id("message_id", &message_id_raw)?;
+    run_message(&app, &caller, id, message, MessageCommand::Delete { by: caller.user.clone() }).await
+}
+
+/// Where a message was sent in the log, if it is a message of this conversation.
+async fn sent_at(app: &App, id: ConversationId, message: MessageId) -> Result<Option<Position>, ApiError> {
+    let history = app.events().load(&Aggregate::message(id, message)).await?;
+    Ok(history.events.first().and_then(|first| match &first.event {
+        DomainEvent::Chat(ChatEvent::MessageSent(_)) => Some(first.position),
+        _ => None,
+    }))
+}
+
+/// Mark the conversation read up to a message; marks only move forward.
+#[utoipa::path(post, path = "/conversations/{conversation_id}/read", tag = "chat", request_body = ReadRequest,
+    params(("conversation_id" = String, Path, description = "The conversation")),
+    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+async fn mark_read(
+    State(app): State<App>,
+    caller: Caller,
+    Path(conversation_id): Path<String>,
+    Body(req): Body<ReadRequest>,
+) -> Result<Accepted, ApiError> {
+    let id = conversation_path(&conversation_id)?;
+    let up_to = message_id("up_to", &req.up_to)?;
+    let is_member = current(&app, &Aggregate::conversation(id), conversation::evolve).await?.is_member(&caller.user);
+    let aggregate = Aggregate::read(id, &caller.user);
+    let mark = current(&app, &aggregate, read::evolve).await?;
+    let target = sent_at(&app, id, up_to).await?;
+    let previous = match mark.up_to {
+        Some(previous) => sent_at(&app, id, previous).await?,
+        None => None,
+    };
+    let newer = match (target, previous) {
+        (Some(target), Some(previous)) => target.sequence > previous.sequence,
+        _ => true,
+    };
+    let decide = |s: &read::ReadMark| read::decide(s, id, caller.user.clone(), up_to, is_member, target.is_some(), newer);
+    let outcome = execute(&app, &caller.context, &aggregate, read::evolve, decide).await?;
+    Ok(Accepted::new(id, outcome))
+}

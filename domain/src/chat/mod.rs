@@ -1,0 +1,11 @@
+//! Chat rules, shared by the command API and the chat gateway: who may start
+//! a conversation with whom, membership, who may send, edit and delete
+//! messages, and read marks.
+
+pub mod conversation;
+pub mod message;
+pub mod read;
+
+pub use conversation::{Conversation, ConversationCommand, ConversationRejection, GroupTitle, direct_conversation_id};
+pub use message::{Message, MessageBody, MessageCommand, MessageRejection};
+pub use read::{ReadMark, ReadRejection};
