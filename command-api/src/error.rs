@@ -9,7 +9,7 @@ use crate::auth::AuthError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidInput;
-use domain::{chat, content, users};
+use domain::{chat, content, notify, users};
 use events::StoreError;
 use serde::Serialize;
 use std::time::Duration;
@@ -180,6 +180,9 @@ pub enum Rejection {
     /// About a read mark.
     #[error(transparent)]
     Read(#[from] chat::ReadRejection),
+    /// About notification settings.
+    #[error(transparent)]
+    Notify(#[from] notify::NotifySettingsRejection),
 }
 
 impl Rejection {
@@ -197,6 +200,7 @@ impl Rejection {
             Rejection::Message(r) => message_status(r),
             Rejection::Read(chat::ReadRejection::NotAMember) => (FORBIDDEN, "not-a-member"),
             Rejection::Read(chat::ReadRejection::NoSuchMessage) => (NOT_FOUND, "no-such-message"),
+            Rejection::Notify(notify::NotifySettingsRejection::TooManySubscriptions) => (CONFLICT, "too-many-subscriptions"),
         }
     }
 }
@@ -313,5 +317,6 @@ rejection_into_api_error!(
     users::BlockRejection,
     chat::ConversationRejection,
     chat::MessageRejection,
-    chat::ReadRejection
+    chat::ReadRejection,
+    notify::NotifySettingsRejection
 );

@@ -11,6 +11,7 @@
 pub mod chat;
 pub mod content;
 pub mod input;
+pub mod notify;
 pub mod users;
 
 pub use input::InvalidInput;

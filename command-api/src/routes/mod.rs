@@ -5,6 +5,7 @@ pub mod chat;
 pub mod comments;
 pub mod events;
 pub mod likes;
+pub mod notifications;
 pub mod posts;
 pub mod users;
 
@@ -34,6 +35,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(events::router())
         .merge(users::router())
         .merge(chat::router())
+        .merge(notifications::router())
 }
 
 /// The complete router.

@@ -8,6 +8,7 @@ mod chat;
 mod comments;
 mod events;
 mod likes;
+mod notifications;
 mod posts;
 mod probes;
 mod support;

@@ -72,6 +72,9 @@ async fn the_openapi_document_describes_every_command_route() {
         ("/conversations/{conversation_id}/messages/{message_id}", "patch"),
         ("/conversations/{conversation_id}/messages/{message_id}", "delete"),
         ("/conversations/{conversation_id}/read", "post"),
+        ("/notifications/preferences", "put"),
+        ("/notifications/push-subscriptions", "post"),
+        ("/notifications/push-subscriptions", "delete"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");

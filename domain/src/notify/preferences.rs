@@ -1,0 +1,160 @@
+//! A user's notification preferences and Web Push subscriptions.
+
+use crate::input::{self, InvalidInput};
+use events::catalog::NotificationEvent;
+use events::catalog::notifications::{
+    Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded, PushSubscriptionRemoved,
+};
+use events::ids::UserId;
+use std::collections::BTreeMap;
+
+/// Most push subscriptions (browsers, devices) per user.
+pub const MAX_SUBSCRIPTIONS: usize = 10;
+
+/// What the rules need to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// The preferences now.
+    pub preferences: Preferences,
+    /// Subscriptions by endpoint.
+    pub subscriptions: BTreeMap<String, PushSubscription>,
+}
+
+/// What a user asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifySettingsCommand {
+    /// Replace the preferences.
+    ChangePreferences {
+        /// The caller.
+        user: UserId,
+        /// All preferences after the change.
+        preferences: Preferences,
+    },
+    /// Register a browser's push subscription.
+    AddPushSubscription {
+        /// The caller.
+        user: UserId,
+        /// From [`parse_subscription`].
+        subscription: PushSubscription,
+    },
+    /// Forget a push subscription.
+    RemovePushSubscription {
+        /// The caller.
+        user: UserId,
+        /// Its endpoint.
+        endpoint: String,
+    },
+}
+
+/// Why a command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifySettingsRejection {
+    /// Over the per-user limit.
+    #[error("At most 10 push subscriptions per user; remove one first.")]
+    TooManySubscriptions,
+}
+
+/// Checks a browser's PushSubscription: an https endpoint and base64url keys
+/// (`keys.p256dh`, 80 to 100 characters; `keys.auth`, 16 to 32).
+pub fn parse_subscription(endpoint: &str, p256dh: &str, auth: &str) -> Result<PushSubscription, InvalidInput> {
+    let endpoint = input::url("endpoint", endpoint, false)?;
+    Ok(PushSubscription { endpoint, p256dh: base64url("keys.p256dh", p256dh, 80, 100)?, auth: base64url("keys.auth", auth, 16, 32)? })
+}
+
+fn base64url(field: &str, raw: &str, min: usize, max: usize) -> Result<String, InvalidInput> {
+    let digits = raw.trim_end_matches('=');
+    let valid = (min..=max).contains(&raw.len())
+        && digits.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid
+        .then(|| raw.to_owned())
+        .ok_or_else(|| InvalidInput::new(field, format!("must be {min} to {max} characters of base64url")))
+}
+
+/// Decides a command; a change to what already is appends nothing.
+pub fn decide(state: &NotifySettings, command: NotifySettingsCommand) -> Result<Vec<NotificationEvent>, NotifySettingsRejection> {
+    use NotifySettingsCommand as C;
+    match command {
+        C::ChangePreferences { preferences, .. } if preferences == state.preferences => Ok(vec![]),
+        C::ChangePreferences { user, preferences } => Ok(vec![PreferencesChanged { user, preferences }.into()]),
+        C::AddPushSubscription { subscription, .. } if state.subscriptions.get(&subscription.endpoint) == Some(&subscription) => {
+            Ok(vec![])
+        }
+        C::AddPushSubscription { subscription, .. }
+            if !state.subscriptions.contains_key(&subscription.endpoint) && state.subscriptions.len() >= MAX_SUBSCRIPTIONS =>
+        {
+            Err(NotifySettingsRejection::TooManySubscriptions)
+        }
+        C::AddPushSubscription { user, subscription } => Ok(vec![PushSubscriptionAdded { user, subscription }.into()]),
+        C::RemovePushSubscription { endpoint, .. } if !state.subscriptions.contains_key(&endpoint) => Ok(vec![]),
+        C::RemovePushSubscription { user, endpoint } => Ok(vec![PushSubscriptionRemoved { user, endpoint }.into()]),
+    }
+}
+
+/// Folds one event into the settings.
+pub fn evolve(mut state: NotifySettings, event: &NotificationEvent) -> NotifySettings {
+    match event {
+        NotificationEvent::PreferencesChanged(e) => state.preferences = e.preferences.clone(),
+        NotificationEvent::PushSubscriptionAdded(e) => {
+            state.subscriptions.insert(e.subscription.endpoint.clone(), e.subscription.clone());
+        }
+        NotificationEvent::PushSubscriptionRemoved(e) => {
+            state.subscriptions.remove(&e.endpoint);
+        }
+        _ => {}
+    }
+    state
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use events::catalog::notifications::NotificationKind;
+
+    fn ana() -> UserId {
+        UserId::parse("ana").unwrap()
+    }
+
+    fn subscription(n: usize) -> PushSubscription {
+        parse_subscription(&format!("https://push.example.org/{n}"), &"B".repeat(87), &"a".repeat(22)).unwrap()
+    }
+
+    fn add(n: usize) -> NotifySettingsCommand {
+        NotifySettingsCommand::AddPushSubscription { user: ana(), subscription: subscription(n) }
+    }
+
+    fn with(commands: Vec<NotifySettingsCommand>) -> NotifySettings {
+        commands.into_iter().fold(NotifySettings::default(), |state, command| {
+            decide(&state, command).unwrap().iter().fold(state, evolve)
+        })
+    }
+
+    #[test]
+    fn the_same_preferences_or_subscription_again_append_nothing() {
+        let same = NotifySettingsCommand::ChangePreferences { user: ana(), preferences: Preferences::default() };
+        assert_eq!(decide(&NotifySettings::default(), same), Ok(vec![]));
+        let muted = Preferences { muted: vec![NotificationKind::PostLiked], ..Preferences::default() };
+        let change = NotifySettingsCommand::ChangePreferences { user: ana(), preferences: muted };
+        assert_eq!(decide(&NotifySettings::default(), change).unwrap().len(), 1);
+        assert_eq!(decide(&with(vec![add(1)]), add(1)), Ok(vec![]));
+        let remove = NotifySettingsCommand::RemovePushSubscription { user: ana(), endpoint: "https://push.example.org/9".into() };
+        assert_eq!(decide(&with(vec![add(1)]), remove), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_user_has_at_most_ten_subscriptions() {
+        let full = with((0..MAX_SUBSCRIPTIONS).map(add).collect());
+        assert_eq!(decide(&full, add(99)), Err(NotifySettingsRejection::TooManySubscriptions));
+        let renewed = PushSubscription { auth: "b".repeat(22), ..subscription(3) };
+        let renew = NotifySettingsCommand::AddPushSubscription { user: ana(), subscription: renewed };
+        assert_eq!(decide(&full, renew).unwrap().len(), 1, "new keys for a known endpoint are not a new subscription");
+    }
+
+    #[test]
+    fn subscriptions_are_checked_naming_the_field() {
+        let field = |e: &str, p: &str, a: &str| parse_subscription(e, p, a).unwrap_err().field;
+        assert_eq!(field("http://push.example.org/1", &"B".repeat(87), &"a".repeat(22)), "endpoint");
+        assert_eq!(field("https://push.example.org/1", "short", &"a".repeat(22)), "keys.p256dh");
+        assert_eq!(field("https://push.example.org/1", &"B".repeat(87), "not base64!!not base64"), "keys.auth");
+    }
+}
