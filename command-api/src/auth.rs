@@ -53,6 +53,10 @@ pub enum AuthError {
     /// The `sub` claim is not a usable user id.
     #[error("invalid token subject: {0}")]
     Subject(String),
+    /// An internal route without the right `X-Api-Key`, or with internal
+    /// routes turned off.
+    #[error("missing or wrong X-Api-Key")]
+    ApiKey,
 }
 
 /// Verifies (and in dev mode mints) tokens.
@@ -93,4 +97,11 @@ impl JwtKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .map_err(|e| AuthError::Invalid(e.to_string()))
     }
+}
+
+/// Compares a presented API key with the configured one in time that does not
+/// depend on where they differ.
+pub fn api_key_matches(presented: &str, expected: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), expected.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }

@@ -70,6 +70,9 @@ pub struct Config {
     /// Users who may hide and restore content, besides tokens carrying
     /// `"role": "moderator"`.
     pub moderators: Vec<UserId>,
+    /// Key other backends present (`X-Api-Key`) on `/api/v1/internal/*`;
+    /// `None` turns those routes off.
+    pub service_api_key: Option<Secret>,
     /// Rate limits.
     pub limits: RateLimits,
     /// Moderation word list: comma-separated `word`, `word:reject` or
@@ -87,6 +90,7 @@ impl Config {
         Self {
             jwt: JwtConfig { secret: Secret::new(secret), issuer: None, audience: None },
             moderators: Vec::new(),
+            service_api_key: None,
             limits: RateLimits::default(),
             words: String::new(),
             body_limit: 64 * 1024,

@@ -22,6 +22,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const CORRELATION_ID: &str = "x-correlation-id";
 /// The idempotency key header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The service API key header of internal routes.
+pub const API_KEY: &str = "x-api-key";
 
 /// An authenticated caller and the context their command runs in.
 #[derive(Debug, Clone)]
@@ -52,28 +54,65 @@ impl FromRequestParts<App> for Caller {
             Some(raw) => Some(scoped_key(&user, raw)?),
             None => None,
         };
-        let request_id = header(REQUEST_ID).filter(|v| usable_id(v)).map(str::to_owned);
-        let correlation_id = header(CORRELATION_ID).filter(|v| usable_id(v)).map(str::to_owned);
-        let metadata = Metadata {
-            correlation_id: correlation_id.or_else(|| request_id.clone()).unwrap_or_else(|| Metadata::new(None).correlation_id),
-            causation_id: request_id,
-            actor: Some(user.clone()),
-        };
+        let metadata = metadata(parts, Some(user.clone()));
         let moderator = claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
         Ok(Self { user, claims, moderator, context: CommandContext { metadata, key } })
+    }
+}
+
+/// Another backend calling `/api/v1/internal/*` with the service API key.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Correlation, causation and idempotency key for the events; no actor.
+    pub context: CommandContext,
+}
+
+impl FromRequestParts<App> for Service {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let expected = app.config().service_api_key.as_ref().ok_or(ApiError::Unauthenticated(AuthError::ApiKey))?;
+        let presented = header(API_KEY).ok_or(ApiError::Unauthenticated(AuthError::ApiKey))?;
+        if !crate::auth::api_key_matches(presented, expected.expose()) {
+            return Err(ApiError::Unauthenticated(AuthError::ApiKey));
+        }
+        let key = match header(IDEMPOTENCY_KEY) {
+            Some(raw) => Some(scoped_key_for("service", raw)?),
+            None => None,
+        };
+        Ok(Self { context: CommandContext { metadata: metadata(parts, None), key } })
     }
 }
 
 /// A client's idempotency key, made unique to the caller so two users can
 /// never collide on one.
 fn scoped_key(user: &UserId, raw: &str) -> Result<IdempotencyKey, ApiError> {
+    scoped_key_for(user.as_str(), raw)
+}
+
+fn scoped_key_for(scope: &str, raw: &str) -> Result<IdempotencyKey, ApiError> {
     let valid = raw.len() <= 100 && IdempotencyKey::parse(raw).is_ok();
     if !valid {
         let problem = "must be 1 to 100 printable ASCII characters without spaces";
         return Err(ApiError::Invalid(domain::InvalidInput::new("Idempotency-Key", problem)));
     }
-    IdempotencyKey::parse(&format!("{user}:{raw}"))
+    IdempotencyKey::parse(&format!("{scope}:{raw}"))
         .map_err(|problem| ApiError::Invalid(domain::InvalidInput::new("Idempotency-Key", problem)))
+}
+
+/// The events' CloudEvents extensions from the request: the correlation id
+/// (`X-Correlation-Id`, else the request id), the request id as causation, and
+/// the actor.
+fn metadata(parts: &Parts, actor: Option<UserId>) -> Metadata {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| usable_id(v));
+    let request_id = header(REQUEST_ID).map(str::to_owned);
+    let correlation_id = header(CORRELATION_ID).map(str::to_owned);
+    Metadata {
+        correlation_id: correlation_id.or_else(|| request_id.clone()).unwrap_or_else(|| Metadata::new(None).correlation_id),
+        causation_id: request_id,
+        actor,
+    }
 }
 
 fn usable_id(value: &str) -> bool {

@@ -62,6 +62,9 @@ pub struct CommandApiArgs {
     /// Comma-separated user ids who may moderate.
     #[arg(long, env = "PULSE_MODERATORS", value_delimiter = ',')]
     pub moderators: Vec<String>,
+    /// Key other backends present as `X-Api-Key` on `/api/v1/internal/*`; unset turns those routes off.
+    #[arg(long, env = "PULSE_SERVICE_API_KEY", hide_env_values = true)]
+    pub service_api_key: Option<String>,
     /// Posts per user per minute (0: no limit).
     #[arg(long, env = "PULSE_RATE_POSTS_PER_MINUTE", default_value_t = 30)]
     pub rate_posts_per_minute: u32,
@@ -131,6 +134,7 @@ impl CommandApiArgs {
         Ok(command_api::Config {
             jwt: shared.jwt()?,
             moderators,
+            service_api_key: self.service_api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new),
             limits: RateLimits {
                 posts_per_minute: self.rate_posts_per_minute,
                 comments_per_minute: self.rate_comments_per_minute,

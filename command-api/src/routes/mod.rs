@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod comments;
 pub mod events;
+pub mod internal;
 pub mod likes;
 pub mod notifications;
 pub mod posts;
@@ -36,6 +37,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(users::router())
         .merge(chat::router())
         .merge(notifications::router())
+        .merge(internal::router())
 }
 
 /// The complete router.

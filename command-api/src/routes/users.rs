@@ -3,7 +3,7 @@
 
 use super::Accepted;
 use crate::App;
-use crate::command::{Outcome, current, execute};
+use crate::command::{CommandContext, Outcome, current, execute};
 use crate::error::{ApiError, Rejection};
 use crate::extract::{Body, Caller};
 use crate::facts;
@@ -72,12 +72,13 @@ fn user_path(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|e| ApiError::Invalid(InvalidInput::new("user_id", e.to_string())))
 }
 
-/// The display name and email a new user starts with, from the token.
-fn identity(caller: &Caller) -> (String, Option<String>) {
-    let email = caller.claims.email.clone().filter(|e| e.len() <= 254 && e.contains('@'));
-    let from_token = caller.claims.name.as_deref().and_then(|n| domain::input::text("name", n, 1, 50, false).ok());
+/// The display name and email a new user starts with, from the identity
+/// token's (or the calling backend's) `name` and `email`.
+pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -> (String, Option<String>) {
+    let email = email.filter(|e| e.len() <= 254 && e.contains('@')).map(str::to_owned);
+    let from_name = name.and_then(|n| domain::input::text("name", n, 1, 50, false).ok());
     let local_part = email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned);
-    let name = from_token.or(local_part).unwrap_or_else(|| caller.user.to_string());
+    let name = from_name.or(local_part).unwrap_or_else(|| user.to_string());
     (name, email)
 }
 
@@ -85,28 +86,40 @@ fn identity(caller: &Caller) -> (String, Option<String>) {
 #[utoipa::path(post, path = "/users/me", tag = "users", request_body = RegisterRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn register(State(app): State<App>, caller: Caller, Body(req): Body<RegisterRequest>) -> Result<Accepted, ApiError> {
-    let account = Aggregate::user(&caller.user);
-    if let User::Registered { .. } = current(&app, &account, user::evolve).await? {
+    let (name, email) = identity(&caller.user, caller.claims.name.as_deref(), caller.claims.email.as_deref());
+    register_user(&app, &caller.context, &caller.user, (name, email), req.handle.as_deref()).await
+}
+
+/// Registers `user` under the wanted handle, or the first free one made from
+/// their name; a user already registered changes nothing.
+pub(super) async fn register_user(
+    app: &App,
+    context: &CommandContext,
+    user: &UserId,
+    (display_name, email): (String, Option<String>),
+    wanted: Option<&str>,
+) -> Result<Accepted, ApiError> {
+    let account = Aggregate::user(user);
+    if let User::Registered { .. } = current(app, &account, user::evolve).await? {
         let position = Position { context: Context::Users, sequence: app.events().version(&account).await? };
-        return Ok(Accepted::new(&caller.user, Outcome { position, replayed: false, changed: false }));
+        return Ok(Accepted::new(user, Outcome { position, replayed: false, changed: false }));
     }
-    let (display_name, email) = identity(&caller);
-    let candidates = match req.handle.as_deref() {
+    let candidates = match wanted {
         Some(raw) => vec![Handle::parse(raw).map_err(|e| InvalidInput::new("handle", e.to_string()))?],
-        None => handle_candidates(&display_name, &caller.user),
+        None => handle_candidates(&display_name, user),
     };
-    let handle = claim_first_free(&app, &caller, candidates).await?;
-    let command = UserCommand::Register { user: caller.user.clone(), handle, display_name, email };
-    let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
-    Ok(Accepted::new(&caller.user, outcome))
+    let handle = claim_first_free(app, context, user, candidates).await?;
+    let command = UserCommand::Register { user: user.clone(), handle, display_name, email };
+    let outcome = execute(app, context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    Ok(Accepted::new(user, outcome))
 }
 
 /// Claims the first handle nobody else holds (a retry finds its own claim).
-async fn claim_first_free(app: &App, caller: &Caller, candidates: Vec<Handle>) -> Result<Handle, ApiError> {
+async fn claim_first_free(app: &App, context: &CommandContext, user: &UserId, candidates: Vec<Handle>) -> Result<Handle, ApiError> {
     let mut last = ApiError::from(HandleRejection::HandleTaken);
     for candidate in candidates {
-        let claim = |s: &_| handle::decide(s, candidate.clone(), caller.user.clone());
-        match execute(app, &caller.context, &Aggregate::handle(&candidate), handle::evolve, claim).await {
+        let claim = |s: &_| handle::decide(s, candidate.clone(), user.clone());
+        match execute(app, context, &Aggregate::handle(&candidate), handle::evolve, claim).await {
             Ok(_) => return Ok(candidate),
             Err(error @ ApiError::Rejected(Rejection::Handle(_))) => last = error,
             Err(other) => return Err(other),

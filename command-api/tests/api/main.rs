@@ -7,6 +7,7 @@ mod bad_input;
 mod chat;
 mod comments;
 mod events;
+mod internal;
 mod likes;
 mod notifications;
 mod posts;

@@ -75,12 +75,14 @@ async fn the_openapi_document_describes_every_command_route() {
         ("/notifications/preferences", "put"),
         ("/notifications/push-subscriptions", "post"),
         ("/notifications/push-subscriptions", "delete"),
+        ("/internal/users/{user_id}", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }
 
 #[tokio::test]

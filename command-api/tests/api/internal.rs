@@ -1,0 +1,42 @@
+//! Internal routes with the service API key.
+
+use crate::support::*;
+use command_api::Secret;
+use events::catalog::{DomainEvent, UserEvent};
+use events::ids::UserId;
+use events::Aggregate;
+use reqwest::StatusCode;
+use serde_json::json;
+
+const KEY: &str = "service-key-0123456789";
+
+async fn call(api: &Api, key: Option<&str>) -> Reply {
+    let mut request = api.http.post(format!("{}/api/v1/internal/users/google-42", api.base)).json(&json!({ "name": "Grace Hopper", "email": "grace@example.org" }));
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    reply(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_backend_with_the_key_registers_a_user_and_their_own_call_then_changes_nothing() {
+    let api = spawn_with(command_api::Config { service_api_key: Some(Secret::new(KEY)), ..config() }).await;
+    call(&api, None).await.problem(401, "unauthenticated");
+    call(&api, Some("wrong-key-0123456789!!")).await.problem(401, "unauthenticated");
+    let registered = call(&api, Some(KEY)).await;
+    registered.accepted();
+    let history = api.log.store.load(&Aggregate::user(&UserId::parse("google-42").unwrap())).await.unwrap();
+    let DomainEvent::Users(UserEvent::UserRegistered(e)) = &history.events[0].event else { panic!("{history:?}") };
+    assert_eq!((e.handle.as_str(), e.email.as_deref()), ("grace_hopper", Some("grace@example.org")));
+    assert_eq!(history.events[0].envelope.actor, None, "a system event has no actor");
+    let own = api.post("/users/me", "google-42", json!({})).await;
+    own.accepted();
+    assert_eq!(own.body["changed"], false);
+}
+
+#[tokio::test]
+async fn internal_routes_are_off_without_a_configured_key() {
+    let api = spawn().await;
+    let reply = call(&api, Some(KEY)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
