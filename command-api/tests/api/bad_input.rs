@@ -96,3 +96,84 @@ async fn a_malformed_path_id_is_invalid_input_naming_it() {
     reply.problem(422, "invalid-input");
     assert_eq!(reply.body["field"], "post_id");
 }
+
+/// Every route in the served OpenAPI document, with its path parameters filled.
+async fn every_route(api: &Api) -> Vec<(Method, String, bool)> {
+    let doc: serde_json::Value = api.http.get(format!("{}/api/v1/openapi.json", api.base)).send().await.unwrap().json().await.unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let filled = path
+            .replace("{user_id}", "someone")
+            .replace("{post_id}", &events::ids::PostId::new().to_string())
+            .replace("{comment_id}", &events::ids::CommentId::new().to_string())
+            .replace("{event_id}", &events::ids::EventId::new().to_string())
+            .replace("{conversation_id}", &events::ids::ConversationId::new().to_string())
+            .replace("{message_id}", &events::ids::MessageId::new().to_string());
+        assert!(!filled.contains('{'), "a path parameter this test does not know: {path}");
+        for (method, operation) in item.as_object().unwrap() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            routes.push((method, filled.clone(), operation.get("requestBody").is_some()));
+        }
+    }
+    assert!(routes.len() >= 35, "only {} routes documented", routes.len());
+    routes
+}
+
+#[tokio::test]
+async fn every_documented_route_answers_bad_input_with_a_4xx_problem() {
+    let api = spawn_with(no_limits()).await;
+    let mut expired = claims("ana");
+    expired.exp = now() - 3600;
+    let expired = api.token_with(&expired);
+    let mut early = claims("ana");
+    early.nbf = Some(now() + 3600);
+    let early = api.token_with(&early);
+    for (method, path, has_body) in every_route(&api).await {
+        let valid_json = b"{}".to_vec();
+        let mut cases: Vec<(&str, Option<String>, &str, Vec<u8>)> = vec![
+            ("missing token", None, "application/json", valid_json.clone()),
+            ("expired token", Some(expired.clone()), "application/json", valid_json.clone()),
+            ("not yet valid token", Some(early.clone()), "application/json", valid_json.clone()),
+            ("garbage token", Some("x.y.z".to_owned()), "application/json", valid_json.clone()),
+        ];
+        if has_body {
+            let good = Some(api.token("ana"));
+            cases.push(("malformed json", good.clone(), "application/json", b"{\"a\":".to_vec()));
+            cases.push(("wrong types", good.clone(), "application/json", b"[1, 2, 3]".to_vec()));
+            cases.push(("not json", good.clone(), "text/plain", b"hello".to_vec()));
+            cases.push(("oversize", good.clone(), "application/json", vec![b' '; 70 * 1024]));
+            cases.push(("unicode noise", good, "application/json", "{\"\u{202E}\": \"\u{0}\u{FEFF}\"}".as_bytes().to_vec()));
+        }
+        for (case, token, content_type, body) in cases {
+            let reply = raw(&api, method.clone(), &path, token, content_type, body).await;
+            assert!(reply.status.is_client_error(), "{method} {path} {case}: {} {:?}", reply.status, reply.body);
+            let content = reply.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+            assert_eq!(content, "application/problem+json", "{method} {path} {case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn tokens_signed_with_another_algorithm_or_for_another_issuer_are_refused() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let mut config = config();
+    config.jwt.issuer = Some("https://auth.pulse.test".to_owned());
+    config.jwt.audience = Some("pulse".to_owned());
+    let api = spawn_with(config).await;
+    let sign = |algorithm, claims: &command_api::auth::Claims| {
+        jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+    };
+    let mut good = claims("ana");
+    good.iss = Some("https://auth.pulse.test".to_owned());
+    good.aud = Some("pulse".to_owned());
+    let post = |token: String| api.send(Method::POST, "/posts", Some(token), Some(json!({ "text": "hi" })), None);
+    post(sign(Algorithm::HS256, &good)).await.accepted();
+    post(sign(Algorithm::HS512, &good)).await.problem(401, "unauthenticated");
+    post(sign(Algorithm::HS384, &good)).await.problem(401, "unauthenticated");
+    let mut wrong_issuer = good.clone();
+    wrong_issuer.iss = Some("https://evil.test".to_owned());
+    post(sign(Algorithm::HS256, &wrong_issuer)).await.problem(401, "unauthenticated");
+    let mut no_audience = good.clone();
+    no_audience.aud = None;
+    post(sign(Algorithm::HS256, &no_audience)).await.problem(401, "unauthenticated");
+}
