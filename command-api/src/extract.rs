@@ -145,10 +145,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 }
 
 /// Parses JSON into `T`, telling syntax errors (400) from shape errors (422).
+/// The body is parsed once; only when that fails is it checked for syntax
+/// alone, so that `{} x` is malformed (400) rather than missing a field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    if parsed.is_ok() {
+        deserializer.end().map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
+    }
+    parsed.map_err(|e| {
+        if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return ApiError::Malformed(format!("malformed JSON: {syntax}"));
+        }
         let path = e.path().to_string();
         let message = strip_position(&e.into_inner().to_string());
         let field = match (path.as_str(), missing_field(&message)) {

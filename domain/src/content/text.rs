@@ -91,6 +91,9 @@ impl WordList {
 
     /// The listed words found in `text`, in list order, each once.
     fn matches<'a>(&'a self, text: &str) -> Vec<&'a Word> {
+        if self.words.is_empty() {
+            return Vec::new();
+        }
         let folded = fold(&text.to_lowercase());
         let tokens: HashSet<&str> = folded.split(|c: char| !c.is_alphanumeric()).collect();
         let mut found: Vec<&Word> = Vec::new();
