@@ -84,7 +84,14 @@ where
     Run { rate: (per_worker * workers) as f64 / started.elapsed().as_secs_f64(), latency, failures }
 }
 
-async fn http_load(workers: usize, total: usize, method: reqwest::Method, url: String, token: Option<String>, body: Bytes) -> Run {
+async fn http_load(
+    workers: usize,
+    total: usize,
+    method: reqwest::Method,
+    url: String,
+    token: Option<String>,
+    body: Bytes,
+) -> Run {
     let clients: Arc<Vec<reqwest::Client>> =
         Arc::new((0..workers).map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap()).collect());
     load(workers, total, move |w| {
@@ -142,7 +149,8 @@ async fn main() {
     let url = std::env::var("PULSE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
 
     let namespace = Namespace::parse(&format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).unwrap();
-    let store_config = StoreConfig { namespace: namespace.clone(), source: "/pulse/bench".to_owned(), ..StoreConfig::default() };
+    let store_config =
+        StoreConfig { namespace: namespace.clone(), source: "/pulse/bench".to_owned(), ..StoreConfig::default() };
     let store = EventStore::connect(&url, store_config).await.expect("NATS with JetStream");
     let jetstream = async_nats::jetstream::new(store.client().clone());
     let body = post_body(bytes);
@@ -173,14 +181,26 @@ async fn main() {
     .await;
 
     println!("{workers} connections, {total} requests per variant, {}-byte bodies; rate limits off", body.len());
-    let get_trivial = || http_load(workers, total, reqwest::Method::GET, format!("{floor_base}/hello"), None, body.clone());
-    let floor_run = || http_load(workers, total, reqwest::Method::POST, format!("{floor_base}/floor"), None, body.clone());
-    let api_run =
-        || http_load(workers, total, reqwest::Method::POST, format!("{api}/api/v1/posts"), Some(token.clone()), body.clone());
+    let get_trivial =
+        || http_load(workers, total, reqwest::Method::GET, format!("{floor_base}/hello"), None, body.clone());
+    let floor_run =
+        || http_load(workers, total, reqwest::Method::POST, format!("{floor_base}/floor"), None, body.clone());
+    let api_run = || {
+        http_load(
+            workers,
+            total,
+            reqwest::Method::POST,
+            format!("{api}/api/v1/posts"),
+            Some(token.clone()),
+            body.clone(),
+        )
+    };
     let raw_run = || {
-        let (jetstream, body, subject) = (jetstream.clone(), body.clone(), format!("{}.content.post", namespace.as_str()));
+        let (jetstream, body, subject) =
+            (jetstream.clone(), body.clone(), format!("{}.content.post", namespace.as_str()));
         load(workers, total, move |_| {
-            let (jetstream, body, subject) = (jetstream.clone(), body.clone(), format!("{subject}.{}", uuid::Uuid::now_v7()));
+            let (jetstream, body, subject) =
+                (jetstream.clone(), body.clone(), format!("{subject}.{}", uuid::Uuid::now_v7()));
             async move {
                 match jetstream.publish(subject, body).await {
                     Ok(ack) => ack.await.is_ok(),

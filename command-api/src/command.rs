@@ -101,7 +101,11 @@ where
     let decided = decide(&S::default()).map_err(Into::into)?;
     match append_all(app, context, aggregate, key.as_ref(), 0, decided).await {
         Ok(Some(outcome)) => Ok(outcome),
-        Ok(None) => Ok(Outcome { position: Position { context: aggregate.context(), sequence: 0 }, replayed: false, changed: false }),
+        Ok(None) => Ok(Outcome {
+            position: Position { context: aggregate.context(), sequence: 0 },
+            replayed: false,
+            changed: false,
+        }),
         Err(StoreError::Conflict { .. }) => execute(app, context, aggregate, evolve, decide).await,
         Err(other) => Err(other.into()),
     }
@@ -124,7 +128,9 @@ async fn append_all<E: IntoDomainEvent>(
         let part = key.map(|k| if i == 0 { k.clone() } else { k.part(&i.to_string()) });
         let appended =
             app.events().append(aggregate, Expected::Version(version), event, &context.metadata, part.as_ref()).await?;
-        app.count_appended(name);
+        if !appended.duplicate {
+            app.count_appended(name);
+        }
         version = appended.position.sequence;
         outcome = Some(Outcome { position: appended.position, replayed: appended.duplicate, changed: true });
     }

@@ -52,13 +52,22 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// No limits at all (benchmarks).
-    pub const OFF: RateLimits =
-        RateLimits { posts_per_minute: 0, comments_per_minute: 0, messages_per_minute: 0, commands_per_ip_per_minute: 0 };
+    pub const OFF: RateLimits = RateLimits {
+        posts_per_minute: 0,
+        comments_per_minute: 0,
+        messages_per_minute: 0,
+        commands_per_ip_per_minute: 0,
+    };
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { posts_per_minute: 30, comments_per_minute: 60, messages_per_minute: 120, commands_per_ip_per_minute: 1200 }
+        Self {
+            posts_per_minute: 30,
+            comments_per_minute: 60,
+            messages_per_minute: 120,
+            commands_per_ip_per_minute: 1200,
+        }
     }
 }
 

@@ -200,7 +200,9 @@ impl Rejection {
             Rejection::Message(r) => message_status(r),
             Rejection::Read(chat::ReadRejection::NotAMember) => (FORBIDDEN, "not-a-member"),
             Rejection::Read(chat::ReadRejection::NoSuchMessage) => (NOT_FOUND, "no-such-message"),
-            Rejection::Notify(notify::NotifySettingsRejection::TooManySubscriptions) => (CONFLICT, "too-many-subscriptions"),
+            Rejection::Notify(notify::NotifySettingsRejection::TooManySubscriptions) => {
+                (CONFLICT, "too-many-subscriptions")
+            }
         }
     }
 }

@@ -109,7 +109,9 @@ fn metadata(parts: &Parts, actor: Option<UserId>) -> Metadata {
     let request_id = header(REQUEST_ID).map(str::to_owned);
     let correlation_id = header(CORRELATION_ID).map(str::to_owned);
     Metadata {
-        correlation_id: correlation_id.or_else(|| request_id.clone()).unwrap_or_else(|| Metadata::new(None).correlation_id),
+        correlation_id: correlation_id
+            .or_else(|| request_id.clone())
+            .unwrap_or_else(|| Metadata::new(None).correlation_id),
         causation_id: request_id,
         actor,
     }

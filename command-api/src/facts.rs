@@ -7,8 +7,8 @@ use crate::command::current;
 use crate::error::ApiError;
 use domain::content::{Comment, Post, comment, post};
 use domain::users::{User, user};
-use events::catalog::users::MessagePolicy;
 use events::catalog::UserEvent;
+use events::catalog::users::MessagePolicy;
 use events::ids::{CommentId, PostId, UserId};
 use events::{Aggregate, DomainEvent};
 

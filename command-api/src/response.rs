@@ -27,7 +27,12 @@ pub struct Accepted {
 impl Accepted {
     /// The response for a command's outcome on a resource.
     pub fn new(id: impl ToString, outcome: Outcome) -> Self {
-        Self { id: id.to_string(), position: outcome.position.to_string(), changed: outcome.changed, replayed: outcome.replayed }
+        Self {
+            id: id.to_string(),
+            position: outcome.position.to_string(),
+            changed: outcome.changed,
+            replayed: outcome.replayed,
+        }
     }
 }
 
@@ -43,9 +48,10 @@ impl IntoResponse for Accepted {
             response.headers_mut().insert(HeaderName::from_static(POSITION_HEADER), position);
         }
         if replayed {
-            response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
         }
         response
     }
 }
-

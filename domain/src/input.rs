@@ -36,7 +36,12 @@ pub fn text(field: &str, raw: &str, min: usize, max: usize, multiline: bool) -> 
 }
 
 /// Like [`text`], but an empty or blank value is `None`.
-pub fn optional_text(field: &str, raw: Option<&str>, max: usize, multiline: bool) -> Result<Option<String>, InvalidInput> {
+pub fn optional_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+    multiline: bool,
+) -> Result<Option<String>, InvalidInput> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         Some(value) => text(field, value, 1, max, multiline).map(Some),
         None => Ok(None),
@@ -65,11 +70,13 @@ pub fn url(field: &str, raw: &str, allow_http: bool) -> Result<String, InvalidIn
     let schemes: &[&str] = if allow_http { &["https://", "http://"] } else { &["https://"] };
     let rest = schemes
         .iter()
-        .find_map(|scheme| trimmed.get(..scheme.len()).filter(|p| p.eq_ignore_ascii_case(scheme)).map(|_| &trimmed[scheme.len()..]))
+        .find_map(|scheme| {
+            trimmed.get(..scheme.len()).filter(|p| p.eq_ignore_ascii_case(scheme)).map(|_| &trimmed[scheme.len()..])
+        })
         .ok_or_else(|| InvalidInput::new(field, format!("must be a URL starting with {}", schemes.join(" or "))))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
     if !host_ok {
         return Err(InvalidInput::new(field, "must name a host"));
     }

@@ -86,7 +86,8 @@ async fn main() {
     let url = std::env::var("PULSE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
 
     let namespace = Namespace::parse(&format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).unwrap();
-    let config = StoreConfig { namespace: namespace.clone(), source: "/pulse/bench".to_owned(), ..StoreConfig::default() };
+    let config =
+        StoreConfig { namespace: namespace.clone(), source: "/pulse/bench".to_owned(), ..StoreConfig::default() };
     let store = EventStore::connect(&url, config).await.expect("NATS with JetStream");
     let client = async_nats::connect(&url).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
@@ -141,4 +142,3 @@ async fn main() {
     store.delete_streams().await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
-

@@ -53,7 +53,8 @@ impl BinaryDeserializer for NatsBinary<'_> {
             }
         }
         if let Some(content_type) = self.get(header::CONTENT_TYPE) {
-            visitor = visitor.set_attribute("datacontenttype", MessageAttributeValue::String(content_type.to_owned()))?;
+            visitor =
+                visitor.set_attribute("datacontenttype", MessageAttributeValue::String(content_type.to_owned()))?;
         }
         if self.body.is_empty() { visitor.end() } else { visitor.end_with_data(self.body.to_vec()) }
     }

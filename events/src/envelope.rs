@@ -113,11 +113,7 @@ impl Metadata {
     /// Metadata for an event caused by an earlier one: same correlation, the
     /// earlier event's id as causation.
     pub fn caused_by(envelope: &Envelope, actor: Option<UserId>) -> Self {
-        Self {
-            correlation_id: envelope.correlation_id.clone(),
-            causation_id: Some(envelope.id.to_string()),
-            actor,
-        }
+        Self { correlation_id: envelope.correlation_id.clone(), causation_id: Some(envelope.id.to_string()), actor }
     }
 }
 
@@ -168,7 +164,8 @@ impl Envelope {
     /// Reads the attributes back from headers; `get` looks one up by name.
     pub fn from_headers<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Result<Self, EnvelopeError> {
         let required = |name: &'static str| get(name).ok_or(EnvelopeError::Missing(name));
-        let invalid = |attribute: &'static str, value: &str| EnvelopeError::Invalid { attribute, value: value.to_owned() };
+        let invalid =
+            |attribute: &'static str, value: &str| EnvelopeError::Invalid { attribute, value: value.to_owned() };
         let spec = required(header::SPEC_VERSION)?;
         if spec != SPEC_VERSION {
             return Err(invalid("specversion", spec));
@@ -215,10 +212,8 @@ pub(crate) fn percent_decode(value: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = (bytes[i] == b'%')
-            .then(|| value.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex =
+            (bytes[i] == b'%').then(|| value.get(i + 1..i + 3)).flatten().and_then(|h| u8::from_str_radix(h, 16).ok());
         match hex {
             Some(byte) => {
                 out.push(byte);

@@ -335,9 +335,7 @@ impl EventStore {
     /// Connects to NATS and creates or updates the streams. Fails with
     /// [`StoreError::Unavailable`] within the timeout when NATS is not there.
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
-        let options = async_nats::ConnectOptions::new()
-            .connection_timeout(config.timeout)
-            .name(config.source.clone());
+        let options = async_nats::ConnectOptions::new().connection_timeout(config.timeout).name(config.source.clone());
         let client = bounded(config.timeout, options.connect(url))
             .await?
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
@@ -590,7 +588,10 @@ impl EventStore {
         Ok(())
     }
 
-    fn subscription(&self, messages: impl Stream<Item = Result<jetstream::Message, String>> + Send + 'static) -> Subscription {
+    fn subscription(
+        &self,
+        messages: impl Stream<Item = Result<jetstream::Message, String>> + Send + 'static,
+    ) -> Subscription {
         Subscription { messages: Box::pin(messages), timeout: self.timeout() }
     }
 

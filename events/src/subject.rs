@@ -111,8 +111,8 @@ impl Aggregate {
             .find(|(c, k, _)| *c == context && *k == kind)
             .ok_or_else(|| format!("unknown aggregate kind {kind:?} in {context}"))?;
         let pieces: Vec<&str> = key.split('.').collect();
-        let valid = pieces.len() == *tokens
-            && pieces.iter().all(|p| UserId::parse(p).is_ok() || Handle::parse(p).is_ok());
+        let valid =
+            pieces.len() == *tokens && pieces.iter().all(|p| UserId::parse(p).is_ok() || Handle::parse(p).is_ok());
         if !valid {
             return Err(format!("{key:?} is not a valid key for {context}.{kind}"));
         }
@@ -213,7 +213,8 @@ mod tests {
 
     #[test]
     fn addresses_that_name_no_aggregate_are_refused() {
-        for bad in ["content", "content.post", "content.tweet.x", "nope.user.ana", "users.follow.ana", "users.user.a*"] {
+        for bad in ["content", "content.post", "content.tweet.x", "nope.user.ana", "users.follow.ana", "users.user.a*"]
+        {
             assert!(Aggregate::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

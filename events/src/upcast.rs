@@ -52,8 +52,8 @@ pub enum DecodeError {
 /// Decodes a stored event of any version into the current type.
 pub fn decode(context: Context, name: &str, version: u32, body: &[u8]) -> Result<DomainEvent, DecodeError> {
     let body_error = |reason: String| DecodeError::Body { name: name.to_owned(), version, reason };
-    let current = current_version(context, name)
-        .ok_or_else(|| DecodeError::UnknownEvent { context, name: name.to_owned() })?;
+    let current =
+        current_version(context, name).ok_or_else(|| DecodeError::UnknownEvent { context, name: name.to_owned() })?;
     if version > current {
         return Err(DecodeError::FutureVersion { name: name.to_owned(), version, current });
     }
@@ -129,7 +129,13 @@ mod tests {
 
     #[test]
     fn every_stored_user_registered_version_still_reads() {
-        check(Context::Users, "UserRegistered", 1, r#"{"user":"ana","handle":"ana","name":"Ana"}"#, registered("Ana", None));
+        check(
+            Context::Users,
+            "UserRegistered",
+            1,
+            r#"{"user":"ana","handle":"ana","name":"Ana"}"#,
+            registered("Ana", None),
+        );
         check(
             Context::Users,
             "UserRegistered",

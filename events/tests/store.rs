@@ -50,7 +50,9 @@ mod appending {
 
         let outcomes = [a, b];
         assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
-        assert!(outcomes.iter().any(|r| matches!(r, Err(StoreError::Conflict { expected, .. }) if *expected == version)));
+        assert!(
+            outcomes.iter().any(|r| matches!(r, Err(StoreError::Conflict { expected, .. }) if *expected == version))
+        );
         assert_eq!(log.store.load(&aggregate).await.unwrap().events.len(), 2);
     }
 
@@ -61,9 +63,11 @@ mod appending {
         let aggregate = Aggregate::post(post);
         let key = IdempotencyKey::parse("ana:create-post-1").unwrap();
 
-        let first = log.store.append(&aggregate, Expected::Version(0), created(post, "hi"), &meta(), Some(&key)).await.unwrap();
+        let first =
+            log.store.append(&aggregate, Expected::Version(0), created(post, "hi"), &meta(), Some(&key)).await.unwrap();
         // The retry still believes the aggregate is new: the key must win over the stale version.
-        let again = log.store.append(&aggregate, Expected::Version(0), created(post, "hi"), &meta(), Some(&key)).await.unwrap();
+        let again =
+            log.store.append(&aggregate, Expected::Version(0), created(post, "hi"), &meta(), Some(&key)).await.unwrap();
 
         assert!(!first.duplicate);
         assert!(again.duplicate);
@@ -94,7 +98,8 @@ mod appending {
         let post = PostId::new();
         let aggregate = Aggregate::post(post);
 
-        let result = log.store.append(&aggregate, Expected::Version(0), created(post, &"x".repeat(70_000)), &meta(), None).await;
+        let result =
+            log.store.append(&aggregate, Expected::Version(0), created(post, &"x".repeat(70_000)), &meta(), None).await;
 
         assert!(matches!(result, Err(StoreError::TooLarge { max: 65536, .. })), "{result:?}");
         assert_eq!(log.store.version(&aggregate).await.unwrap(), 0);
@@ -103,7 +108,8 @@ mod appending {
     #[tokio::test]
     async fn an_event_is_refused_on_an_aggregate_of_another_context() {
         let log = TestLog::new().await;
-        let result = log.store.append(&Aggregate::user(&ana()), Expected::Any, created(PostId::new(), "x"), &meta(), None).await;
+        let result =
+            log.store.append(&Aggregate::user(&ana()), Expected::Any, created(PostId::new(), "x"), &meta(), None).await;
         assert!(matches!(result, Err(StoreError::Config(_))), "{result:?}");
     }
 }
@@ -120,16 +126,26 @@ mod loading {
         let mut version = 0;
         for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
             let event = if i == 0 { created(post, text) } else { edited(post, text) };
-            version = log.store.append(&aggregate, Expected::Version(version), event, &meta(), None).await.unwrap().position.sequence;
+            version = log
+                .store
+                .append(&aggregate, Expected::Version(version), event, &meta(), None)
+                .await
+                .unwrap()
+                .position
+                .sequence;
             log.store.append(&other, Expected::Any, edited(post, "noise"), &meta(), None).await.unwrap();
         }
 
         let history = log.store.load(&aggregate).await.unwrap();
-        let texts: Vec<_> = history.events.iter().map(|r| match &r.event {
-            DomainEvent::Content(ContentEvent::PostCreated(e)) => e.body.text.clone(),
-            DomainEvent::Content(ContentEvent::PostEdited(e)) => e.body.text.clone(),
-            other => panic!("unexpected {other:?}"),
-        }).collect();
+        let texts: Vec<_> = history
+            .events
+            .iter()
+            .map(|r| match &r.event {
+                DomainEvent::Content(ContentEvent::PostCreated(e)) => e.body.text.clone(),
+                DomainEvent::Content(ContentEvent::PostEdited(e)) => e.body.text.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
         assert_eq!(texts, ["one", "two", "three"]);
         assert_eq!(history.version, version);
 
@@ -159,11 +175,16 @@ mod loading {
         }
         let js = async_nats::jetstream::new(log.client.clone());
         let body = br#"{"user":"ana","handle":"ana","name":"Ana"}"#;
-        js.publish_with_headers(aggregate.subject(&log.namespace), headers, body.as_slice().into()).await.unwrap().await.unwrap();
+        js.publish_with_headers(aggregate.subject(&log.namespace), headers, body.as_slice().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
 
         let history = log.store.load(&aggregate).await.unwrap();
 
-        let expected = UserRegistered { user, handle: Handle::parse("ana").unwrap(), display_name: "Ana".to_owned(), email: None };
+        let expected =
+            UserRegistered { user, handle: Handle::parse("ana").unwrap(), display_name: "Ana".to_owned(), email: None };
         assert_eq!(history.events[0].event, DomainEvent::Users(UserEvent::UserRegistered(expected)));
         assert_eq!(history.events[0].envelope.event_type.version, 1);
     }
@@ -173,7 +194,12 @@ mod subscribing {
     use super::*;
 
     fn subscription(start: Start) -> Subscribe {
-        Subscribe { context: Context::Content, filter: Some("content.post.*".to_owned()), start, ack_wait: Duration::from_millis(500) }
+        Subscribe {
+            context: Context::Content,
+            filter: Some("content.post.*".to_owned()),
+            start,
+            ack_wait: Duration::from_millis(500),
+        }
     }
 
     #[tokio::test]
@@ -181,7 +207,10 @@ mod subscribing {
         let log = TestLog::new().await;
         let posts: Vec<PostId> = (0..3).map(|_| PostId::new()).collect();
         for post in &posts {
-            log.store.append(&Aggregate::post(*post), Expected::Version(0), created(*post, "x"), &meta(), None).await.unwrap();
+            log.store
+                .append(&Aggregate::post(*post), Expected::Version(0), created(*post, "x"), &meta(), None)
+                .await
+                .unwrap();
         }
 
         // First life: acknowledges the first event, crashes while holding the second.
@@ -198,7 +227,10 @@ mod subscribing {
         let mut seen = Vec::new();
         while seen.len() < 2 {
             let delivery = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.unwrap().unwrap().unwrap();
-            let DomainEvent::Content(ContentEvent::PostCreated(e)) = delivery.recorded.as_ref().unwrap().event.clone() else { panic!() };
+            let DomainEvent::Content(ContentEvent::PostCreated(e)) = delivery.recorded.as_ref().unwrap().event.clone()
+            else {
+                panic!()
+            };
             if e.post == posts[1] {
                 assert!(delivery.delivered >= 2, "redelivery is marked");
             }
@@ -213,10 +245,19 @@ mod subscribing {
         let log = TestLog::new().await;
         let early = PostId::new();
         let late = PostId::new();
-        log.store.append(&Aggregate::post(early), Expected::Version(0), created(early, "early"), &meta(), None).await.unwrap();
+        log.store
+            .append(&Aggregate::post(early), Expected::Version(0), created(early, "early"), &meta(), None)
+            .await
+            .unwrap();
         let head = log.store.head(Context::Content).await.unwrap();
-        log.store.append(&Aggregate::like(early, &ana()), Expected::Any, edited(early, "not a post subject"), &meta(), None).await.unwrap();
-        log.store.append(&Aggregate::post(late), Expected::Version(0), created(late, "late"), &meta(), None).await.unwrap();
+        log.store
+            .append(&Aggregate::like(early, &ana()), Expected::Any, edited(early, "not a post subject"), &meta(), None)
+            .await
+            .unwrap();
+        log.store
+            .append(&Aggregate::post(late), Expected::Version(0), created(late, "late"), &meta(), None)
+            .await
+            .unwrap();
 
         let mut sub = log.store.subscribe("from-head", subscription(Start::At(head + 1))).await.unwrap();
         let delivery = sub.next().await.unwrap().unwrap();
@@ -243,7 +284,8 @@ mod failures {
         let post = PostId::new();
 
         let started = std::time::Instant::now();
-        let result = store.append(&Aggregate::post(post), Expected::Version(0), created(post, "x"), &meta(), None).await;
+        let result =
+            store.append(&Aggregate::post(post), Expected::Version(0), created(post, "x"), &meta(), None).await;
 
         assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(5), "bounded by the timeout, took {:?}", started.elapsed());
@@ -256,7 +298,11 @@ mod failures {
         drop(listener);
         let config = StoreConfig { timeout: Duration::from_millis(500), ..StoreConfig::default() };
         let result = EventStore::connect(&url, config).await;
-        assert!(matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("cannot connect")), "{:?}", result.err());
+        assert!(
+            matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("cannot connect")),
+            "{:?}",
+            result.err()
+        );
     }
 }
 
@@ -269,8 +315,13 @@ mod cloudevent_contract {
         let log = TestLog::new().await;
         let post = PostId::new();
         let aggregate = Aggregate::post(post);
-        let metadata = Metadata { correlation_id: "corr 1".to_owned(), causation_id: Some("req-9".to_owned()), actor: Some(ana()) };
-        let appended = log.store.append(&aggregate, Expected::Version(0), created(post, "hello"), &metadata, None).await.unwrap();
+        let metadata = Metadata {
+            correlation_id: "corr 1".to_owned(),
+            causation_id: Some("req-9".to_owned()),
+            actor: Some(ana()),
+        };
+        let appended =
+            log.store.append(&aggregate, Expected::Version(0), created(post, "hello"), &metadata, None).await.unwrap();
 
         let js = async_nats::jetstream::new(log.client.clone());
         let stream = js.get_stream(log.namespace.stream(Context::Content)).await.unwrap();

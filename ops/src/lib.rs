@@ -83,10 +83,8 @@ impl Metrics {
 pub async fn track_requests(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     let labels = RouteLabels { method, route, status: response.status().as_u16() };
     metrics.http.requests.get_or_create(&labels).inc();
@@ -103,7 +101,11 @@ struct Probe {
 }
 
 /// `/health`, `/ready` and `/metrics` for a service.
-pub fn router<S: Clone + Send + Sync + 'static>(service: &'static str, ready: ReadyCheck, metrics: Metrics) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(
+    service: &'static str,
+    ready: ReadyCheck,
+    metrics: Metrics,
+) -> Router<S> {
     let probe = Probe { service, started: Instant::now(), ready, metrics };
     Router::new()
         .route("/health", get(health))
@@ -153,9 +155,6 @@ pub fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _already_set = if json {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    let _already_set =
+        if json { builder.json().flatten_event(true).with_current_span(true).try_init() } else { builder.try_init() };
 }

@@ -118,7 +118,11 @@ impl Config {
             (_, true) => dev_secret(&self.data_dir)?,
             _ => bail!("PULSE_JWT_SECRET is required (or set PULSE_DEV=1 for a generated dev secret)"),
         };
-        Ok(JwtConfig { secret: Secret::new(secret), issuer: self.jwt_issuer.clone(), audience: self.jwt_audience.clone() })
+        Ok(JwtConfig {
+            secret: Secret::new(secret),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        })
     }
 }
 

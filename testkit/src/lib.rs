@@ -39,7 +39,12 @@ impl TestLog {
     pub async fn with_timeout(timeout: Duration) -> Self {
         let namespace = Namespace::parse(&format!("{PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
             .unwrap_or_default();
-        let config = StoreConfig { namespace: namespace.clone(), timeout, source: "/pulse/tests".to_owned(), ..StoreConfig::default() };
+        let config = StoreConfig {
+            namespace: namespace.clone(),
+            timeout,
+            source: "/pulse/tests".to_owned(),
+            ..StoreConfig::default()
+        };
         let store = match EventStore::connect(&nats_url(), config).await {
             Ok(store) => store,
             Err(e) => panic!("tests need NATS with JetStream at {} (run `make test`): {e}", nats_url()),

@@ -110,33 +110,57 @@ async fn blocking(app: &App, members: &[UserId], user: &UserId) -> Result<Vec<Us
     Ok(found)
 }
 
-async fn run(app: &App, caller: &Caller, id: ConversationId, command: ConversationCommand) -> Result<Accepted, ApiError> {
+async fn run(
+    app: &App,
+    caller: &Caller,
+    id: ConversationId,
+    command: ConversationCommand,
+) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::conversation(id);
-    let outcome = execute(app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone()))
+            .await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Start (or find) the direct conversation with a user: one per pair.
 #[utoipa::path(post, path = "/conversations/direct", tag = "chat", request_body = DirectRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn start_direct(State(app): State<App>, caller: Caller, Body(req): Body<DirectRequest>) -> Result<Accepted, ApiError> {
+async fn start_direct(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<DirectRequest>,
+) -> Result<Accepted, ApiError> {
     let with = UserId::parse(&req.with).map_err(|e| invalid("with", e))?;
     let id = direct_conversation_id(&caller.user, &with);
     let may_message = with != caller.user && facts::may_message(&app, &caller.user, &with).await?;
-    run(&app, &caller, id, ConversationCommand::StartDirect { conversation: id, by: caller.user.clone(), with, may_message }).await
+    run(
+        &app,
+        &caller,
+        id,
+        ConversationCommand::StartDirect { conversation: id, by: caller.user.clone(), with, may_message },
+    )
+    .await
 }
 
 /// Start a group conversation.
 #[utoipa::path(post, path = "/conversations", tag = "chat", request_body = GroupRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn start_group(State(app): State<App>, caller: Caller, Body(req): Body<GroupRequest>) -> Result<Accepted, ApiError> {
+async fn start_group(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<GroupRequest>,
+) -> Result<Accepted, ApiError> {
     let title = GroupTitle::parse(&req.title)?;
     let members = user_ids("members", &req.members)?;
     let blocked = blocking(&app, &members, &caller.user).await?;
     let id = ConversationId(new_id(&caller, "conversation"));
-    let command = ConversationCommand::StartGroup { conversation: id, by: caller.user.clone(), members, title, blocked };
+    let command =
+        ConversationCommand::StartGroup { conversation: id, by: caller.user.clone(), members, title, blocked };
     let aggregate = Aggregate::conversation(id);
-    let outcome = create(&app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone())).await?;
+    let outcome =
+        create(&app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone()))
+            .await?;
     Ok(Accepted::new(id, outcome))
 }
 
@@ -160,7 +184,11 @@ async fn add_members(
 #[utoipa::path(post, path = "/conversations/{conversation_id}/leave", tag = "chat",
     params(("conversation_id" = String, Path, description = "The group")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn leave(State(app): State<App>, caller: Caller, Path(conversation_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn leave(
+    State(app): State<App>,
+    caller: Caller,
+    Path(conversation_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let id = conversation_path(&conversation_id)?;
     run(&app, &caller, id, ConversationCommand::Leave { member: caller.user.clone() }).await
 }
@@ -202,13 +230,21 @@ async fn send_message(
         blocked,
     };
     let aggregate = Aggregate::message(id, message);
-    let outcome = create(&app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
+    let outcome =
+        create(&app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
     Ok(Accepted::new(message, outcome))
 }
 
-async fn run_message(app: &App, caller: &Caller, id: ConversationId, message: MessageId, command: MessageCommand) -> Result<Accepted, ApiError> {
+async fn run_message(
+    app: &App,
+    caller: &Caller,
+    id: ConversationId,
+    message: MessageId,
+    command: MessageCommand,
+) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::message(id, message);
-    let outcome = execute(app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
     Ok(Accepted::new(message, outcome))
 }
 
@@ -275,7 +311,8 @@ async fn mark_read(
         (Some(target), Some(previous)) => target.sequence > previous.sequence,
         _ => true,
     };
-    let decide = |s: &read::ReadMark| read::decide(s, id, caller.user.clone(), up_to, is_member, target.is_some(), newer);
+    let decide =
+        |s: &read::ReadMark| read::decide(s, id, caller.user.clone(), up_to, is_member, target.is_some(), newer);
     let outcome = execute(&app, &caller.context, &aggregate, read::evolve, decide).await?;
     Ok(Accepted::new(id, outcome))
 }

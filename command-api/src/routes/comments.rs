@@ -1,18 +1,18 @@
 //! Comments: add, delete, report, and moderators' hide and restore.
 
-use super::posts::{HideRequest, ReportRequest, new_id, post_path};
 use super::Accepted;
+use super::posts::{HideRequest, ReportRequest, new_id, post_path};
+use crate::App;
 use crate::command::{create, execute};
 use crate::error::ApiError;
 use crate::extract::{Body, Caller};
 use crate::facts;
 use crate::limits::Limit;
-use crate::App;
 use axum::extract::{Path, State};
-use domain::content::{comment, compose_comment, Comment, CommentCommand, Post, ReportReason};
 use domain::InvalidInput;
-use events::ids::CommentId;
+use domain::content::{Comment, CommentCommand, Post, ReportReason, comment, compose_comment};
 use events::Aggregate;
+use events::ids::CommentId;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -43,7 +43,9 @@ fn comment_path(raw: &str) -> Result<CommentId, ApiError> {
 
 async fn run(app: &App, caller: &Caller, id: CommentId, command: CommentCommand) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::comment(id);
-    let outcome = execute(app, &caller.context, &aggregate, comment::evolve, |state| comment::decide(state, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, comment::evolve, |state| comment::decide(state, command.clone()))
+            .await?;
     Ok(Accepted::new(id, outcome))
 }
 
@@ -79,7 +81,8 @@ async fn add_comment(
         blocked_by_post_author: blocked,
     };
     let aggregate = Aggregate::comment(id);
-    let outcome = create(&app, &caller.context, &aggregate, comment::evolve, |s| comment::decide(s, command.clone())).await?;
+    let outcome =
+        create(&app, &caller.context, &aggregate, comment::evolve, |s| comment::decide(s, command.clone())).await?;
     Ok(Accepted::new(id, outcome))
 }
 
@@ -97,7 +100,11 @@ async fn reply_target(app: &App, raw: &str, post: events::ids::PostId) -> Result
 #[utoipa::path(delete, path = "/comments/{comment_id}", tag = "comments",
     params(("comment_id" = String, Path, description = "The comment")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn delete_comment(State(app): State<App>, caller: Caller, Path(comment_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn delete_comment(
+    State(app): State<App>,
+    caller: Caller,
+    Path(comment_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let id = comment_path(&comment_id)?;
     run(&app, &caller, id, CommentCommand::Delete { by: caller.user.clone() }).await
 }
@@ -129,14 +136,19 @@ async fn hide_comment(
 ) -> Result<Accepted, ApiError> {
     let id = comment_path(&comment_id)?;
     let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
-    run(&app, &caller, id, CommentCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason }).await
+    run(&app, &caller, id, CommentCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason })
+        .await
 }
 
 /// Make a hidden comment visible again (moderators only).
 #[utoipa::path(post, path = "/comments/{comment_id}/restore", tag = "moderation",
     params(("comment_id" = String, Path, description = "The comment")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn restore_comment(State(app): State<App>, caller: Caller, Path(comment_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn restore_comment(
+    State(app): State<App>,
+    caller: Caller,
+    Path(comment_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let id = comment_path(&comment_id)?;
     run(&app, &caller, id, CommentCommand::Restore { by: caller.user.clone(), is_moderator: caller.moderator }).await
 }

@@ -1,18 +1,18 @@
 //! Calendar events: create, update, cancel, and RSVPs with capacity.
 
-use super::posts::new_id;
 use super::Accepted;
+use super::posts::new_id;
+use crate::App;
 use crate::command::{create, current, execute};
 use crate::error::ApiError;
 use crate::extract::{Body, Caller};
 use crate::facts;
-use crate::App;
-use axum::extract::{Path, State};
-use domain::content::{event, parse_details, CalendarEvent, CalendarEventCommand, RawEventDetails};
-use domain::InvalidInput;
+use ::events::Aggregate;
 use ::events::catalog::content::Rsvp;
 use ::events::ids::EventId;
-use ::events::Aggregate;
+use axum::extract::{Path, State};
+use domain::InvalidInput;
+use domain::content::{CalendarEvent, CalendarEventCommand, RawEventDetails, event, parse_details};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -87,20 +87,30 @@ fn event_path(raw: &str) -> Result<EventId, ApiError> {
 
 async fn run(app: &App, caller: &Caller, id: EventId, command: CalendarEventCommand) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::event(id);
-    let outcome = execute(app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Create a calendar event.
 #[utoipa::path(post, path = "/events", tag = "events", request_body = EventRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn create_event(State(app): State<App>, caller: Caller, Body(req): Body<EventRequest>) -> Result<Accepted, ApiError> {
+async fn create_event(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<EventRequest>,
+) -> Result<Accepted, ApiError> {
     let details = parse_details(req.into_raw())?;
     let id = EventId(new_id(&caller, "event"));
-    let command =
-        CalendarEventCommand::Create { event: id, organizer: caller.user.clone(), details, now: OffsetDateTime::now_utc() };
+    let command = CalendarEventCommand::Create {
+        event: id,
+        organizer: caller.user.clone(),
+        details,
+        now: OffsetDateTime::now_utc(),
+    };
     let aggregate = Aggregate::event(id);
-    let outcome = create(&app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
+    let outcome =
+        create(&app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
     Ok(Accepted::new(id, outcome))
 }
 

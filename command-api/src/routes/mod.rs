@@ -16,8 +16,8 @@ use crate::extract::{CORRELATION_ID, REQUEST_ID};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use tracing::Instrument;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 pub use crate::response::Accepted;
 use axum::routing::get;
@@ -25,7 +25,6 @@ use axum::{Json, Router};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
-
 
 /// Every `/api/v1` route with its OpenAPI description.
 pub fn api() -> OpenApiRouter<App> {

@@ -67,14 +67,20 @@ pub struct RemoveSubscriptionRequest {
 
 async fn run(app: &App, caller: &Caller, command: NotifySettingsCommand) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::preferences(&caller.user);
-    let outcome = execute(app, &caller.context, &aggregate, preferences::evolve, |s| preferences::decide(s, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, preferences::evolve, |s| preferences::decide(s, command.clone()))
+            .await?;
     Ok(Accepted::new(&caller.user, outcome))
 }
 
 /// Replace the caller's notification preferences.
 #[utoipa::path(put, path = "/notifications/preferences", tag = "notifications", request_body = PreferencesRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn change_preferences(State(app): State<App>, caller: Caller, Body(req): Body<PreferencesRequest>) -> Result<Accepted, ApiError> {
+async fn change_preferences(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<PreferencesRequest>,
+) -> Result<Accepted, ApiError> {
     let mut muted = req.muted;
     muted.sort();
     muted.dedup();
@@ -85,7 +91,11 @@ async fn change_preferences(State(app): State<App>, caller: Caller, Body(req): B
 /// Register a Web Push subscription (at most 10 per user).
 #[utoipa::path(post, path = "/notifications/push-subscriptions", tag = "notifications", request_body = SubscriptionRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn add_subscription(State(app): State<App>, caller: Caller, Body(req): Body<SubscriptionRequest>) -> Result<Accepted, ApiError> {
+async fn add_subscription(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<SubscriptionRequest>,
+) -> Result<Accepted, ApiError> {
     let subscription = parse_subscription(&req.endpoint, &req.keys.p256dh, &req.keys.auth)?;
     run(&app, &caller, NotifySettingsCommand::AddPushSubscription { user: caller.user.clone(), subscription }).await
 }

@@ -16,7 +16,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-
 pub(super) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_post))
@@ -59,7 +58,9 @@ pub struct HideRequest {
 /// its first result there.
 pub(crate) fn new_id(caller: &Caller, kind: &str) -> uuid::Uuid {
     match &caller.context.key {
-        Some(key) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("pulse:{kind}:{}", key.as_str()).as_bytes()),
+        Some(key) => {
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("pulse:{kind}:{}", key.as_str()).as_bytes())
+        }
         None => uuid::Uuid::now_v7(),
     }
 }
@@ -69,19 +70,27 @@ pub(crate) fn post_path(raw: &str) -> Result<PostId, ApiError> {
 }
 
 async fn run(app: &App, caller: &Caller, id: PostId, command: PostCommand) -> Result<Accepted, ApiError> {
-    let outcome = execute(app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone()))
+            .await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Publish a post.
 #[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn create_post(State(app): State<App>, caller: Caller, Body(req): Body<PostRequest>) -> Result<Accepted, ApiError> {
+async fn create_post(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<PostRequest>,
+) -> Result<Accepted, ApiError> {
     app.limiter().check(Limit::Posts, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let body = text::compose(&req.text, &req.media, app.words(), MAX_POST_CHARS)?;
     let id = PostId(new_id(&caller, "post"));
     let command = PostCommand::Create { post: id, author: caller.user.clone(), body };
-    let outcome = create(&app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone())).await?;
+    let outcome =
+        create(&app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone()))
+            .await?;
     Ok(Accepted::new(id, outcome))
 }
 
@@ -104,7 +113,11 @@ async fn edit_post(
 #[utoipa::path(delete, path = "/posts/{post_id}", tag = "posts",
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn delete_post(State(app): State<App>, caller: Caller, Path(post_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn delete_post(
+    State(app): State<App>,
+    caller: Caller,
+    Path(post_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let id = post_path(&post_id)?;
     run(&app, &caller, id, PostCommand::Delete { by: caller.user.clone() }).await
 }
@@ -144,7 +157,11 @@ async fn hide_post(
 #[utoipa::path(post, path = "/posts/{post_id}/restore", tag = "moderation",
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn restore_post(State(app): State<App>, caller: Caller, Path(post_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn restore_post(
+    State(app): State<App>,
+    caller: Caller,
+    Path(post_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let id = post_path(&post_id)?;
     run(&app, &caller, id, PostCommand::Restore { by: caller.user.clone(), is_moderator: caller.moderator }).await
 }

@@ -10,8 +10,8 @@ use crate::facts;
 use axum::extract::{Path, State};
 use domain::InvalidInput;
 use domain::users::{
-    BlockCommand, FollowCommand, HandleRejection, ProfileChanges, RawProfileChanges, User, UserCommand, block,
-    follow, handle, handle_candidates, user,
+    BlockCommand, FollowCommand, HandleRejection, ProfileChanges, RawProfileChanges, User, UserCommand, block, follow,
+    handle, handle_candidates, user,
 };
 use events::catalog::users::{MessagePolicy, Settings};
 use events::ids::{Handle, UserId};
@@ -85,7 +85,11 @@ pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -
 /// Register the caller from their token, or nothing if already registered.
 #[utoipa::path(post, path = "/users/me", tag = "users", request_body = RegisterRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn register(State(app): State<App>, caller: Caller, Body(req): Body<RegisterRequest>) -> Result<Accepted, ApiError> {
+async fn register(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<RegisterRequest>,
+) -> Result<Accepted, ApiError> {
     let (name, email) = identity(&caller.user, caller.claims.name.as_deref(), caller.claims.email.as_deref());
     register_user(&app, &caller.context, &caller.user, (name, email), req.handle.as_deref()).await
 }
@@ -115,7 +119,12 @@ pub(super) async fn register_user(
 }
 
 /// Claims the first handle nobody else holds (a retry finds its own claim).
-async fn claim_first_free(app: &App, context: &CommandContext, user: &UserId, candidates: Vec<Handle>) -> Result<Handle, ApiError> {
+async fn claim_first_free(
+    app: &App,
+    context: &CommandContext,
+    user: &UserId,
+    candidates: Vec<Handle>,
+) -> Result<Handle, ApiError> {
     let mut last = ApiError::from(HandleRejection::HandleTaken);
     for candidate in candidates {
         let claim = |s: &_| handle::decide(s, candidate.clone(), user.clone());
@@ -131,7 +140,11 @@ async fn claim_first_free(app: &App, context: &CommandContext, user: &UserId, ca
 /// Change profile fields.
 #[utoipa::path(patch, path = "/users/me/profile", tag = "users", request_body = ProfileRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn update_profile(State(app): State<App>, caller: Caller, Body(req): Body<ProfileRequest>) -> Result<Accepted, ApiError> {
+async fn update_profile(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<ProfileRequest>,
+) -> Result<Accepted, ApiError> {
     let changes = ProfileChanges::parse(RawProfileChanges {
         display_name: req.display_name,
         bio: req.bio,
@@ -148,17 +161,31 @@ async fn update_profile(State(app): State<App>, caller: Caller, Body(req): Body<
 /// Replace the account settings.
 #[utoipa::path(put, path = "/users/me/settings", tag = "users", request_body = SettingsRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn change_settings(State(app): State<App>, caller: Caller, Body(req): Body<SettingsRequest>) -> Result<Accepted, ApiError> {
-    let settings = Settings { show_presence: req.show_presence, read_receipts: req.read_receipts, messages_from: req.messages_from };
+async fn change_settings(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<SettingsRequest>,
+) -> Result<Accepted, ApiError> {
+    let settings = Settings {
+        show_presence: req.show_presence,
+        read_receipts: req.read_receipts,
+        messages_from: req.messages_from,
+    };
     let command = UserCommand::ChangeSettings { user: caller.user.clone(), settings };
     let account = Aggregate::user(&caller.user);
     let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
     Ok(Accepted::new(&caller.user, outcome))
 }
 
-async fn run_follow(app: &App, caller: &Caller, followee: UserId, command: FollowCommand) -> Result<Accepted, ApiError> {
+async fn run_follow(
+    app: &App,
+    caller: &Caller,
+    followee: UserId,
+    command: FollowCommand,
+) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::follow(&caller.user, &followee);
-    let outcome = execute(app, &caller.context, &aggregate, follow::evolve, |s| follow::decide(s, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, follow::evolve, |s| follow::decide(s, command.clone())).await?;
     Ok(Accepted::new(&followee, outcome))
 }
 
@@ -166,7 +193,11 @@ async fn run_follow(app: &App, caller: &Caller, followee: UserId, command: Follo
 #[utoipa::path(put, path = "/users/{user_id}/follow", tag = "users",
     params(("user_id" = String, Path, description = "Who to follow")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn follow_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn follow_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let followee = user_path(&user_id)?;
     let exists = matches!(current(&app, &Aggregate::user(&followee), user::evolve).await?, User::Registered { .. });
     let blocked = facts::blocks(&app, &followee, &caller.user).await?;
@@ -183,7 +214,11 @@ async fn follow_user(State(app): State<App>, caller: Caller, Path(user_id): Path
 #[utoipa::path(delete, path = "/users/{user_id}/follow", tag = "users",
     params(("user_id" = String, Path, description = "Who to stop following")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn unfollow_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn unfollow_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let followee = user_path(&user_id)?;
     let command = FollowCommand::Unfollow { follower: caller.user.clone(), followee: followee.clone() };
     run_follow(&app, &caller, followee, command).await
@@ -191,7 +226,8 @@ async fn unfollow_user(State(app): State<App>, caller: Caller, Path(user_id): Pa
 
 async fn run_block(app: &App, caller: &Caller, blocked: UserId, command: BlockCommand) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::block(&caller.user, &blocked);
-    let outcome = execute(app, &caller.context, &aggregate, block::evolve, |s| block::decide(s, command.clone())).await?;
+    let outcome =
+        execute(app, &caller.context, &aggregate, block::evolve, |s| block::decide(s, command.clone())).await?;
     Ok(Accepted::new(&blocked, outcome))
 }
 
@@ -210,7 +246,11 @@ async fn block_user(State(app): State<App>, caller: Caller, Path(user_id): Path<
 #[utoipa::path(delete, path = "/users/{user_id}/block", tag = "users",
     params(("user_id" = String, Path, description = "Who to unblock")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn unblock_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
+async fn unblock_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Accepted, ApiError> {
     let blocked = user_path(&user_id)?;
     let command = BlockCommand::Unblock { blocker: caller.user.clone(), blocked: blocked.clone() };
     run_block(&app, &caller, blocked, command).await

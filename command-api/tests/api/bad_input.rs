@@ -12,10 +12,18 @@ fn routes() -> Vec<(Method, &'static str, serde_json::Value)> {
         (Method::POST, "/posts/{id}/report", json!({ "reason": "spam" })),
         (Method::POST, "/posts/{id}/hide", json!({})),
         (Method::POST, "/posts/{id}/comments", json!({ "text": "hello" })),
-        (Method::POST, "/events", json!({ "title": "t", "place": "p", "starts_at": "2999-01-01T10:00:00Z", "ends_at": "2999-01-01T11:00:00Z" })),
+        (
+            Method::POST,
+            "/events",
+            json!({ "title": "t", "place": "p", "starts_at": "2999-01-01T10:00:00Z", "ends_at": "2999-01-01T11:00:00Z" }),
+        ),
         (Method::PUT, "/events/{event}/rsvp", json!({ "rsvp": "going" })),
         (Method::PATCH, "/users/me/profile", json!({ "bio": "hello" })),
-        (Method::PUT, "/users/me/settings", json!({ "show_presence": true, "read_receipts": true, "messages_from": "everyone" })),
+        (
+            Method::PUT,
+            "/users/me/settings",
+            json!({ "show_presence": true, "read_receipts": true, "messages_from": "everyone" }),
+        ),
     ]
 }
 
@@ -23,7 +31,8 @@ fn routes() -> Vec<(Method, &'static str, serde_json::Value)> {
 type Case = (&'static str, Option<String>, &'static str, Vec<u8>, u16, &'static str);
 
 async fn raw(api: &Api, method: Method, path: &str, token: Option<String>, content_type: &str, body: Vec<u8>) -> Reply {
-    let mut request = api.http.request(method, format!("{}/api/v1{path}", api.base)).header("content-type", content_type).body(body);
+    let mut request =
+        api.http.request(method, format!("{}/api/v1{path}", api.base)).header("content-type", content_type).body(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -34,8 +43,15 @@ async fn raw(api: &Api, method: Method, path: &str, token: Option<String>, conte
 async fn bad_input_on_any_route_is_a_4xx_problem_never_a_5xx() {
     let api = spawn_with(no_limits()).await;
     let id = api.post("/posts", "ana", json!({ "text": "target" })).await.id();
-    let when = |h: i64| (time::OffsetDateTime::now_utc() + time::Duration::hours(h)).format(&time::format_description::well_known::Rfc3339).unwrap();
-    let event = api.post("/events", "ana", json!({ "title": "t", "place": "p", "starts_at": when(24), "ends_at": when(25) })).await.id();
+    let when = |h: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::hours(h))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let event = api
+        .post("/events", "ana", json!({ "title": "t", "place": "p", "starts_at": when(24), "ends_at": when(25) }))
+        .await
+        .id();
     let good = || Some(api.token("ana"));
     let mut expired = claims("ana");
     expired.exp = now() - 3600;
@@ -57,7 +73,14 @@ async fn bad_input_on_any_route_is_a_4xx_problem_never_a_5xx() {
             ("malformed json", good(), "application/json", b"{\"text\": ".to_vec(), 400, "malformed-request"),
             ("trailing garbage", good(), "application/json", b"{} x".to_vec(), 400, "malformed-request"),
             ("wrong type", good(), "application/json", br#"{"text": 5, "reason": 5}"#.to_vec(), 422, "invalid-input"),
-            ("unknown field", good(), "application/json", br#"{"text":"a","reason":"a","nope":1}"#.to_vec(), 422, "invalid-input"),
+            (
+                "unknown field",
+                good(),
+                "application/json",
+                br#"{"text":"a","reason":"a","nope":1}"#.to_vec(),
+                422,
+                "invalid-input",
+            ),
             ("not json at all", good(), "text/plain", valid.clone(), 415, "unsupported-media-type"),
             ("oversize", good(), "application/json", vec![b' '; 70 * 1024], 413, "too-large"),
             ("missing token", None, "application/json", valid.clone(), 401, "unauthenticated"),
@@ -65,7 +88,14 @@ async fn bad_input_on_any_route_is_a_4xx_problem_never_a_5xx() {
             ("forged token", Some(forged.clone()), "application/json", valid.clone(), 401, "unauthenticated"),
             ("alg none", Some(alg_none.clone()), "application/json", valid.clone(), 401, "unauthenticated"),
             ("garbage token", Some("not.a.jwt".to_owned()), "application/json", valid.clone(), 401, "unauthenticated"),
-            ("bidi override", good(), "application/json", serde_json::to_vec(&json!({"text":"a\u{202E}b","reason":"a\u{202E}b"})).unwrap(), 422, "invalid-input"),
+            (
+                "bidi override",
+                good(),
+                "application/json",
+                serde_json::to_vec(&json!({"text":"a\u{202E}b","reason":"a\u{202E}b"})).unwrap(),
+                422,
+                "invalid-input",
+            ),
         ];
         for (case, token, content_type, body, status, slug) in cases {
             let reply = raw(&api, method.clone(), &path, token, content_type, body).await;
@@ -99,7 +129,8 @@ async fn a_malformed_path_id_is_invalid_input_naming_it() {
 
 /// Every route in the served OpenAPI document, with its path parameters filled.
 async fn every_route(api: &Api) -> Vec<(Method, String, bool)> {
-    let doc: serde_json::Value = api.http.get(format!("{}/api/v1/openapi.json", api.base)).send().await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value =
+        api.http.get(format!("{}/api/v1/openapi.json", api.base)).send().await.unwrap().json().await.unwrap();
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         let filled = path
@@ -142,7 +173,12 @@ async fn every_documented_route_answers_bad_input_with_a_4xx_problem() {
             cases.push(("wrong types", good.clone(), "application/json", b"[1, 2, 3]".to_vec()));
             cases.push(("not json", good.clone(), "text/plain", b"hello".to_vec()));
             cases.push(("oversize", good.clone(), "application/json", vec![b' '; 70 * 1024]));
-            cases.push(("unicode noise", good, "application/json", "{\"\u{202E}\": \"\u{0}\u{FEFF}\"}".as_bytes().to_vec()));
+            cases.push((
+                "unicode noise",
+                good,
+                "application/json",
+                "{\"\u{202E}\": \"\u{0}\u{FEFF}\"}".as_bytes().to_vec(),
+            ));
         }
         for (case, token, content_type, body) in cases {
             let reply = raw(&api, method.clone(), &path, token, content_type, body).await;

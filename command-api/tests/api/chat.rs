@@ -71,14 +71,21 @@ async fn a_group_gains_members_from_members_and_a_leaver_can_no_longer_write() {
     let group = api.post("/conversations", "ana", json!({ "title": "Study group", "members": ["ben"] })).await;
     group.accepted();
     let id = group.id();
-    api.post(&format!("/conversations/{id}/members"), "zed", json!({ "members": ["carla"] })).await.problem(403, "not-a-member");
+    api.post(&format!("/conversations/{id}/members"), "zed", json!({ "members": ["carla"] }))
+        .await
+        .problem(403, "not-a-member");
     api.post(&format!("/conversations/{id}/members"), "ben", json!({ "members": ["carla"] })).await.accepted();
     send(&api, &id, "carla", "hello all").await.accepted();
     api.call(Method::POST, &format!("/conversations/{id}/leave"), Some("carla"), None).await.accepted();
     send(&api, &id, "carla", "wait").await.problem(403, "not-a-member");
-    api.post("/conversations", "ana", json!({ "title": "Alone", "members": [] })).await.problem(422, "group-needs-members");
+    api.post("/conversations", "ana", json!({ "title": "Alone", "members": [] }))
+        .await
+        .problem(422, "group-needs-members");
     let conversation = ConversationId::parse(&id).unwrap();
-    assert_eq!(api.event_names_of(&Aggregate::conversation(conversation)).await, ["ConversationStarted", "MembersAdded", "MemberLeft"]);
+    assert_eq!(
+        api.event_names_of(&Aggregate::conversation(conversation)).await,
+        ["ConversationStarted", "MembersAdded", "MemberLeft"]
+    );
 }
 
 #[tokio::test]
@@ -120,8 +127,10 @@ async fn sending_faster_than_the_limit_is_refused_and_a_retried_send_is_one_mess
     let api = spawn_with(config).await;
     let id = api.post("/conversations", "ana", json!({ "title": "G", "members": ["ben"] })).await.id();
     let path = format!("/conversations/{id}/messages");
-    let first = api.send(Method::POST, &path, Some(api.token("ana")), Some(json!({ "body": "once" })), Some("m-1")).await;
-    let retry = api.send(Method::POST, &path, Some(api.token("ana")), Some(json!({ "body": "once" })), Some("m-1")).await;
+    let first =
+        api.send(Method::POST, &path, Some(api.token("ana")), Some(json!({ "body": "once" })), Some("m-1")).await;
+    let retry =
+        api.send(Method::POST, &path, Some(api.token("ana")), Some(json!({ "body": "once" })), Some("m-1")).await;
     assert_eq!(first.id(), retry.id());
     assert_eq!(retry.body["replayed"], true);
     send(&api, &id, "ana", "third").await.problem(429, "rate-limited");

@@ -17,7 +17,8 @@ async fn a_comment_on_a_live_post_is_added_and_only_its_author_deletes_it() {
     let reply = api.post(&format!("/posts/{post}/comments"), "ben", json!({ "text": "nice @ana" })).await;
     reply.accepted();
     let comment = reply.id();
-    let answer = api.post(&format!("/posts/{post}/comments"), "ana", json!({ "text": "thanks", "reply_to": comment })).await;
+    let answer =
+        api.post(&format!("/posts/{post}/comments"), "ana", json!({ "text": "thanks", "reply_to": comment })).await;
     answer.accepted();
     api.call(Method::DELETE, &format!("/comments/{comment}"), Some("ana"), None).await.problem(403, "not-the-author");
     api.call(Method::DELETE, &format!("/comments/{comment}"), Some("ben"), None).await.accepted();
@@ -28,11 +29,14 @@ async fn a_comment_on_a_live_post_is_added_and_only_its_author_deletes_it() {
 async fn a_comment_needs_a_live_post_and_a_reply_needs_a_comment_on_that_post() {
     let api = spawn().await;
     let missing = events::ids::PostId::new();
-    api.post(&format!("/posts/{missing}/comments"), "ben", json!({ "text": "hello?" })).await.problem(404, "no-such-post");
+    api.post(&format!("/posts/{missing}/comments"), "ben", json!({ "text": "hello?" }))
+        .await
+        .problem(404, "no-such-post");
     let post = api.post("/posts", "ana", json!({ "text": "post" })).await.id();
     let other = api.post("/posts", "ana", json!({ "text": "other" })).await.id();
     let elsewhere = api.post(&format!("/posts/{other}/comments"), "ben", json!({ "text": "x" })).await.id();
-    let reply = api.post(&format!("/posts/{post}/comments"), "ben", json!({ "text": "x", "reply_to": elsewhere })).await;
+    let reply =
+        api.post(&format!("/posts/{post}/comments"), "ben", json!({ "text": "x", "reply_to": elsewhere })).await;
     reply.problem(422, "invalid-input");
     assert_eq!(reply.body["field"], "reply_to");
 }
@@ -51,7 +55,9 @@ async fn comments_are_reported_and_moderated_like_posts() {
     let api = spawn().await;
     let post = api.post("/posts", "ana", json!({ "text": "post" })).await.id();
     let comment = api.post(&format!("/posts/{post}/comments"), "ben", json!({ "text": "hm" })).await.id();
-    api.post(&format!("/comments/{comment}/report"), "ben", json!({ "reason": "mine" })).await.problem(422, "cannot-report-own-content");
+    api.post(&format!("/comments/{comment}/report"), "ben", json!({ "reason": "mine" }))
+        .await
+        .problem(422, "cannot-report-own-content");
     api.post(&format!("/comments/{comment}/report"), "ana", json!({ "reason": "rude" })).await.accepted();
     api.post(&format!("/comments/{comment}/hide"), "ana", json!({})).await.problem(403, "not-a-moderator");
     api.post(&format!("/comments/{comment}/hide"), "mod", json!({})).await.accepted();

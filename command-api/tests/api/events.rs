@@ -53,7 +53,9 @@ async fn racing_for_the_last_seat_seats_exactly_one() {
 async fn only_the_organizer_updates_or_cancels_and_a_cancelled_event_takes_no_answers() {
     let api = spawn().await;
     let event = api.post("/events", "ana", details(None)).await.id();
-    api.call(Method::PUT, &format!("/events/{event}"), Some("ben"), Some(details(Some(5)))).await.problem(403, "not-the-organizer");
+    api.call(Method::PUT, &format!("/events/{event}"), Some("ben"), Some(details(Some(5))))
+        .await
+        .problem(403, "not-the-organizer");
     api.call(Method::PUT, &format!("/events/{event}"), Some("ana"), Some(details(Some(5)))).await.accepted();
     api.post(&format!("/events/{event}/cancel"), "ben", json!({})).await.problem(403, "not-the-organizer");
     api.post(&format!("/events/{event}/cancel"), "ana", json!({ "reason": "rain" })).await.accepted();

@@ -2,16 +2,19 @@
 
 use crate::support::*;
 use command_api::Secret;
+use events::Aggregate;
 use events::catalog::{DomainEvent, UserEvent};
 use events::ids::UserId;
-use events::Aggregate;
 use reqwest::StatusCode;
 use serde_json::json;
 
 const KEY: &str = "service-key-0123456789";
 
 async fn call(api: &Api, key: Option<&str>) -> Reply {
-    let mut request = api.http.post(format!("{}/api/v1/internal/users/google-42", api.base)).json(&json!({ "name": "Grace Hopper", "email": "grace@example.org" }));
+    let mut request = api
+        .http
+        .post(format!("{}/api/v1/internal/users/google-42", api.base))
+        .json(&json!({ "name": "Grace Hopper", "email": "grace@example.org" }));
     if let Some(key) = key {
         request = request.header("x-api-key", key);
     }

@@ -30,7 +30,8 @@ async fn two_likes_racing_for_one_user_and_post_leave_one_event() {
     let api = spawn().await;
     let post = api.post("/posts", "ana", json!({ "text": "post" })).await.id();
     let path = format!("/posts/{post}/like");
-    let (a, b) = tokio::join!(api.call(Method::PUT, &path, Some("ben"), None), api.call(Method::PUT, &path, Some("ben"), None));
+    let (a, b) =
+        tokio::join!(api.call(Method::PUT, &path, Some("ben"), None), api.call(Method::PUT, &path, Some("ben"), None));
     a.accepted();
     b.accepted();
     assert_eq!(api.event_names_of(&like_of(&post, "ben")).await, ["PostLiked"]);

@@ -1,9 +1,9 @@
 //! Notification preferences and push subscriptions.
 
 use crate::support::*;
+use events::Aggregate;
 use events::catalog::{DomainEvent, NotificationEvent};
 use events::ids::UserId;
-use events::Aggregate;
 use reqwest::Method;
 use serde_json::json;
 
@@ -23,7 +23,9 @@ async fn preferences_change_once_and_unknown_kinds_are_named() {
     let again = api.call(Method::PUT, "/notifications/preferences", Some("ana"), Some(body)).await;
     assert_eq!(again.body["changed"], false);
     let events = api.events_of(&preferences_of()).await;
-    let [DomainEvent::Notifications(NotificationEvent::PreferencesChanged(e))] = events.as_slice() else { panic!("{events:?}") };
+    let [DomainEvent::Notifications(NotificationEvent::PreferencesChanged(e))] = events.as_slice() else {
+        panic!("{events:?}")
+    };
     assert!(!e.preferences.email && e.preferences.muted.len() == 1);
     let unknown = json!({ "email": true, "push": true, "muted": ["gossip"] });
     let reply = api.call(Method::PUT, "/notifications/preferences", Some("ana"), Some(unknown)).await;

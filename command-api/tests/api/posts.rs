@@ -14,7 +14,9 @@ fn post_of(id: &str) -> Aggregate {
 #[tokio::test]
 async fn creating_a_post_appends_post_created_with_parsed_tags() {
     let api = spawn().await;
-    let reply = api.post("/posts", "ana", json!({ "text": "Hello #Rust and @Ben_1", "media": ["https://cdn.example.org/a.png"] })).await;
+    let reply = api
+        .post("/posts", "ana", json!({ "text": "Hello #Rust and @Ben_1", "media": ["https://cdn.example.org/a.png"] }))
+        .await;
     reply.accepted();
     assert_eq!(reply.body["changed"], true);
     let events = api.events_of(&post_of(&reply.id())).await;
@@ -29,11 +31,15 @@ async fn creating_a_post_appends_post_created_with_parsed_tags() {
 async fn the_author_edits_and_deletes_a_post_and_nobody_else_can() {
     let api = spawn().await;
     let id = api.post("/posts", "ana", json!({ "text": "first" })).await.id();
-    api.call(Method::PATCH, &format!("/posts/{id}"), Some("ben"), Some(json!({ "text": "mine now" }))).await.problem(403, "not-the-author");
+    api.call(Method::PATCH, &format!("/posts/{id}"), Some("ben"), Some(json!({ "text": "mine now" })))
+        .await
+        .problem(403, "not-the-author");
     api.call(Method::PATCH, &format!("/posts/{id}"), Some("ana"), Some(json!({ "text": "second" }))).await.accepted();
     api.call(Method::DELETE, &format!("/posts/{id}"), Some("ben"), None).await.problem(403, "not-the-author");
     api.call(Method::DELETE, &format!("/posts/{id}"), Some("ana"), None).await.accepted();
-    api.call(Method::PATCH, &format!("/posts/{id}"), Some("ana"), Some(json!({ "text": "third" }))).await.problem(409, "post-deleted");
+    api.call(Method::PATCH, &format!("/posts/{id}"), Some("ana"), Some(json!({ "text": "third" })))
+        .await
+        .problem(409, "post-deleted");
     assert_eq!(api.event_names_of(&post_of(&id)).await, ["PostCreated", "PostEdited", "PostDeleted"]);
 }
 
@@ -82,7 +88,10 @@ async fn only_moderators_hide_and_restore_and_anyone_else_may_report() {
     claims.role = Some("moderator".to_owned());
     let token = api.token_with(&claims);
     api.send(Method::POST, &format!("/posts/{id}/restore"), Some(token), None, None).await.accepted();
-    assert_eq!(api.event_names_of(&post_of(&id)).await, ["PostCreated", "ContentReported", "ContentHidden", "ContentRestored"]);
+    assert_eq!(
+        api.event_names_of(&post_of(&id)).await,
+        ["PostCreated", "ContentReported", "ContentHidden", "ContentRestored"]
+    );
 }
 
 #[tokio::test]

@@ -101,7 +101,14 @@ impl Api {
         self.send(method, path, user.map(|u| self.token(u)), body, None).await
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<String>, body: Option<Value>, key: Option<&str>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<String>,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Reply {
         let mut request = self.http.request(method, format!("{}/api/v1{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -129,7 +136,11 @@ impl Api {
         let (blocker, blocked) = (UserId::parse(blocker).unwrap(), UserId::parse(blocked).unwrap());
         let event = UserBlocked { blocker: blocker.clone(), blocked: blocked.clone() };
         let metadata = Metadata::new(Some(blocker.clone()));
-        self.log.store.append(&Aggregate::block(&blocker, &blocked), Expected::Any, event, &metadata, None).await.unwrap();
+        self.log
+            .store
+            .append(&Aggregate::block(&blocker, &blocked), Expected::Any, event, &metadata, None)
+            .await
+            .unwrap();
     }
 
     pub async fn event_names_of(&self, aggregate: &Aggregate) -> Vec<&'static str> {

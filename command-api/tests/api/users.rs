@@ -74,7 +74,9 @@ async fn two_users_racing_for_one_handle_leave_one_owner_and_the_other_gets_the_
 #[tokio::test]
 async fn a_profile_changes_after_registration_only_and_fields_are_checked() {
     let api = spawn().await;
-    api.call(Method::PATCH, "/users/me/profile", Some("ana"), Some(json!({ "bio": "hi" }))).await.problem(409, "not-registered");
+    api.call(Method::PATCH, "/users/me/profile", Some("ana"), Some(json!({ "bio": "hi" })))
+        .await
+        .problem(409, "not-registered");
     register(&api, "ana", json!({})).await.accepted();
     let bad = api.call(Method::PATCH, "/users/me/profile", Some("ana"), Some(json!({ "website": "ftp://x" }))).await;
     bad.problem(422, "invalid-input");

@@ -134,7 +134,10 @@ pub enum ConversationRejection {
 }
 
 /// Decides a conversation command.
-pub fn decide(conversation: &Conversation, command: ConversationCommand) -> Result<Vec<ChatEvent>, ConversationRejection> {
+pub fn decide(
+    conversation: &Conversation,
+    command: ConversationCommand,
+) -> Result<Vec<ChatEvent>, ConversationRejection> {
     use ConversationCommand as C;
     use ConversationRejection as R;
     match (conversation, command) {
@@ -144,7 +147,16 @@ pub fn decide(conversation: &Conversation, command: ConversationCommand) -> Resu
         (Conversation::Absent, C::StartDirect { may_message: false, .. }) => Err(R::CannotMessage),
         (Conversation::Absent, C::StartDirect { conversation, by, with, .. }) => {
             let members = sorted([by.clone(), with]);
-            Ok(vec![ConversationStarted { conversation, kind: ConversationKind::Direct, started_by: by, members, title: None }.into()])
+            Ok(vec![
+                ConversationStarted {
+                    conversation,
+                    kind: ConversationKind::Direct,
+                    started_by: by,
+                    members,
+                    title: None,
+                }
+                .into(),
+            ])
         }
         (Conversation::Absent, C::StartGroup { conversation, by, members, title, blocked }) => {
             let members = sorted(members.into_iter().chain([by.clone()]));
@@ -157,7 +169,13 @@ pub fn decide(conversation: &Conversation, command: ConversationCommand) -> Resu
             if !blocked.is_empty() {
                 return Err(R::Blocked);
             }
-            let started = ConversationStarted { conversation, kind: ConversationKind::Group, started_by: by, members, title: Some(title.0) };
+            let started = ConversationStarted {
+                conversation,
+                kind: ConversationKind::Group,
+                started_by: by,
+                members,
+                title: Some(title.0),
+            };
             Ok(vec![started.into()])
         }
         (Conversation::Absent, _) => Err(R::NoSuchConversation),
@@ -244,8 +262,14 @@ mod tests {
 
     #[test]
     fn a_direct_conversation_has_one_id_per_pair_whatever_the_order() {
-        assert_eq!(direct_conversation_id(&user("ana"), &user("ben")), direct_conversation_id(&user("ben"), &user("ana")));
-        assert_ne!(direct_conversation_id(&user("ana"), &user("ben")), direct_conversation_id(&user("ana"), &user("carla")));
+        assert_eq!(
+            direct_conversation_id(&user("ana"), &user("ben")),
+            direct_conversation_id(&user("ben"), &user("ana"))
+        );
+        assert_ne!(
+            direct_conversation_id(&user("ana"), &user("ben")),
+            direct_conversation_id(&user("ana"), &user("carla"))
+        );
     }
 
     #[test]
@@ -253,8 +277,14 @@ mod tests {
         let started = decide(&Conversation::Absent, direct("ana", "ben", true)).unwrap();
         assert_eq!(started.len(), 1);
         assert_eq!(decide(&given(&started), direct("ben", "ana", true)), Ok(vec![]));
-        assert_eq!(decide(&Conversation::Absent, direct("ana", "ben", false)), Err(ConversationRejection::CannotMessage));
-        assert_eq!(decide(&Conversation::Absent, direct("ana", "ana", true)), Err(ConversationRejection::CannotTalkToYourself));
+        assert_eq!(
+            decide(&Conversation::Absent, direct("ana", "ben", false)),
+            Err(ConversationRejection::CannotMessage)
+        );
+        assert_eq!(
+            decide(&Conversation::Absent, direct("ana", "ana", true)),
+            Err(ConversationRejection::CannotTalkToYourself)
+        );
         let add = ConversationCommand::AddMembers { by: user("ana"), members: vec![user("carla")], blocked: vec![] };
         assert_eq!(decide(&given(&started), add), Err(ConversationRejection::DirectConversationIsFixed));
     }
@@ -271,12 +301,20 @@ mod tests {
         assert_eq!(decide(&Conversation::Absent, alone), Err(ConversationRejection::GroupNeedsMembers));
         let group = given(&group_of(&["ana", "ben"]));
         assert!(group.is_member(&user("ben")) && !group.is_member(&user("carla")));
-        let by_stranger = ConversationCommand::AddMembers { by: user("zed"), members: vec![user("carla")], blocked: vec![] };
+        let by_stranger =
+            ConversationCommand::AddMembers { by: user("zed"), members: vec![user("carla")], blocked: vec![] };
         assert_eq!(decide(&group, by_stranger), Err(ConversationRejection::NotAMember));
-        let add = |blocked: Vec<UserId>| ConversationCommand::AddMembers { by: user("ana"), members: vec![user("ben"), user("carla")], blocked };
+        let add = |blocked: Vec<UserId>| ConversationCommand::AddMembers {
+            by: user("ana"),
+            members: vec![user("ben"), user("carla")],
+            blocked,
+        };
         assert_eq!(decide(&group, add(vec![user("carla")])), Err(ConversationRejection::Blocked));
         let added = decide(&group, add(vec![])).unwrap();
-        assert_eq!(added, vec![MembersAdded { conversation: GROUP, by: user("ana"), members: vec![user("carla")] }.into()]);
+        assert_eq!(
+            added,
+            vec![MembersAdded { conversation: GROUP, by: user("ana"), members: vec![user("carla")] }.into()]
+        );
     }
 
     #[test]
@@ -286,7 +324,10 @@ mod tests {
         let after = given(&[events, left].concat());
         assert!(!after.is_member(&user("ben")));
         assert_eq!(decide(&after, ConversationCommand::Leave { member: user("ben") }), Ok(vec![]));
-        assert_eq!(decide(&Conversation::Absent, ConversationCommand::Leave { member: user("ben") }), Err(ConversationRejection::NoSuchConversation));
+        assert_eq!(
+            decide(&Conversation::Absent, ConversationCommand::Leave { member: user("ben") }),
+            Err(ConversationRejection::NoSuchConversation)
+        );
     }
 
     #[test]

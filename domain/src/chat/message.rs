@@ -118,7 +118,9 @@ pub fn decide(message: &Message, command: MessageCommand) -> Result<Vec<ChatEven
 /// Folds one event into the message.
 pub fn evolve(message: Message, event: &ChatEvent) -> Message {
     match event {
-        ChatEvent::MessageSent(e) => Message::Sent { conversation: e.conversation, message: e.message, sender: e.sender.clone() },
+        ChatEvent::MessageSent(e) => {
+            Message::Sent { conversation: e.conversation, message: e.message, sender: e.sender.clone() }
+        }
         ChatEvent::MessageDeleted(_) => Message::Deleted,
         _ => message,
     }
@@ -141,7 +143,15 @@ mod tests {
     }
 
     fn send(sender: &str, is_member: bool, blocked: bool) -> MessageCommand {
-        MessageCommand::Send { conversation: CONVERSATION, message: MESSAGE, sender: user(sender), body: body("hi"), reply_to: None, is_member, blocked }
+        MessageCommand::Send {
+            conversation: CONVERSATION,
+            message: MESSAGE,
+            sender: user(sender),
+            body: body("hi"),
+            reply_to: None,
+            is_member,
+            blocked,
+        }
     }
 
     fn sent() -> Message {

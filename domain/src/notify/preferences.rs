@@ -58,29 +58,39 @@ pub enum NotifySettingsRejection {
 /// (`keys.p256dh`, 80 to 100 characters; `keys.auth`, 16 to 32).
 pub fn parse_subscription(endpoint: &str, p256dh: &str, auth: &str) -> Result<PushSubscription, InvalidInput> {
     let endpoint = input::url("endpoint", endpoint, false)?;
-    Ok(PushSubscription { endpoint, p256dh: base64url("keys.p256dh", p256dh, 80, 100)?, auth: base64url("keys.auth", auth, 16, 32)? })
+    Ok(PushSubscription {
+        endpoint,
+        p256dh: base64url("keys.p256dh", p256dh, 80, 100)?,
+        auth: base64url("keys.auth", auth, 16, 32)?,
+    })
 }
 
 fn base64url(field: &str, raw: &str, min: usize, max: usize) -> Result<String, InvalidInput> {
     let digits = raw.trim_end_matches('=');
-    let valid = (min..=max).contains(&raw.len())
-        && digits.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid =
+        (min..=max).contains(&raw.len()) && digits.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     valid
         .then(|| raw.to_owned())
         .ok_or_else(|| InvalidInput::new(field, format!("must be {min} to {max} characters of base64url")))
 }
 
 /// Decides a command; a change to what already is appends nothing.
-pub fn decide(state: &NotifySettings, command: NotifySettingsCommand) -> Result<Vec<NotificationEvent>, NotifySettingsRejection> {
+pub fn decide(
+    state: &NotifySettings,
+    command: NotifySettingsCommand,
+) -> Result<Vec<NotificationEvent>, NotifySettingsRejection> {
     use NotifySettingsCommand as C;
     match command {
         C::ChangePreferences { preferences, .. } if preferences == state.preferences => Ok(vec![]),
         C::ChangePreferences { user, preferences } => Ok(vec![PreferencesChanged { user, preferences }.into()]),
-        C::AddPushSubscription { subscription, .. } if state.subscriptions.get(&subscription.endpoint) == Some(&subscription) => {
+        C::AddPushSubscription { subscription, .. }
+            if state.subscriptions.get(&subscription.endpoint) == Some(&subscription) =>
+        {
             Ok(vec![])
         }
         C::AddPushSubscription { subscription, .. }
-            if !state.subscriptions.contains_key(&subscription.endpoint) && state.subscriptions.len() >= MAX_SUBSCRIPTIONS =>
+            if !state.subscriptions.contains_key(&subscription.endpoint)
+                && state.subscriptions.len() >= MAX_SUBSCRIPTIONS =>
         {
             Err(NotifySettingsRejection::TooManySubscriptions)
         }
@@ -137,7 +147,10 @@ mod tests {
         let change = NotifySettingsCommand::ChangePreferences { user: ana(), preferences: muted };
         assert_eq!(decide(&NotifySettings::default(), change).unwrap().len(), 1);
         assert_eq!(decide(&with(vec![add(1)]), add(1)), Ok(vec![]));
-        let remove = NotifySettingsCommand::RemovePushSubscription { user: ana(), endpoint: "https://push.example.org/9".into() };
+        let remove = NotifySettingsCommand::RemovePushSubscription {
+            user: ana(),
+            endpoint: "https://push.example.org/9".into(),
+        };
         assert_eq!(decide(&with(vec![add(1)]), remove), Ok(vec![]));
     }
 

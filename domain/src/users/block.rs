@@ -48,9 +48,15 @@ pub enum BlockRejection {
 pub fn decide(block: &Block, command: BlockCommand) -> Result<Vec<UserEvent>, BlockRejection> {
     match (block, command) {
         (_, BlockCommand::Block { blocker, blocked }) if blocker == blocked => Err(BlockRejection::CannotBlockSelf),
-        (Block::Blocking, BlockCommand::Block { .. }) | (Block::NotBlocking, BlockCommand::Unblock { .. }) => Ok(vec![]),
-        (Block::NotBlocking, BlockCommand::Block { blocker, blocked }) => Ok(vec![UserBlocked { blocker, blocked }.into()]),
-        (Block::Blocking, BlockCommand::Unblock { blocker, blocked }) => Ok(vec![UserUnblocked { blocker, blocked }.into()]),
+        (Block::Blocking, BlockCommand::Block { .. }) | (Block::NotBlocking, BlockCommand::Unblock { .. }) => {
+            Ok(vec![])
+        }
+        (Block::NotBlocking, BlockCommand::Block { blocker, blocked }) => {
+            Ok(vec![UserBlocked { blocker, blocked }.into()])
+        }
+        (Block::Blocking, BlockCommand::Unblock { blocker, blocked }) => {
+            Ok(vec![UserUnblocked { blocker, blocked }.into()])
+        }
     }
 }
 
@@ -81,7 +87,10 @@ mod tests {
         assert_eq!(state, Block::Blocking);
         assert_eq!(decide(&state, block()), Ok(vec![]));
         assert_eq!(decide(&Block::NotBlocking, unblock()), Ok(vec![]));
-        assert_eq!(decide(&state, unblock()), Ok(vec![UserUnblocked { blocker: user("ana"), blocked: user("ben") }.into()]));
+        assert_eq!(
+            decide(&state, unblock()),
+            Ok(vec![UserUnblocked { blocker: user("ana"), blocked: user("ben") }.into()])
+        );
     }
 
     #[test]

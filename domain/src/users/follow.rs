@@ -55,12 +55,24 @@ pub enum FollowRejection {
 /// changes nothing.
 pub fn decide(follow: &Follow, command: FollowCommand) -> Result<Vec<UserEvent>, FollowRejection> {
     match (follow, command) {
-        (_, FollowCommand::Follow { follower, followee, .. }) if follower == followee => Err(FollowRejection::CannotFollowSelf),
-        (Follow::Following, FollowCommand::Follow { .. }) | (Follow::NotFollowing, FollowCommand::Unfollow { .. }) => Ok(vec![]),
-        (Follow::NotFollowing, FollowCommand::Follow { followee_exists: false, .. }) => Err(FollowRejection::NoSuchUser),
-        (Follow::NotFollowing, FollowCommand::Follow { blocked_by_followee: true, .. }) => Err(FollowRejection::Blocked),
-        (Follow::NotFollowing, FollowCommand::Follow { follower, followee, .. }) => Ok(vec![Followed { follower, followee }.into()]),
-        (Follow::Following, FollowCommand::Unfollow { follower, followee }) => Ok(vec![Unfollowed { follower, followee }.into()]),
+        (_, FollowCommand::Follow { follower, followee, .. }) if follower == followee => {
+            Err(FollowRejection::CannotFollowSelf)
+        }
+        (Follow::Following, FollowCommand::Follow { .. }) | (Follow::NotFollowing, FollowCommand::Unfollow { .. }) => {
+            Ok(vec![])
+        }
+        (Follow::NotFollowing, FollowCommand::Follow { followee_exists: false, .. }) => {
+            Err(FollowRejection::NoSuchUser)
+        }
+        (Follow::NotFollowing, FollowCommand::Follow { blocked_by_followee: true, .. }) => {
+            Err(FollowRejection::Blocked)
+        }
+        (Follow::NotFollowing, FollowCommand::Follow { follower, followee, .. }) => {
+            Ok(vec![Followed { follower, followee }.into()])
+        }
+        (Follow::Following, FollowCommand::Unfollow { follower, followee }) => {
+            Ok(vec![Unfollowed { follower, followee }.into()])
+        }
     }
 }
 
@@ -83,7 +95,12 @@ mod tests {
     }
 
     fn follow(blocked: bool) -> FollowCommand {
-        FollowCommand::Follow { follower: user("ana"), followee: user("ben"), followee_exists: true, blocked_by_followee: blocked }
+        FollowCommand::Follow {
+            follower: user("ana"),
+            followee: user("ben"),
+            followee_exists: true,
+            blocked_by_followee: blocked,
+        }
     }
 
     fn unfollow() -> FollowCommand {
@@ -103,9 +120,19 @@ mod tests {
     #[test]
     fn a_blocked_user_cannot_follow_nor_anyone_themselves_or_a_stranger() {
         assert_eq!(decide(&Follow::NotFollowing, follow(true)), Err(FollowRejection::Blocked));
-        let own = FollowCommand::Follow { follower: user("ana"), followee: user("ana"), followee_exists: true, blocked_by_followee: false };
+        let own = FollowCommand::Follow {
+            follower: user("ana"),
+            followee: user("ana"),
+            followee_exists: true,
+            blocked_by_followee: false,
+        };
         assert_eq!(decide(&Follow::NotFollowing, own), Err(FollowRejection::CannotFollowSelf));
-        let ghost = FollowCommand::Follow { follower: user("ana"), followee: user("zed"), followee_exists: false, blocked_by_followee: false };
+        let ghost = FollowCommand::Follow {
+            follower: user("ana"),
+            followee: user("zed"),
+            followee_exists: false,
+            blocked_by_followee: false,
+        };
         assert_eq!(decide(&Follow::NotFollowing, ghost), Err(FollowRejection::NoSuchUser));
     }
 }

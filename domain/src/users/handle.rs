@@ -47,7 +47,8 @@ pub fn evolve(claim: HandleClaim, event: &UserEvent) -> HandleClaim {
 pub fn handle_candidates(name: &str, user: &UserId) -> Vec<Handle> {
     let base = slug(name).or_else(|| slug(user.as_str())).unwrap_or_else(|| "user".to_owned());
     let base: String = base.chars().take(20).collect();
-    let id: String = user.as_str().chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    let id: String =
+        user.as_str().chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
     let mut raw = vec![base.clone()];
     for length in [4, 8] {
         if id.len() >= length {

@@ -112,7 +112,9 @@ impl ProfileChanges {
     }
 
     fn apply(&self, profile: &Profile) -> Profile {
-        let pick = |change: &Option<Option<String>>, current: &Option<String>| change.clone().unwrap_or_else(|| current.clone());
+        let pick = |change: &Option<Option<String>>, current: &Option<String>| {
+            change.clone().unwrap_or_else(|| current.clone())
+        };
         Profile {
             display_name: self.display_name.clone().unwrap_or_else(|| profile.display_name.clone()),
             bio: pick(&self.bio, &profile.bio),
@@ -170,7 +172,8 @@ mod tests {
     }
 
     fn registered() -> UserEvent {
-        UserRegistered { user: ana(), handle: Handle::parse("ana").unwrap(), display_name: "Ana".into(), email: None }.into()
+        UserRegistered { user: ana(), handle: Handle::parse("ana").unwrap(), display_name: "Ana".into(), email: None }
+            .into()
     }
 
     fn given(events: &[UserEvent]) -> User {
@@ -183,7 +186,12 @@ mod tests {
 
     #[test]
     fn registering_twice_registers_once() {
-        let register = UserCommand::Register { user: ana(), handle: Handle::parse("ana").unwrap(), display_name: "Ana".into(), email: None };
+        let register = UserCommand::Register {
+            user: ana(),
+            handle: Handle::parse("ana").unwrap(),
+            display_name: "Ana".into(),
+            email: None,
+        };
         assert_eq!(decide(&given(&[]), register.clone()), Ok(vec![registered()]));
         assert_eq!(decide(&given(&[registered()]), register), Ok(vec![]));
     }
@@ -196,13 +204,22 @@ mod tests {
 
     #[test]
     fn a_profile_update_carries_the_whole_profile_and_empty_clears_a_field() {
-        let bio = RawProfileChanges { bio: Some("Rust and coffee".into()), website: Some("https://ana.dev".into()), ..Default::default() };
-        let first = decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(bio) }).unwrap();
+        let bio = RawProfileChanges {
+            bio: Some("Rust and coffee".into()),
+            website: Some("https://ana.dev".into()),
+            ..Default::default()
+        };
+        let first =
+            decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(bio) }).unwrap();
         let UserEvent::ProfileUpdated(updated) = &first[0] else { panic!("{first:?}") };
         assert_eq!(updated.profile.display_name, "Ana");
         assert_eq!(updated.profile.bio.as_deref(), Some("Rust and coffee"));
         let clear = RawProfileChanges { bio: Some(String::new()), ..Default::default() };
-        let after = decide(&given(&[registered(), first[0].clone()]), UserCommand::UpdateProfile { user: ana(), changes: changes(clear) }).unwrap();
+        let after = decide(
+            &given(&[registered(), first[0].clone()]),
+            UserCommand::UpdateProfile { user: ana(), changes: changes(clear) },
+        )
+        .unwrap();
         let UserEvent::ProfileUpdated(cleared) = &after[0] else { panic!("{after:?}") };
         assert_eq!((cleared.profile.bio.clone(), cleared.profile.website.as_deref()), (None, Some("https://ana.dev")));
     }
@@ -210,20 +227,37 @@ mod tests {
     #[test]
     fn an_update_that_changes_nothing_appends_nothing() {
         let same = RawProfileChanges { display_name: Some("Ana".into()), ..Default::default() };
-        assert_eq!(decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(same) }), Ok(vec![]));
+        assert_eq!(
+            decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(same) }),
+            Ok(vec![])
+        );
         let settings = UserCommand::ChangeSettings { user: ana(), settings: Settings::default() };
         assert_eq!(decide(&given(&[registered()]), settings), Ok(vec![]));
         let quiet = Settings { messages_from: MessagePolicy::Nobody, ..Settings::default() };
-        assert_eq!(decide(&given(&[registered()]), UserCommand::ChangeSettings { user: ana(), settings: quiet }).unwrap().len(), 1);
+        assert_eq!(
+            decide(&given(&[registered()]), UserCommand::ChangeSettings { user: ana(), settings: quiet })
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn profile_fields_are_checked_and_named() {
         let field = |raw: RawProfileChanges| ProfileChanges::parse(raw).unwrap_err().field;
-        assert_eq!(field(RawProfileChanges { display_name: Some(String::new()), ..Default::default() }), "display_name");
+        assert_eq!(
+            field(RawProfileChanges { display_name: Some(String::new()), ..Default::default() }),
+            "display_name"
+        );
         assert_eq!(field(RawProfileChanges { bio: Some("x".repeat(301)), ..Default::default() }), "bio");
-        assert_eq!(field(RawProfileChanges { avatar_url: Some("http://insecure/a.png".into()), ..Default::default() }), "avatar_url");
-        assert_eq!(field(RawProfileChanges { website: Some("javascript:alert(1)".into()), ..Default::default() }), "website");
+        assert_eq!(
+            field(RawProfileChanges { avatar_url: Some("http://insecure/a.png".into()), ..Default::default() }),
+            "avatar_url"
+        );
+        assert_eq!(
+            field(RawProfileChanges { website: Some("javascript:alert(1)".into()), ..Default::default() }),
+            "website"
+        );
         assert_eq!(field(RawProfileChanges { location: Some("a\nb".into()), ..Default::default() }), "location");
     }
 }

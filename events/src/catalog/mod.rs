@@ -114,10 +114,7 @@ impl DomainEvent {
 
     /// The JSON body as a value, for printing.
     pub fn to_value(&self) -> serde_json::Value {
-        self.to_json()
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or(serde_json::Value::Null)
+        self.to_json().ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(serde_json::Value::Null)
     }
 }
 

@@ -249,7 +249,10 @@ mod tests {
     #[test]
     fn a_line_shows_time_position_type_subject_actor_and_data() {
         let line = line(&recorded(Some("ana")));
-        assert!(line.starts_with("2023-11-14T22:13:20Z content:7 pulse.content.PostCreated.v1 content.post.0192f1c4"), "{line}");
+        assert!(
+            line.starts_with("2023-11-14T22:13:20Z content:7 pulse.content.PostCreated.v1 content.post.0192f1c4"),
+            "{line}"
+        );
         assert!(line.contains(" actor=ana {"), "{line}");
         assert!(line.contains(r#""text":"hi""#), "{line}");
     }
@@ -257,7 +260,9 @@ mod tests {
     #[test]
     fn the_json_form_carries_every_cloudevents_attribute() {
         let event = cloudevent(&recorded(Some("ana")));
-        for attribute in ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "correlationid", "actor"] {
+        for attribute in
+            ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "correlationid", "actor"]
+        {
             assert!(event.get(attribute).is_some(), "{attribute} missing in {event}");
         }
         assert_eq!(event["data"]["body"]["text"], "hi");
@@ -267,7 +272,8 @@ mod tests {
     #[test]
     fn the_filter_checks_type_and_actor() {
         let event = recorded(Some("ana"));
-        let filter = |t: Option<&str>, a: Option<&str>| Filter { event_type: t.map(Into::into), actor: a.map(Into::into) };
+        let filter =
+            |t: Option<&str>, a: Option<&str>| Filter { event_type: t.map(Into::into), actor: a.map(Into::into) };
         assert!(filter(None, None).matches(&event));
         assert!(filter(Some("PostCreated"), Some("ana")).matches(&event));
         assert!(!filter(Some("PostEdited"), None).matches(&event));

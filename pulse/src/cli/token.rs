@@ -3,8 +3,8 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use command_api::auth::{Claims, JwtKeys};
 use command_api::JwtConfig;
+use command_api::auth::{Claims, JwtKeys};
 use events::ids::UserId;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -30,9 +30,10 @@ async fn show_prints_an_aggregates_history_in_order_with_its_version() {
     let (first, _) = given_two_posts(&log).await;
     let namespace = log.namespace.as_str().to_owned();
     let address = format!("content.post.{first}");
-    let output = tokio::task::spawn_blocking(move || pulse(&["events", "show", &address], &[("PULSE_NAMESPACE", &namespace)]))
-        .await
-        .unwrap();
+    let output =
+        tokio::task::spawn_blocking(move || pulse(&["events", "show", &address], &[("PULSE_NAMESPACE", &namespace)]))
+            .await
+            .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let lines: Vec<String> = stdout(&output).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");

@@ -57,7 +57,8 @@ async fn each_way_to_start_the_api_serves_health_ready_and_metrics() {
         assert_eq!(http.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
         let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
         assert!(metrics.contains("pulse_http_requests"), "{metrics}");
-        let unauthenticated = http.post(format!("{base}/api/v1/posts")).json(&serde_json::json!({"text": "x"})).send().await.unwrap();
+        let unauthenticated =
+            http.post(format!("{base}/api/v1/posts")).json(&serde_json::json!({"text": "x"})).send().await.unwrap();
         assert_eq!(unauthenticated.status(), 401);
     }
 }
