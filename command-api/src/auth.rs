@@ -7,6 +7,8 @@ use crate::config::JwtConfig;
 use events::ids::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// The claims Pulse reads (and `pulse token` writes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,12 +61,33 @@ pub enum AuthError {
     ApiKey,
 }
 
+/// A token that passed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Its claims.
+    pub claims: Claims,
+    /// The user id from `sub`.
+    pub user: UserId,
+}
+
 /// Verifies (and in dev mode mints) tokens.
+///
+/// A client presents the same token on every request until it expires, so
+/// verified tokens are remembered: a repeat costs one map lookup instead of
+/// base64, two JSON parses and an HMAC. Only the expiry can change the answer
+/// for a token already verified (signature, issuer, audience and `nbf` are
+/// fixed by its bytes and this process's keys), so that is rechecked on every
+/// use. Only tokens that passed are remembered; the key is the whole token.
 pub struct JwtKeys {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    verified: RwLock<HashMap<Box<str>, Arc<Verified>>>,
 }
+
+/// Most tokens remembered; beyond it the expired ones are dropped, and if
+/// that is not enough, all of them.
+const MAX_REMEMBERED: usize = 10_000;
 
 impl JwtKeys {
     /// Keys and checks from the configuration.
@@ -88,15 +111,47 @@ impl JwtKeys {
             required.push("iss");
         }
         validation.set_required_spec_claims(&required);
-        Self { decoding: DecodingKey::from_secret(secret), encoding: EncodingKey::from_secret(secret), validation }
+        Self {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret),
+            validation,
+            verified: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Checks a token and returns its claims and user id.
-    pub fn verify(&self, token: &str) -> Result<(Claims, UserId), AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Verified>, AuthError> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Arc<Verified>, AuthError> {
+        let remembered = self.verified.read().ok().and_then(|map| map.get(token).cloned());
+        if let Some(verified) = remembered {
+            // jsonwebtoken's own rule: expired once `exp < now - leeway`.
+            if verified.claims.exp.saturating_add(self.validation.leeway) < now {
+                let expired = jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::ExpiredSignature);
+                return Err(AuthError::Invalid(expired.to_string()));
+            }
+            return Ok(verified);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let user = UserId::parse(&data.claims.sub).map_err(|e| AuthError::Subject(e.to_string()))?;
-        Ok((data.claims, user))
+        let verified = Arc::new(Verified { claims: data.claims, user });
+        self.remember(token, &verified, now);
+        Ok(verified)
+    }
+
+    fn remember(&self, token: &str, verified: &Arc<Verified>, now: u64) {
+        let Ok(mut map) = self.verified.write() else { return };
+        if map.len() >= MAX_REMEMBERED {
+            let leeway = self.validation.leeway;
+            map.retain(|_, v| v.claims.exp.saturating_add(leeway) >= now);
+            if map.len() >= MAX_REMEMBERED {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), verified.clone());
     }
 
     /// Signs claims with HS256.
@@ -111,4 +166,70 @@ impl JwtKeys {
 pub fn api_key_matches(presented: &str, expected: &str) -> bool {
     let (a, b) = (presented.as_bytes(), expected.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(&JwtConfig {
+            secret: Secret::new("unit-test-secret-0123456789abcdef"),
+            issuer: None,
+            audience: None,
+        })
+    }
+
+    fn token(keys: &JwtKeys, exp: u64) -> String {
+        let claims = Claims {
+            sub: "ana".to_owned(),
+            name: None,
+            email: None,
+            picture: None,
+            role: None,
+            iat: 0,
+            exp,
+            nbf: None,
+            iss: None,
+            aud: None,
+        };
+        keys.mint(&claims).unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_is_refused_once_it_expires() {
+        let keys = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        let token = token(&keys, now + 60);
+        assert_eq!(keys.verify_at(&token, now).unwrap().user.as_str(), "ana");
+        assert!(keys.verify_at(&token, now + 60 + 30).is_ok(), "still inside the leeway");
+        let err = keys.verify_at(&token, now + 60 + 31).unwrap_err();
+        assert!(matches!(err, AuthError::Invalid(ref text) if text.contains("xpired")), "{err:?}");
+    }
+
+    #[test]
+    fn a_token_differing_from_a_remembered_one_is_verified_afresh() {
+        let keys = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        let token = token(&keys, now + 60);
+        keys.verify(&token).unwrap();
+        // A character inside the signature, so the bytes differ (the last one
+        // also carries padding bits).
+        let at = token.len() - 5;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(matches!(keys.verify(&forged), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let keys = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        for i in 0..MAX_REMEMBERED + 5 {
+            keys.verify(&token(&keys, now + 60 + i as u64)).unwrap();
+        }
+        assert!(keys.verified.read().unwrap().len() <= MAX_REMEMBERED);
+    }
 }

@@ -3,7 +3,7 @@
 //! type, errors naming the field).
 
 use crate::App;
-use crate::auth::{AuthError, Claims};
+use crate::auth::{AuthError, Verified};
 use crate::command::CommandContext;
 use crate::error::ApiError;
 use crate::limits::Limit;
@@ -15,6 +15,7 @@ use events::ids::UserId;
 use events::{IdempotencyKey, Metadata};
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The request id header, set by the router when the client sent none.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -30,8 +31,8 @@ pub const API_KEY: &str = "x-api-key";
 pub struct Caller {
     /// The user id (`sub`).
     pub user: UserId,
-    /// The token's claims (name, email for first registration).
-    pub claims: Claims,
+    /// The verified token: its claims (name, email for first registration).
+    pub token: Arc<Verified>,
     /// Whether the caller may moderate.
     pub moderator: bool,
     /// Correlation, causation, actor and idempotency key for the events.
@@ -49,14 +50,15 @@ impl FromRequestParts<App> for Caller {
         let token = header(AUTHORIZATION.as_str())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .ok_or(ApiError::Unauthenticated(AuthError::Missing))?;
-        let (claims, user) = app.keys().verify(token.trim()).map_err(ApiError::Unauthenticated)?;
+        let token = app.keys().verify(token.trim()).map_err(ApiError::Unauthenticated)?;
+        let user = token.user.clone();
         let key = match header(IDEMPOTENCY_KEY) {
             Some(raw) => Some(scoped_key(&user, raw)?),
             None => None,
         };
         let metadata = metadata(parts, Some(user.clone()));
-        let moderator = claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
-        Ok(Self { user, claims, moderator, context: CommandContext { metadata, key } })
+        let moderator = token.claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
+        Ok(Self { user, token, moderator, context: CommandContext { metadata, key } })
     }
 }
 

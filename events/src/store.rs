@@ -11,7 +11,7 @@ use crate::catalog::{Context, DomainEvent};
 use crate::envelope::{Envelope, EventType, Metadata};
 use crate::subject::{Aggregate, Namespace};
 use crate::upcast;
-use async_nats::HeaderMap;
+use async_nats::header::{HeaderMap, HeaderName};
 use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
 use futures::{Stream, StreamExt};
 use std::collections::HashMap;
@@ -432,18 +432,19 @@ impl EventStore {
         };
         let mut headers = HeaderMap::new();
         let mut size = body.len();
-        for (name, value) in envelope.to_headers() {
+        // Names are static: `from_static` neither validates nor copies them.
+        let mut put = |name: &'static str, value: String| {
             size += name.len() + value.len() + 4;
-            headers.insert(name, value);
+            headers.insert(HeaderName::from_static(name), value);
+        };
+        for (name, value) in envelope.to_headers() {
+            put(name, value);
         }
         if let Some(key) = key {
-            size += MSG_ID.len() + key.as_str().len() + 4;
-            headers.insert(MSG_ID, key.as_str());
+            put(MSG_ID, key.as_str().to_owned());
         }
         if let Expected::Version(version) = expected {
-            let version = version.to_string();
-            size += EXPECTED_LAST_SUBJECT_SEQUENCE.len() + version.len() + 4;
-            headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, version);
+            put(EXPECTED_LAST_SUBJECT_SEQUENCE, version.to_string());
         }
         let max = self.inner.limits.get(&context).copied().unwrap_or(usize::MAX);
         if size > max {
@@ -458,11 +459,14 @@ impl EventStore {
                 Expected::Any => 0,
             },
         };
-        let ack = bounded(self.timeout(), async {
+        // No `bounded` here: the JetStream context already bounds both the send
+        // and the ack by the configured timeout, and a third timer per append
+        // is measurable on the command path.
+        let ack = async {
             let pending = self.inner.jetstream.send_publish(subject, publish).await?;
             pending.await
-        })
-        .await?
+        }
+        .await
         .map_err(|e| publish_error(e, conflict, size, max))?;
         tracing::debug!(%aggregate, event = event.name(), sequence = ack.sequence, duplicate = ack.duplicate, "appended");
         Ok(Appended { position: Position { context, sequence: ack.sequence }, duplicate: ack.duplicate })

@@ -90,7 +90,8 @@ async fn register(
     caller: Caller,
     Body(req): Body<RegisterRequest>,
 ) -> Result<Accepted, ApiError> {
-    let (name, email) = identity(&caller.user, caller.claims.name.as_deref(), caller.claims.email.as_deref());
+    let (name, email) =
+        identity(&caller.user, caller.token.claims.name.as_deref(), caller.token.claims.email.as_deref());
     register_user(&app, &caller.context, &caller.user, (name, email), req.handle.as_deref()).await
 }
 

@@ -168,21 +168,18 @@ fn tagged(
     // A sigil or tag glued to a word, or to another sigil, is part of something
     // else: an email address, a URL fragment, `##`.
     let glued = |c: char| c.is_alphanumeric() || c == '_' || c == sigil || is_combining_accent(c);
-    let chars: Vec<char> = text.chars().collect();
     let mut found: Vec<String> = Vec::new();
-    let mut previous: Option<char> = None;
-    for (i, &c) in chars.iter().enumerate() {
-        let starts = c == sigil && !previous.is_some_and(glued);
-        previous = Some(c);
-        if !starts {
+    for (at, _) in text.match_indices(sigil) {
+        if text[..at].chars().next_back().is_some_and(glued) {
             continue;
         }
-        let run: Vec<char> = chars[i + 1..].iter().copied().take_while(|&c| part(c)).collect();
-        let next = chars.get(i + 1 + run.len()).copied();
-        if !length.contains(&run.len()) || next.is_some_and(glued) {
+        let rest = &text[at + sigil.len_utf8()..];
+        let end = rest.find(|c: char| !part(c)).unwrap_or(rest.len());
+        let run = &rest[..end];
+        if !length.contains(&run.chars().count()) || rest[end..].chars().next().is_some_and(glued) {
             continue;
         }
-        let tag: String = run.into_iter().collect::<String>().to_lowercase();
+        let tag = run.to_lowercase();
         if !found.contains(&tag) {
             found.push(tag);
             if found.len() == most {

@@ -13,8 +13,9 @@ fn a_dev_token_carries_the_given_claims_and_verifies_with_the_secret() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let keys = JwtKeys::new(&JwtConfig { secret: Secret::new(secret), issuer: None, audience: None });
-    let (claims, user) = keys.verify(stdout(&output).trim()).unwrap();
-    assert_eq!(user.as_str(), "ana");
+    let verified = keys.verify(stdout(&output).trim()).unwrap();
+    let claims = &verified.claims;
+    assert_eq!(verified.user.as_str(), "ana");
     assert_eq!(claims.email.as_deref(), Some("ana@example.org"));
     assert_eq!(claims.name.as_deref(), Some("Ana"));
     assert_eq!(claims.role.as_deref(), Some("moderator"));
