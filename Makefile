@@ -22,6 +22,7 @@ test: services ## run every test against the real services
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .pulse/test.log
 
 bench: services ## benchmarks, as ratios against raw baselines measured in the same run
+	@infra/scripts/services.sh tool wrk
 	cargo run --release -p events --example append_bench
 	cargo run --release -p command-api --example post_bench
 

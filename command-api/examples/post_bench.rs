@@ -8,9 +8,13 @@
 //! - the real command API, with a valid JWT, rate limits turned off.
 //!
 //! `cargo run --release -p command-api --example post_bench -- [connections] [requests] [bytes]`
-//! (defaults 64, 20000, 512); 5 alternating floor/API pairs, median reported. The load generator runs in this process (one
-//! keep-alive HTTP/1.1 connection per worker), so it shares the two cores with
-//! the server in every variant alike.
+//! (defaults 64, 40000, 512). Two load generators, each over alternating
+//! floor/API pairs with the median pair reported:
+//!
+//! - in-process clients (one keep-alive HTTP/1.1 connection per worker), which
+//!   share the two cores with the servers in every variant alike;
+//! - wrk, when it is installed (`make bench` installs it): a separate process
+//!   with a lighter client, so the servers' own costs weigh more.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::Router;
@@ -27,28 +31,29 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct Run {
     rate: f64,
-    latency: Histogram<u64>,
+    /// Latency percentiles, in microseconds.
+    p50: f64,
+    p99: f64,
     failures: usize,
 }
 
 impl Run {
     fn print(&self, name: &str) {
-        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
         println!(
             "{name:<36} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   failures {}",
             self.rate,
-            ms(0.5),
-            ms(0.99),
+            self.p50 / 1000.0,
+            self.p99 / 1000.0,
             self.failures
         );
     }
-    fn p99(&self) -> f64 {
-        self.latency.value_at_quantile(0.99) as f64
-    }
 }
 
-/// Alternating floor/API pairs per run.
-const PAIRS: usize = 5;
+/// Alternating floor/API pairs with the in-process clients.
+const PAIRS: usize = 7;
+/// Alternating floor/API pairs with wrk, and the seconds of each run.
+const WRK_PAIRS: usize = 5;
+const WRK_SECONDS: u64 = 3;
 
 async fn load<F, Fut>(workers: usize, total: usize, op: F) -> Run
 where
@@ -81,7 +86,12 @@ where
         latency.add(l).unwrap();
         failures += f;
     }
-    Run { rate: (per_worker * workers) as f64 / started.elapsed().as_secs_f64(), latency, failures }
+    Run {
+        rate: (per_worker * workers) as f64 / started.elapsed().as_secs_f64(),
+        p50: latency.value_at_quantile(0.5) as f64,
+        p99: latency.value_at_quantile(0.99) as f64,
+        failures,
+    }
 }
 
 async fn http_load(
@@ -136,6 +146,97 @@ fn post_body(bytes: usize) -> Bytes {
     serde_json::to_vec(&serde_json::json!({ "text": text })).unwrap().into()
 }
 
+/// Prints the median pair of a generator's floor/API runs and every ratio.
+fn report(generator: &str, mut pairs: Vec<(Run, Run)>) {
+    if pairs.is_empty() {
+        println!("{generator}: no complete pair");
+        return;
+    }
+    let ratio = |(floor, posts): &(Run, Run)| posts.rate / floor.rate;
+    pairs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+    let all: Vec<String> = pairs.iter().map(|p| format!("{:.2}", ratio(p))).collect();
+    let mut p99s: Vec<f64> = pairs.iter().map(|(floor, posts)| posts.p99 / floor.p99).collect();
+    p99s.sort_by(f64::total_cmp);
+    let median = &pairs[pairs.len() / 2];
+    println!("{generator}, median pair:");
+    median.0.print("floor: axum publish-only POST");
+    median.1.print("POST /api/v1/posts");
+    println!("throughput ratios to the floor, {} pairs: {}", pairs.len(), all.join(" "));
+    println!(
+        "median: throughput {:.2} of the floor (goal >= 0.70), p99 {:.2}x (goal <= 1.50)",
+        ratio(median),
+        p99s[p99s.len() / 2]
+    );
+}
+
+/// wrk driving the same servers with the same body and token.
+struct Wrk {
+    script: std::path::PathBuf,
+}
+
+impl Wrk {
+    /// `None` when wrk is not installed.
+    fn new(token: &str, body: &[u8]) -> Option<Self> {
+        std::process::Command::new("wrk").arg("--version").output().ok()?;
+        let script = std::env::temp_dir().join(format!("pulse-post-bench-{}.lua", std::process::id()));
+        let lua = format!(
+            "wrk.method = \"POST\"\nwrk.body = [==[{}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n",
+            String::from_utf8_lossy(body)
+        );
+        std::fs::write(&script, lua).ok()?;
+        Some(Self { script })
+    }
+
+    /// One run of the POST; `None` when wrk failed or its output could not be read.
+    async fn run(&self, url: &str, connections: usize, seconds: u64) -> Option<Run> {
+        self.run_with(&["-s".to_owned(), self.script.display().to_string()], url, connections, seconds).await
+    }
+
+    /// One run of a plain `GET`.
+    async fn run_get(&self, url: &str, connections: usize, seconds: u64) -> Option<Run> {
+        self.run_with(&[], url, connections, seconds).await
+    }
+
+    async fn run_with(&self, script: &[String], url: &str, connections: usize, seconds: u64) -> Option<Run> {
+        let mut args =
+            vec!["-t2".to_owned(), format!("-c{connections}"), format!("-d{seconds}s"), "--latency".to_owned()];
+        args.extend_from_slice(script);
+        args.push(url.to_owned());
+        let output = tokio::task::spawn_blocking(move || std::process::Command::new("wrk").args(args).output())
+            .await
+            .ok()?
+            .ok()?;
+        parse_wrk(&String::from_utf8_lossy(&output.stdout))
+    }
+}
+
+impl Drop for Wrk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.script);
+    }
+}
+
+/// Reads requests/s, the p50 and p99 latencies and the failures from wrk's
+/// `--latency` report.
+fn parse_wrk(report: &str) -> Option<Run> {
+    let micros = |value: &str| {
+        let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
+        let scale = match unit {
+            "us" => 1.0,
+            "ms" => 1_000.0,
+            "s" => 1_000_000.0,
+            _ => return None,
+        };
+        Some(number.parse::<f64>().ok()? * scale)
+    };
+    let field =
+        |prefix: &str| report.lines().find_map(|l| l.trim().strip_prefix(prefix).map(|rest| rest.trim().to_owned()));
+    let rate = field("Requests/sec:")?.parse().ok()?;
+    let (p50, p99) = (micros(&field("50%")?)?, micros(&field("99%")?)?);
+    let failures = field("Non-2xx or 3xx responses:").and_then(|n| n.parse().ok()).unwrap_or(0);
+    Some(Run { rate, p50, p99, failures })
+}
+
 // The allocator the `pulse` binary ships with, so the API is measured as it runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -144,7 +245,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let workers = args.first().copied().unwrap_or(64);
-    let total = args.get(1).copied().unwrap_or(20_000);
+    let total = args.get(1).copied().unwrap_or(40_000);
     let bytes = args.get(2).copied().unwrap_or(512);
     let url = std::env::var("PULSE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
 
@@ -219,22 +320,33 @@ async fn main() {
     let mut pairs = Vec::new();
     for _ in 0..PAIRS {
         let (floor, posts) = (floor_run().await, api_run().await);
-        pairs.push((posts.rate / floor.rate, posts.p99() / floor.p99(), floor, posts));
+        pairs.push((floor, posts));
     }
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (ratio, _, floor, posts) = &pairs[PAIRS / 2];
     trivial.print("trivial axum GET");
     raw.print("raw async-nats publish+ack");
-    floor.print("floor: axum publish-only POST");
-    posts.print("POST /api/v1/posts");
-    let mut p99_ratios: Vec<f64> = pairs.iter().map(|p| p.1).collect();
-    p99_ratios.sort_by(f64::total_cmp);
-    let all: Vec<String> = pairs.iter().map(|p| format!("{:.2}", p.0)).collect();
-    println!("throughput ratios to the floor, {PAIRS} pairs: {}", all.join(" "));
-    println!(
-        "median: throughput {ratio:.2} of the floor (goal >= 0.70), p99 {:.2}x (goal <= 1.50)",
-        p99_ratios[PAIRS / 2]
-    );
+    report("in-process clients", pairs);
+
+    match Wrk::new(&token, &body) {
+        None => println!("\nwrk is not installed: only the in-process clients measured"),
+        Some(wrk) => {
+            let (floor_url, api_url) = (format!("{floor_base}/floor"), format!("{api}/api/v1/posts"));
+            wrk.run(&floor_url, workers, 1).await;
+            wrk.run(&api_url, workers, 1).await;
+            let mut pairs = Vec::new();
+            for _ in 0..WRK_PAIRS {
+                let floor = wrk.run(&floor_url, workers, WRK_SECONDS).await;
+                let posts = wrk.run(&api_url, workers, WRK_SECONDS).await;
+                if let (Some(floor), Some(posts)) = (floor, posts) {
+                    pairs.push((floor, posts));
+                }
+            }
+            println!("\nwrk -t2 -c{workers}, {WRK_SECONDS} s per run:");
+            if let Some(trivial) = wrk.run_get(&format!("{floor_base}/hello"), workers, WRK_SECONDS).await {
+                trivial.print("trivial axum GET");
+            }
+            report("wrk", pairs);
+        }
+    }
     store.delete_streams().await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

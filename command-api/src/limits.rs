@@ -26,11 +26,12 @@ struct Bucket {
     updated: Instant,
 }
 
-/// In-memory buckets for one process. Idle buckets are dropped when the map
-/// grows, so memory stays bounded by the number of active callers.
+/// In-memory buckets for one process, one map per limit. Idle buckets are
+/// dropped when a map grows, so memory stays bounded by the number of active
+/// callers.
 pub struct RateLimiter {
     limits: RateLimits,
-    buckets: Mutex<HashMap<(Limit, String), Bucket>>,
+    buckets: [Mutex<HashMap<String, Bucket>>; 4],
 }
 
 const MAX_BUCKETS: usize = 100_000;
@@ -38,7 +39,7 @@ const MAX_BUCKETS: usize = 100_000;
 impl RateLimiter {
     /// A limiter with these per-minute allowances.
     pub fn new(limits: RateLimits) -> Self {
-        Self { limits, buckets: Mutex::new(HashMap::new()) }
+        Self { limits, buckets: Default::default() }
     }
 
     fn per_minute(&self, limit: Limit) -> u32 {
@@ -48,6 +49,12 @@ impl RateLimiter {
             Limit::Messages => self.limits.messages_per_minute,
             Limit::CommandsPerIp => self.limits.commands_per_ip_per_minute,
         }
+    }
+
+    /// Whether `limit` is configured at all (a zero allowance turns it off),
+    /// so a caller can skip working out who is asking.
+    pub fn is_on(&self, limit: Limit) -> bool {
+        self.per_minute(limit) > 0
     }
 
     /// Takes one token for `who`, or says how long until one is available.
@@ -62,11 +69,14 @@ impl RateLimiter {
         }
         let capacity = f64::from(per_minute);
         let per_second = capacity / 60.0;
-        let Ok(mut buckets) = self.buckets.lock() else { return Ok(()) };
-        if buckets.len() >= MAX_BUCKETS {
-            buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(60));
+        let Ok(mut buckets) = self.buckets[limit as usize].lock() else { return Ok(()) };
+        if !buckets.contains_key(who) {
+            if buckets.len() >= MAX_BUCKETS {
+                buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(60));
+            }
+            buckets.insert(who.to_owned(), Bucket { tokens: capacity, updated: now });
         }
-        let bucket = buckets.entry((limit, who.to_owned())).or_insert(Bucket { tokens: capacity, updated: now });
+        let Some(bucket) = buckets.get_mut(who) else { return Ok(()) };
         let refill = now.duration_since(bucket.updated).as_secs_f64() * per_second;
         bucket.tokens = (bucket.tokens + refill).min(capacity);
         bucket.updated = now;

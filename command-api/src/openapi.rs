@@ -10,7 +10,6 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Pulse command API", description = "Commands of the Pulse social backend. Every command answers 202 with the id of the resource and the position of its event (a consistency token). Errors are RFC 9457 problem+json with `type` = `urn:pulse:problem:<slug>`."),
-    servers((url = "/api/v1")),
     components(schemas(Problem, Accepted)),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -24,24 +24,24 @@ impl InvalidInput {
 /// tabs are allowed only when `multiline`.
 pub fn text(field: &str, raw: &str, min: usize, max: usize, multiline: bool) -> Result<String, InvalidInput> {
     let trimmed = raw.trim();
-    // Most text is ASCII: one byte per character, and the only characters to
-    // refuse are the control bytes. Checking bytes is several times faster.
-    let ascii = trimmed.is_ascii();
-    let count = if ascii { trimmed.len() } else { trimmed.chars().count() };
+    // Most text is printable ASCII: one byte per character and nothing to
+    // refuse. A branch-free pass over the bytes (it vectorizes) tells.
+    let plain = trimmed.bytes().fold(true, |plain, b| plain & allowed_ascii(b, multiline));
+    let count = if plain { trimmed.len() } else { trimmed.chars().count() };
     if count < min || count > max {
         let range = if min == 0 { format!("at most {max}") } else { format!("{min} to {max}") };
         return Err(InvalidInput::new(field, format!("must be {range} characters long (is {count})")));
     }
-    let clean = if ascii { trimmed.bytes().all(|b| allowed_ascii(b, multiline)) } else { false };
-    if !clean && let Some(bad) = trimmed.chars().find(|c| !allowed(*c, multiline)) {
+    if !plain && let Some(bad) = trimmed.chars().find(|c| !allowed(*c, multiline)) {
         return Err(InvalidInput::new(field, format!("contains the disallowed character U+{:04X}", bad as u32)));
     }
     Ok(trimmed.to_owned())
 }
 
-/// [`allowed`] for one ASCII byte.
+/// Whether a byte is a printable ASCII character (or a line break or tab when
+/// `multiline`); `false` for every byte of a multi-byte character.
 fn allowed_ascii(b: u8, multiline: bool) -> bool {
-    (b' '..0x7f).contains(&b) || (multiline && (b == b'\n' || b == b'\t'))
+    (b' '..0x7f).contains(&b) | (multiline & ((b == b'\n') | (b == b'\t')))
 }
 
 /// Like [`text`], but an empty or blank value is `None`.

@@ -4,6 +4,7 @@
 # Installs nats-server / redis-server through apt when they are missing.
 #
 #   infra/scripts/services.sh up|down|status
+#   infra/scripts/services.sh tool NAME   (install a Debian tool if missing: wrk for `make bench`)
 #
 # `down` stops only processes this script started (pid files under .pulse/).
 # PULSE_NATS_PORT / PULSE_REDIS_PORT move the ports (used to test this script
@@ -81,6 +82,7 @@ mkdir -p "$state"
 case "${1:-up}" in
   up) nats_up; redis_up ;;
   down) stop nats "$state/nats.pid" nats-server; stop redis "$state/redis.pid" redis-server ;;
+  tool) command -v "${2:?tool name}" >/dev/null || { install_package "$2"; echo "$2: installed"; } ;;
   status) status nats "$nats_port" "$state/nats.pid" nats-server; status redis "$redis_port" "$state/redis.pid" redis-server ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|tool NAME" >&2; exit 2 ;;
 esac

@@ -124,7 +124,7 @@ async fn run(
 }
 
 /// Start (or find) the direct conversation with a user: one per pair.
-#[utoipa::path(post, path = "/conversations/direct", tag = "chat", request_body = DirectRequest,
+#[utoipa::path(post, path = "/api/v1/conversations/direct", tag = "chat", request_body = DirectRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn start_direct(
     State(app): State<App>,
@@ -144,7 +144,7 @@ async fn start_direct(
 }
 
 /// Start a group conversation.
-#[utoipa::path(post, path = "/conversations", tag = "chat", request_body = GroupRequest,
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", request_body = GroupRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn start_group(
     State(app): State<App>,
@@ -165,7 +165,7 @@ async fn start_group(
 }
 
 /// Add people to a group (members only).
-#[utoipa::path(post, path = "/conversations/{conversation_id}/members", tag = "chat", request_body = MembersRequest,
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/members", tag = "chat", request_body = MembersRequest,
     params(("conversation_id" = String, Path, description = "The group")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn add_members(
@@ -181,7 +181,7 @@ async fn add_members(
 }
 
 /// Leave a group.
-#[utoipa::path(post, path = "/conversations/{conversation_id}/leave", tag = "chat",
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/leave", tag = "chat",
     params(("conversation_id" = String, Path, description = "The group")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn leave(
@@ -195,7 +195,7 @@ async fn leave(
 
 /// Send a message (members only; in a direct conversation, not to someone who
 /// blocks you).
-#[utoipa::path(post, path = "/conversations/{conversation_id}/messages", tag = "chat", request_body = MessageRequest,
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/messages", tag = "chat", request_body = MessageRequest,
     params(("conversation_id" = String, Path, description = "The conversation")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn send_message(
@@ -249,7 +249,7 @@ async fn run_message(
 }
 
 /// Change a message's text (its sender only).
-#[utoipa::path(patch, path = "/conversations/{conversation_id}/messages/{message_id}", tag = "chat", request_body = MessageRequest,
+#[utoipa::path(patch, path = "/api/v1/conversations/{conversation_id}/messages/{message_id}", tag = "chat", request_body = MessageRequest,
     params(("conversation_id" = String, Path, description = "The conversation"), ("message_id" = String, Path, description = "The message")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn edit_message(
@@ -265,7 +265,7 @@ async fn edit_message(
 }
 
 /// Delete a message (its sender only).
-#[utoipa::path(delete, path = "/conversations/{conversation_id}/messages/{message_id}", tag = "chat",
+#[utoipa::path(delete, path = "/api/v1/conversations/{conversation_id}/messages/{message_id}", tag = "chat",
     params(("conversation_id" = String, Path, description = "The conversation"), ("message_id" = String, Path, description = "The message")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn delete_message(
@@ -288,7 +288,7 @@ async fn sent_at(app: &App, id: ConversationId, message: MessageId) -> Result<Op
 }
 
 /// Mark the conversation read up to a message; marks only move forward.
-#[utoipa::path(post, path = "/conversations/{conversation_id}/read", tag = "chat", request_body = ReadRequest,
+#[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/read", tag = "chat", request_body = ReadRequest,
     params(("conversation_id" = String, Path, description = "The conversation")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn mark_read(

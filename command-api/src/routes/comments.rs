@@ -50,7 +50,7 @@ async fn run(app: &App, caller: &Caller, id: CommentId, command: CommentCommand)
 }
 
 /// Comment on a post.
-#[utoipa::path(post, path = "/posts/{post_id}/comments", tag = "comments", request_body = CommentRequest,
+#[utoipa::path(post, path = "/api/v1/posts/{post_id}/comments", tag = "comments", request_body = CommentRequest,
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn add_comment(
@@ -97,7 +97,7 @@ async fn reply_target(app: &App, raw: &str, post: events::ids::PostId) -> Result
 }
 
 /// Delete a comment (author only).
-#[utoipa::path(delete, path = "/comments/{comment_id}", tag = "comments",
+#[utoipa::path(delete, path = "/api/v1/comments/{comment_id}", tag = "comments",
     params(("comment_id" = String, Path, description = "The comment")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn delete_comment(
@@ -110,7 +110,7 @@ async fn delete_comment(
 }
 
 /// Report a comment to the moderators.
-#[utoipa::path(post, path = "/comments/{comment_id}/report", tag = "moderation", request_body = ReportRequest,
+#[utoipa::path(post, path = "/api/v1/comments/{comment_id}/report", tag = "moderation", request_body = ReportRequest,
     params(("comment_id" = String, Path, description = "The comment")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn report_comment(
@@ -125,7 +125,7 @@ async fn report_comment(
 }
 
 /// Hide a comment (moderators only).
-#[utoipa::path(post, path = "/comments/{comment_id}/hide", tag = "moderation", request_body = HideRequest,
+#[utoipa::path(post, path = "/api/v1/comments/{comment_id}/hide", tag = "moderation", request_body = HideRequest,
     params(("comment_id" = String, Path, description = "The comment")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn hide_comment(
@@ -141,7 +141,7 @@ async fn hide_comment(
 }
 
 /// Make a hidden comment visible again (moderators only).
-#[utoipa::path(post, path = "/comments/{comment_id}/restore", tag = "moderation",
+#[utoipa::path(post, path = "/api/v1/comments/{comment_id}/restore", tag = "moderation",
     params(("comment_id" = String, Path, description = "The comment")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn restore_comment(

@@ -93,7 +93,7 @@ async fn run(app: &App, caller: &Caller, id: EventId, command: CalendarEventComm
 }
 
 /// Create a calendar event.
-#[utoipa::path(post, path = "/events", tag = "events", request_body = EventRequest,
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn create_event(
     State(app): State<App>,
@@ -115,7 +115,7 @@ async fn create_event(
 }
 
 /// Replace an event's details (organiser only).
-#[utoipa::path(put, path = "/events/{event_id}", tag = "events", request_body = EventRequest,
+#[utoipa::path(put, path = "/api/v1/events/{event_id}", tag = "events", request_body = EventRequest,
     params(("event_id" = String, Path, description = "The event")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn update_event(
@@ -131,7 +131,7 @@ async fn update_event(
 }
 
 /// Cancel an event (organiser only).
-#[utoipa::path(post, path = "/events/{event_id}/cancel", tag = "events", request_body = CancelRequest,
+#[utoipa::path(post, path = "/api/v1/events/{event_id}/cancel", tag = "events", request_body = CancelRequest,
     params(("event_id" = String, Path, description = "The event")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn cancel_event(
@@ -146,7 +146,7 @@ async fn cancel_event(
 }
 
 /// Answer an event: going (refused when full), interested, or not going.
-#[utoipa::path(put, path = "/events/{event_id}/rsvp", tag = "events", request_body = RsvpRequest,
+#[utoipa::path(put, path = "/api/v1/events/{event_id}/rsvp", tag = "events", request_body = RsvpRequest,
     params(("event_id" = String, Path, description = "The event")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn respond(

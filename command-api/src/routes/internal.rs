@@ -35,7 +35,7 @@ pub struct InternalRegisterRequest {
 
 /// Register a user on their behalf (for example from NextAuth's sign-in
 /// callback), exactly as their own first `POST /users/me` would.
-#[utoipa::path(post, path = "/internal/users/{user_id}", tag = "internal", request_body = InternalRegisterRequest,
+#[utoipa::path(post, path = "/api/v1/internal/users/{user_id}", tag = "internal", request_body = InternalRegisterRequest,
     params(("user_id" = String, Path, description = "The user (the token `sub` they will carry)")),
     security(("api_key" = [])),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]

@@ -17,7 +17,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
 }
 
 /// Like a post. Liking a post already liked changes nothing (`changed: false`).
-#[utoipa::path(put, path = "/posts/{post_id}/like", tag = "likes",
+#[utoipa::path(put, path = "/api/v1/posts/{post_id}/like", tag = "likes",
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn like_post(State(app): State<App>, caller: Caller, Path(post_id): Path<String>) -> Result<Accepted, ApiError> {
@@ -35,7 +35,7 @@ async fn like_post(State(app): State<App>, caller: Caller, Path(post_id): Path<S
 }
 
 /// Take a like back. Unliking a post not liked changes nothing.
-#[utoipa::path(delete, path = "/posts/{post_id}/like", tag = "likes",
+#[utoipa::path(delete, path = "/api/v1/posts/{post_id}/like", tag = "likes",
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn unlike_post(

@@ -74,7 +74,7 @@ async fn run(app: &App, caller: &Caller, command: NotifySettingsCommand) -> Resu
 }
 
 /// Replace the caller's notification preferences.
-#[utoipa::path(put, path = "/notifications/preferences", tag = "notifications", request_body = PreferencesRequest,
+#[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", request_body = PreferencesRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn change_preferences(
     State(app): State<App>,
@@ -89,7 +89,7 @@ async fn change_preferences(
 }
 
 /// Register a Web Push subscription (at most 10 per user).
-#[utoipa::path(post, path = "/notifications/push-subscriptions", tag = "notifications", request_body = SubscriptionRequest,
+#[utoipa::path(post, path = "/api/v1/notifications/push-subscriptions", tag = "notifications", request_body = SubscriptionRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn add_subscription(
     State(app): State<App>,
@@ -101,7 +101,7 @@ async fn add_subscription(
 }
 
 /// Forget a Web Push subscription.
-#[utoipa::path(delete, path = "/notifications/push-subscriptions", tag = "notifications", request_body = RemoveSubscriptionRequest,
+#[utoipa::path(delete, path = "/api/v1/notifications/push-subscriptions", tag = "notifications", request_body = RemoveSubscriptionRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn remove_subscription(
     State(app): State<App>,

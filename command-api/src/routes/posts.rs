@@ -77,7 +77,7 @@ async fn run(app: &App, caller: &Caller, id: PostId, command: PostCommand) -> Re
 }
 
 /// Publish a post.
-#[utoipa::path(post, path = "/posts", tag = "posts", request_body = PostRequest,
+#[utoipa::path(post, path = "/api/v1/posts", tag = "posts", request_body = PostRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn create_post(
     State(app): State<App>,
@@ -95,7 +95,7 @@ async fn create_post(
 }
 
 /// Change a post's text or media (author only).
-#[utoipa::path(patch, path = "/posts/{post_id}", tag = "posts", request_body = PostRequest,
+#[utoipa::path(patch, path = "/api/v1/posts/{post_id}", tag = "posts", request_body = PostRequest,
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn edit_post(
@@ -110,7 +110,7 @@ async fn edit_post(
 }
 
 /// Delete a post (author only).
-#[utoipa::path(delete, path = "/posts/{post_id}", tag = "posts",
+#[utoipa::path(delete, path = "/api/v1/posts/{post_id}", tag = "posts",
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn delete_post(
@@ -123,7 +123,7 @@ async fn delete_post(
 }
 
 /// Report a post to the moderators.
-#[utoipa::path(post, path = "/posts/{post_id}/report", tag = "moderation", request_body = ReportRequest,
+#[utoipa::path(post, path = "/api/v1/posts/{post_id}/report", tag = "moderation", request_body = ReportRequest,
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn report_post(
@@ -138,7 +138,7 @@ async fn report_post(
 }
 
 /// Hide a post from everyone but moderators (moderators only).
-#[utoipa::path(post, path = "/posts/{post_id}/hide", tag = "moderation", request_body = HideRequest,
+#[utoipa::path(post, path = "/api/v1/posts/{post_id}/hide", tag = "moderation", request_body = HideRequest,
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn hide_post(
@@ -154,7 +154,7 @@ async fn hide_post(
 }
 
 /// Make a hidden post visible again (moderators only).
-#[utoipa::path(post, path = "/posts/{post_id}/restore", tag = "moderation",
+#[utoipa::path(post, path = "/api/v1/posts/{post_id}/restore", tag = "moderation",
     params(("post_id" = String, Path, description = "The post")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn restore_post(

@@ -83,7 +83,7 @@ pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -
 }
 
 /// Register the caller from their token, or nothing if already registered.
-#[utoipa::path(post, path = "/users/me", tag = "users", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/users/me", tag = "users", request_body = RegisterRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn register(
     State(app): State<App>,
@@ -139,7 +139,7 @@ async fn claim_first_free(
 }
 
 /// Change profile fields.
-#[utoipa::path(patch, path = "/users/me/profile", tag = "users", request_body = ProfileRequest,
+#[utoipa::path(patch, path = "/api/v1/users/me/profile", tag = "users", request_body = ProfileRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn update_profile(
     State(app): State<App>,
@@ -160,7 +160,7 @@ async fn update_profile(
 }
 
 /// Replace the account settings.
-#[utoipa::path(put, path = "/users/me/settings", tag = "users", request_body = SettingsRequest,
+#[utoipa::path(put, path = "/api/v1/users/me/settings", tag = "users", request_body = SettingsRequest,
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn change_settings(
     State(app): State<App>,
@@ -191,7 +191,7 @@ async fn run_follow(
 }
 
 /// Follow a user.
-#[utoipa::path(put, path = "/users/{user_id}/follow", tag = "users",
+#[utoipa::path(put, path = "/api/v1/users/{user_id}/follow", tag = "users",
     params(("user_id" = String, Path, description = "Who to follow")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn follow_user(
@@ -212,7 +212,7 @@ async fn follow_user(
 }
 
 /// Stop following a user.
-#[utoipa::path(delete, path = "/users/{user_id}/follow", tag = "users",
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}/follow", tag = "users",
     params(("user_id" = String, Path, description = "Who to stop following")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn unfollow_user(
@@ -234,7 +234,7 @@ async fn run_block(app: &App, caller: &Caller, blocked: UserId, command: BlockCo
 
 /// Block a user: they can no longer follow you, comment on or like your posts,
 /// answer your events or message you.
-#[utoipa::path(put, path = "/users/{user_id}/block", tag = "users",
+#[utoipa::path(put, path = "/api/v1/users/{user_id}/block", tag = "users",
     params(("user_id" = String, Path, description = "Who to block")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn block_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
@@ -244,7 +244,7 @@ async fn block_user(State(app): State<App>, caller: Caller, Path(user_id): Path<
 }
 
 /// Lift a block.
-#[utoipa::path(delete, path = "/users/{user_id}/block", tag = "users",
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}/block", tag = "users",
     params(("user_id" = String, Path, description = "Who to unblock")),
     responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn unblock_user(

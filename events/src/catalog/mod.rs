@@ -150,7 +150,10 @@ macro_rules! catalog {
 
             /// The JSON body.
             pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-                match self { $(Self::$name(e) => serde_json::to_vec(e),)* }
+                // Most bodies fit: one allocation instead of a doubling series.
+                let mut out = Vec::with_capacity(512);
+                match self { $(Self::$name(e) => serde_json::to_writer(&mut out, e),)* }?;
+                Ok(out)
             }
 
             /// Decodes a body written at the current version; `None` for an unknown name.
