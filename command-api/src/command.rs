@@ -5,11 +5,13 @@
 //! race (`Conflict`) means deciding again on the new state, a bounded number of
 //! times. A retried request (same idempotency key) finds its first event in the
 //! aggregate's own history and gets that result back, so idempotency lasts as
-//! long as the log, not just JetStream's duplicate window.
+//! long as the log, not just JetStream's duplicate window. A key reused for a
+//! different request is refused (422), as the IETF Idempotency-Key draft asks,
+//! instead of answering for a request the client did not send.
 
 use crate::App;
 use crate::error::ApiError;
-use events::{Aggregate, Expected, IdempotencyKey, IntoDomainEvent, Metadata, Position, StoreError};
+use events::{Aggregate, DomainEvent, Expected, IdempotencyKey, IntoDomainEvent, Metadata, Position, StoreError};
 
 /// Who asks, why, and with which idempotency key.
 #[derive(Debug, Clone)]
@@ -60,18 +62,22 @@ where
     for _attempt in 0..=app.config().conflict_retries {
         let history = app.events().load(aggregate).await?;
         version = history.version;
+        let fold =
+            |events: &[events::Recorded]| events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), &evolve);
         if let Some(key) = &key {
-            let first = history.events.iter().find(|r| r.idempotency_key.as_deref() == Some(key.as_str()));
-            if let Some(first) = first {
+            let first = history.events.iter().position(|r| r.idempotency_key.as_deref() == Some(key.as_str()));
+            if let Some(at) = first {
+                let first = &history.events[at];
+                same_request(&first.event, decide(&fold(&history.events[..at])))?;
                 return Ok(Outcome { position: first.position, replayed: true, changed: true });
             }
         }
-        let state = history.events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), &evolve);
-        let decided = decide(&state).map_err(Into::into)?;
+        let decided = decide(&fold(&history.events)).map_err(Into::into)?;
+        let first = key.as_ref().and_then(|_| decided.first()).map(|e| e.clone().into_domain());
         match append_all(app, context, aggregate, key.as_ref(), history.version, decided).await {
             Err(StoreError::Conflict { .. }) => app.count_conflict(),
             Err(other) => return Err(other.into()),
-            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(Some(outcome)) => return replayed_or_new(app, outcome, first).await,
             Ok(None) => {
                 let position = Position { context: aggregate.context(), sequence: history.version };
                 return Ok(Outcome { position, replayed: false, changed: false });
@@ -99,8 +105,9 @@ where
 {
     let key = context.key.as_ref().map(|k| k.on(aggregate));
     let decided = decide(&S::default()).map_err(Into::into)?;
+    let first = key.as_ref().and_then(|_| decided.first()).map(|e| e.clone().into_domain());
     match append_all(app, context, aggregate, key.as_ref(), 0, decided).await {
-        Ok(Some(outcome)) => Ok(outcome),
+        Ok(Some(outcome)) => replayed_or_new(app, outcome, first).await,
         Ok(None) => Ok(Outcome {
             position: Position { context: aggregate.context(), sequence: 0 },
             replayed: false,
@@ -108,6 +115,35 @@ where
         }),
         Err(StoreError::Conflict { .. }) => execute(app, context, aggregate, evolve, decide).await,
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Refuses a repeated idempotency key unless it repeats the first request:
+/// the command decided again on the state the first request saw must give the
+/// event the first request appended. Decisions are pure, so the same request
+/// gives the same event.
+fn same_request<E: IntoDomainEvent, R>(first: &DomainEvent, again: Result<Vec<E>, R>) -> Result<(), ApiError> {
+    match again {
+        // Refused now: the outside facts the command carries (a block, a role)
+        // changed since. The key still names the first request; answer for it.
+        Err(_) => Ok(()),
+        Ok(events) => match events.into_iter().next().map(IntoDomainEvent::into_domain) {
+            Some(event) if event == *first => Ok(()),
+            _ => Err(ApiError::IdempotencyKeyReused),
+        },
+    }
+}
+
+/// An append JetStream reported as a duplicate (same `Nats-Msg-Id` inside its
+/// window) is a repeat only if the stored event is the one decided now.
+async fn replayed_or_new(app: &App, outcome: Outcome, decided: Option<DomainEvent>) -> Result<Outcome, ApiError> {
+    if !outcome.replayed {
+        return Ok(outcome);
+    }
+    let stored = app.events().get(outcome.position).await?;
+    match (stored, decided) {
+        (Some(stored), Some(decided)) if stored.event == decided => Ok(outcome),
+        _ => Err(ApiError::IdempotencyKeyReused),
     }
 }
 

@@ -44,6 +44,9 @@ pub enum ApiError {
         /// How long until a request would pass.
         retry_after: Duration,
     },
+    /// An `Idempotency-Key` already used for a different request.
+    #[error("this Idempotency-Key was used for a different request; use a new key for a new request")]
+    IdempotencyKeyReused,
     /// The domain refused the command.
     #[error("{0}")]
     Rejected(#[from] Rejection),
@@ -74,6 +77,7 @@ impl ApiError {
             E::NoSuchRoute => (StatusCode::NOT_FOUND, "no-such-route"),
             E::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
             E::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            E::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
             E::Rejected(rejection) => rejection.classify(),
             E::Store(StoreError::Conflict { .. }) => (StatusCode::CONFLICT, "concurrent-update"),
             E::Store(StoreError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),

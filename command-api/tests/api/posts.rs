@@ -68,6 +68,42 @@ async fn retrying_with_the_same_idempotency_key_creates_one_post() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_reused_for_a_different_post_is_refused_and_appends_nothing() {
+    let api = spawn().await;
+    let token = || Some(api.token("ana"));
+    let first = api.send(Method::POST, "/posts", token(), Some(json!({ "text": "one" })), Some("k-2")).await;
+    let other = api.send(Method::POST, "/posts", token(), Some(json!({ "text": "two" })), Some("k-2")).await;
+    let again = api.send(Method::POST, "/posts", token(), Some(json!({ "text": "one" })), Some("k-2")).await;
+    first.accepted();
+    other.problem(422, "idempotency-key-reused");
+    again.accepted();
+    assert_eq!(again.body["replayed"], true);
+    let events = api.events_of(&post_of(&first.id())).await;
+    let [DomainEvent::Content(ContentEvent::PostCreated(created))] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!(created.body.text, "one");
+}
+
+#[tokio::test]
+async fn a_repeated_edit_is_answered_from_the_history_and_a_different_one_refused() {
+    let api = spawn().await;
+    let id = api.post("/posts", "ana", json!({ "text": "first" })).await.id();
+    let path = format!("/posts/{id}");
+    let edit = |text: &'static str| {
+        api.send(Method::PATCH, &path, Some(api.token("ana")), Some(json!({ "text": text })), Some("e-1"))
+    };
+    let first = edit("second").await;
+    first.accepted();
+    // The edit is in the post's history now, so the repeats are answered from
+    // there (the load finds the key) before JetStream's duplicate check.
+    let again = edit("second").await;
+    again.accepted();
+    assert_eq!(again.body["replayed"], true);
+    assert_eq!(again.body["position"], first.body["position"]);
+    edit("third").await.problem(422, "idempotency-key-reused");
+    assert_eq!(api.events_of(&post_of(&id)).await.len(), 2, "created and edited once");
+}
+
+#[tokio::test]
 async fn a_word_on_the_list_rejects_a_post_and_a_flag_word_flags_it() {
     let api = spawn().await;
     api.post("/posts", "ana", json!({ "text": "this is a badword here" })).await.problem(422, "invalid-input");

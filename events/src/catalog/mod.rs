@@ -190,7 +190,7 @@ pub(crate) use catalog;
 
 /// Wraps a context's event in [`DomainEvent`] and finds it in one again;
 /// implemented by each context enum.
-pub trait IntoDomainEvent: Sized {
+pub trait IntoDomainEvent: Sized + Clone {
     /// The wrapped event.
     fn into_domain(self) -> DomainEvent;
     /// The context's event inside `event`, if it is of this context.
