@@ -110,3 +110,34 @@ async fn request_context(State(metrics): State<ops::Metrics>, mut request: Reque
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_with_its_request_id_and_is_counted() {
+        let metrics = ops::Metrics::new("test");
+        let router = Router::new()
+            .route("/boom", get(boom))
+            .layer(axum::middleware::from_fn_with_state(metrics.clone(), request_context));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/boom", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let response = reqwest::Client::new().get(&url).header(REQUEST_ID, "req-7").send().await.unwrap();
+
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()[REQUEST_ID], "req-7");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:pulse:problem:internal");
+        assert!(problem.get("detail").is_none(), "no internal text leaks: {problem}");
+        assert!(metrics.encode().contains(r#"route="/boom",status="500""#), "{}", metrics.encode());
+    }
+}
