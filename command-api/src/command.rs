@@ -11,7 +11,10 @@
 
 use crate::App;
 use crate::error::ApiError;
-use events::{Aggregate, DomainEvent, Expected, IdempotencyKey, IntoDomainEvent, Metadata, Position, StoreError};
+use events::{
+    Aggregate, DomainEvent, Expected, History, IdempotencyKey, IntoDomainEvent, Metadata, Position, Recorded,
+    StoreError,
+};
 
 /// Who asks, why, and with which idempotency key.
 #[derive(Debug, Clone)]
@@ -40,8 +43,17 @@ where
     S: Default,
     E: IntoDomainEvent,
 {
-    let history = app.events().load(aggregate).await?;
-    Ok(history.events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), evolve))
+    Ok(state_after(&app.events().load(aggregate).await?.events, evolve))
+}
+
+/// The state `events` fold to.
+pub fn state_after<S: Default, E: IntoDomainEvent>(events: &[Recorded], evolve: impl Fn(S, &E) -> S) -> S {
+    events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), evolve)
+}
+
+/// Where in `history` the event appended under `key` is, if it is there.
+pub fn keyed(history: &History, key: &IdempotencyKey) -> Option<usize> {
+    history.events.iter().position(|r| r.idempotency_key.as_deref() == Some(key.as_str()))
 }
 
 /// Runs one command against one aggregate.
@@ -62,22 +74,17 @@ where
     for _attempt in 0..=app.config().conflict_retries {
         let history = app.events().load(aggregate).await?;
         version = history.version;
-        let fold =
-            |events: &[events::Recorded]| events.iter().filter_map(|r| E::peel(&r.event)).fold(S::default(), &evolve);
-        if let Some(key) = &key {
-            let first = history.events.iter().position(|r| r.idempotency_key.as_deref() == Some(key.as_str()));
-            if let Some(at) = first {
-                let first = &history.events[at];
-                same_request(&first.event, decide(&fold(&history.events[..at])))?;
-                return Ok(Outcome { position: first.position, replayed: true, changed: true });
-            }
+        if let Some(at) = key.as_ref().and_then(|key| keyed(&history, key)) {
+            let first = &history.events[at];
+            same_request(&first.event, decide(&state_after(&history.events[..at], &evolve)))?;
+            return Ok(Outcome { position: first.position, replayed: true, changed: true });
         }
-        let decided = decide(&fold(&history.events)).map_err(Into::into)?;
-        let first = key.as_ref().and_then(|_| decided.first()).map(|e| e.clone().into_domain());
+        let decided = decide(&state_after(&history.events, &evolve)).map_err(Into::into)?;
+        let last = key.as_ref().and_then(|_| decided.last()).map(|e| e.clone().into_domain());
         match append_all(app, context, aggregate, key.as_ref(), history.version, decided).await {
             Err(StoreError::Conflict { .. }) => app.count_conflict(),
             Err(other) => return Err(other.into()),
-            Ok(Some(outcome)) => return replayed_or_new(app, outcome, first).await,
+            Ok(Some(outcome)) => return replayed_or_new(app, outcome, last).await,
             Ok(None) => {
                 let position = Position { context: aggregate.context(), sequence: history.version };
                 return Ok(Outcome { position, replayed: false, changed: false });
@@ -105,9 +112,9 @@ where
 {
     let key = context.key.as_ref().map(|k| k.on(aggregate));
     let decided = decide(&S::default()).map_err(Into::into)?;
-    let first = key.as_ref().and_then(|_| decided.first()).map(|e| e.clone().into_domain());
+    let last = key.as_ref().and_then(|_| decided.last()).map(|e| e.clone().into_domain());
     match append_all(app, context, aggregate, key.as_ref(), 0, decided).await {
-        Ok(Some(outcome)) => replayed_or_new(app, outcome, first).await,
+        Ok(Some(outcome)) => replayed_or_new(app, outcome, last).await,
         Ok(None) => Ok(Outcome {
             position: Position { context: aggregate.context(), sequence: 0 },
             replayed: false,
@@ -135,7 +142,9 @@ fn same_request<E: IntoDomainEvent, R>(first: &DomainEvent, again: Result<Vec<E>
 }
 
 /// An append JetStream reported as a duplicate (same `Nats-Msg-Id` inside its
-/// window) is a repeat only if the stored event is the one decided now.
+/// window) is a repeat only if the stored event is the one decided now. The
+/// outcome is that of the last event appended, so `decided` is the last one
+/// decided.
 async fn replayed_or_new(app: &App, outcome: Outcome, decided: Option<DomainEvent>) -> Result<Outcome, ApiError> {
     if !outcome.replayed {
         return Ok(outcome);

@@ -3,7 +3,7 @@
 
 use super::Accepted;
 use crate::App;
-use crate::command::{CommandContext, Outcome, current, execute};
+use crate::command::{CommandContext, Outcome, current, execute, keyed, state_after};
 use crate::error::{ApiError, Rejection};
 use crate::extract::{Body, Caller};
 use crate::facts;
@@ -105,9 +105,20 @@ pub(super) async fn register_user(
     wanted: Option<&str>,
 ) -> Result<Accepted, ApiError> {
     let account = Aggregate::user(user);
-    if let User::Registered { .. } = current(app, &account, user::evolve).await? {
-        let position = Position { context: Context::Users, sequence: app.events().version(&account).await? };
-        return Ok(Accepted::new(user, Outcome { position, replayed: false, changed: false }));
+    let history = app.events().load(&account).await?;
+    if let User::Registered { .. } = state_after(&history.events, user::evolve) {
+        // Registering again changes nothing; a retry of the request that did
+        // register answers with its result, as every keyed command does.
+        let key = context.key.as_ref().map(|k| k.on(&account));
+        let outcome = match key.and_then(|key| keyed(&history, &key)) {
+            Some(at) => Outcome { position: history.events[at].position, replayed: true, changed: true },
+            None => Outcome {
+                position: Position { context: Context::Users, sequence: history.version },
+                replayed: false,
+                changed: false,
+            },
+        };
+        return Ok(Accepted::new(user, outcome));
     }
     let candidates = match wanted {
         Some(raw) => vec![Handle::parse(raw).map_err(|e| InvalidInput::new("handle", e.to_string()))?],

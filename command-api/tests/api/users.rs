@@ -22,6 +22,19 @@ async fn registered_handle(api: &Api, id: &str) -> String {
 }
 
 #[tokio::test]
+async fn a_registration_retried_with_its_idempotency_key_answers_the_first_result() {
+    let api = spawn().await;
+    let send = || api.send(Method::POST, "/users/me", Some(api.token("u-kim")), Some(json!({})), Some("reg-1"));
+    let first = send().await;
+    let again = send().await;
+    first.accepted();
+    again.accepted();
+    assert_eq!(again.body["replayed"], true);
+    assert_eq!(again.body["position"], first.body["position"]);
+    assert_eq!(api.events_of(&Aggregate::user(&user("u-kim"))).await.len(), 1);
+}
+
+#[tokio::test]
 async fn registering_takes_a_handle_from_the_token_and_registering_again_changes_nothing() {
     let api = spawn().await;
     let first = register(&api, "u-ana", json!({})).await;
