@@ -31,7 +31,17 @@ struct Bucket {
 /// callers.
 pub struct RateLimiter {
     limits: RateLimits,
-    buckets: [Mutex<HashMap<String, Bucket>>; 4],
+    buckets: Buckets,
+}
+
+type BucketMap = Mutex<HashMap<String, Bucket>>;
+
+#[derive(Default)]
+struct Buckets {
+    posts: BucketMap,
+    comments: BucketMap,
+    messages: BucketMap,
+    per_ip: BucketMap,
 }
 
 const MAX_BUCKETS: usize = 100_000;
@@ -40,6 +50,15 @@ impl RateLimiter {
     /// A limiter with these per-minute allowances.
     pub fn new(limits: RateLimits) -> Self {
         Self { limits, buckets: Default::default() }
+    }
+
+    fn buckets(&self, limit: Limit) -> &BucketMap {
+        match limit {
+            Limit::Posts => &self.buckets.posts,
+            Limit::Comments => &self.buckets.comments,
+            Limit::Messages => &self.buckets.messages,
+            Limit::CommandsPerIp => &self.buckets.per_ip,
+        }
     }
 
     fn per_minute(&self, limit: Limit) -> u32 {
@@ -69,7 +88,7 @@ impl RateLimiter {
         }
         let capacity = f64::from(per_minute);
         let per_second = capacity / 60.0;
-        let Ok(mut buckets) = self.buckets[limit as usize].lock() else { return Ok(()) };
+        let Ok(mut buckets) = self.buckets(limit).lock() else { return Ok(()) };
         if !buckets.contains_key(who) {
             if buckets.len() >= MAX_BUCKETS {
                 buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(60));
