@@ -143,3 +143,30 @@ async fn posting_faster_than_the_limit_is_refused_with_retry_after() {
     assert!(refused.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     api.post("/posts", "ben", json!({ "text": "hi" })).await.accepted();
 }
+
+#[tokio::test]
+async fn a_keyed_post_retried_after_the_duplicate_window_is_answered_from_its_history() {
+    let api = spawn().await;
+    // Shrink the content stream's duplicate window, so the retry reaches the
+    // stream as a new message and only the expected version and the history
+    // can tell it is a repeat.
+    let jetstream = async_nats::jetstream::new(api.log.store.client().clone());
+    let name = api.log.store.namespace().stream(events::Context::Content);
+    let mut stream = jetstream.get_stream(&name).await.unwrap();
+    let mut config = stream.info().await.unwrap().config.clone();
+    config.duplicate_window = std::time::Duration::from_millis(100);
+    jetstream.update_stream(config).await.unwrap();
+
+    let send = |text: &'static str| {
+        api.send(Method::POST, "/posts", Some(api.token("ana")), Some(json!({ "text": text })), Some("late-1"))
+    };
+    let first = send("once").await;
+    first.accepted();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let again = send("once").await;
+    again.accepted();
+    assert_eq!(again.body["replayed"], true);
+    assert_eq!(again.body["position"], first.body["position"]);
+    send("something else").await.problem(422, "idempotency-key-reused");
+    assert_eq!(api.events_of(&post_of(&first.id())).await.len(), 1);
+}
