@@ -319,7 +319,7 @@ async fn main() {
     let purge = || {
         let (jetstream, name) = (jetstream.clone(), stream_name.clone());
         async move {
-            let mut stream = jetstream.get_stream(&name).await.expect("the content stream");
+            let stream = jetstream.get_stream(&name).await.expect("the content stream");
             stream.purge().await.expect("purged");
         }
     };
