@@ -40,7 +40,17 @@ pub struct Claims {
     pub iss: Option<String>,
     /// Audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
+}
+
+/// `aud`: one audience or several, as RFC 7519 allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "pulse"`.
+    One(String),
+    /// `"aud": ["pulse", "other"]`.
+    Many(Vec<String>),
 }
 
 /// Why a token was refused; the text goes to the client.

@@ -191,6 +191,7 @@ async fn every_documented_route_answers_bad_input_with_a_4xx_problem() {
 
 #[tokio::test]
 async fn tokens_signed_with_another_algorithm_or_for_another_issuer_are_refused() {
+    use command_api::auth::Audience;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let mut config = config();
     config.jwt.issuer = Some("https://auth.pulse.test".to_owned());
@@ -201,7 +202,7 @@ async fn tokens_signed_with_another_algorithm_or_for_another_issuer_are_refused(
     };
     let mut good = claims("ana");
     good.iss = Some("https://auth.pulse.test".to_owned());
-    good.aud = Some("pulse".to_owned());
+    good.aud = Some(Audience::One("pulse".to_owned()));
     let post = |token: String| api.send(Method::POST, "/posts", Some(token), Some(json!({ "text": "hi" })), None);
     post(sign(Algorithm::HS256, &good)).await.accepted();
     post(sign(Algorithm::HS512, &good)).await.problem(401, "unauthenticated");
@@ -212,4 +213,10 @@ async fn tokens_signed_with_another_algorithm_or_for_another_issuer_are_refused(
     let mut no_audience = good.clone();
     no_audience.aud = None;
     post(sign(Algorithm::HS256, &no_audience)).await.problem(401, "unauthenticated");
+    // RFC 7519 lets `aud` be an array; ours must be in it.
+    let mut several = good.clone();
+    several.aud = Some(Audience::Many(vec!["other".to_owned(), "pulse".to_owned()]));
+    post(sign(Algorithm::HS256, &several)).await.accepted();
+    several.aud = Some(Audience::Many(vec!["other".to_owned()]));
+    post(sign(Algorithm::HS256, &several)).await.problem(401, "unauthenticated");
 }

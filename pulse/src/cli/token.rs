@@ -44,7 +44,7 @@ pub fn mint(args: &TokenArgs, jwt: &JwtConfig, dev: bool) -> anyhow::Result<Stri
         exp: now + args.ttl_hours * 3600,
         nbf: None,
         iss: jwt.issuer.clone(),
-        aud: jwt.audience.clone(),
+        aud: jwt.audience.clone().map(command_api::auth::Audience::One),
     };
     Ok(JwtKeys::new(jwt).mint(&claims)?)
 }
