@@ -52,7 +52,7 @@ impl RateLimiter {
         Self { limits, buckets: Default::default() }
     }
 
-    fn buckets(&self, limit: Limit) -> &BucketMap {
+    fn map_of(&self, limit: Limit) -> &BucketMap {
         match limit {
             Limit::Posts => &self.buckets.posts,
             Limit::Comments => &self.buckets.comments,
@@ -88,7 +88,7 @@ impl RateLimiter {
         }
         let capacity = f64::from(per_minute);
         let per_second = capacity / 60.0;
-        let Ok(mut buckets) = self.buckets(limit).lock() else { return Ok(()) };
+        let Ok(mut buckets) = self.map_of(limit).lock() else { return Ok(()) };
         if !buckets.contains_key(who) {
             if buckets.len() >= MAX_BUCKETS {
                 buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(60));
