@@ -89,8 +89,8 @@ pub struct Config {
     pub words: String,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
-    /// How many times a command is decided again after losing a race.
-    pub conflict_retries: u32,
+    /// How commands run: conflict retries, the aggregate cache.
+    pub commands: commands::Settings,
 }
 
 impl Config {
@@ -103,7 +103,7 @@ impl Config {
             limits: RateLimits::default(),
             words: String::new(),
             body_limit: 64 * 1024,
-            conflict_retries: 3,
+            commands: commands::Settings::default(),
         }
     }
 }

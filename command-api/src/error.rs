@@ -284,7 +284,7 @@ fn conversation_status(rejection: &chat::ConversationRejection) -> (StatusCode, 
         C::CannotMessage => (FORBIDDEN, "cannot-message"),
         C::GroupNeedsMembers => (UNPROCESSABLE, "group-needs-members"),
         C::GroupTooLarge => (UNPROCESSABLE, "group-too-large"),
-        C::Blocked => (FORBIDDEN, "blocked"),
+        C::LeftTheGroup => (FORBIDDEN, "left-the-group"),
         C::NotAMember => (FORBIDDEN, "not-a-member"),
         C::DirectConversationIsFixed => (CONFLICT, "direct-conversation-is-fixed"),
     }
@@ -298,6 +298,16 @@ fn message_status(rejection: &chat::MessageRejection) -> (StatusCode, &'static s
         M::NoSuchMessage => (NOT_FOUND, "no-such-message"),
         M::MessageDeleted => (CONFLICT, "message-deleted"),
         M::NotTheSender => (FORBIDDEN, "not-the-sender"),
+    }
+}
+
+impl<R: Into<Rejection>> From<commands::CommandError<R>> for ApiError {
+    fn from(error: commands::CommandError<R>) -> Self {
+        match error {
+            commands::CommandError::Rejected(rejection) => ApiError::Rejected(rejection.into()),
+            commands::CommandError::KeyReused => ApiError::IdempotencyKeyReused,
+            commands::CommandError::Store(store) => ApiError::Store(store),
+        }
     }
 }
 

@@ -4,14 +4,14 @@
 
 use crate::App;
 use crate::auth::{AuthError, Verified};
-use crate::command::CommandContext;
 use crate::error::ApiError;
 use crate::limits::Limit;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use bytes::Bytes;
-use events::ids::UserId;
+use commands::CommandContext;
+use events::ids::{CommentId, ConversationId, EventId, MessageId, PostId, UserId};
 use events::{IdempotencyKey, Metadata};
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
@@ -26,7 +26,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The service API key header of internal routes.
 pub const API_KEY: &str = "x-api-key";
 
-/// An authenticated caller and the context their command runs in.
+/// An authenticated, registered caller and the context their command runs in.
+/// A valid token of someone who never registered is refused with
+/// `not-registered`, which says how to register: every author, follower and
+/// member the read side shows has a profile.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The user id (`sub`).
@@ -39,7 +42,23 @@ pub struct Caller {
     pub context: CommandContext,
 }
 
+/// A caller with a valid token, registered or not: what registering takes.
+#[derive(Debug, Clone)]
+pub struct Identity(pub Caller);
+
 impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let Identity(caller) = Identity::from_request_parts(parts, app).await?;
+        if !app.is_registered(&caller.user).await? {
+            return Err(domain::users::UserRejection::NotRegistered.into());
+        }
+        Ok(caller)
+    }
+}
+
+impl FromRequestParts<App> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
@@ -60,7 +79,7 @@ impl FromRequestParts<App> for Caller {
         };
         let metadata = metadata(parts, Some(user.clone()));
         let moderator = token.claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
-        Ok(Self { user, token, moderator, context: CommandContext { metadata, key } })
+        Ok(Identity(Caller { user, token, moderator, context: CommandContext { metadata, key } }))
     }
 }
 
@@ -82,12 +101,16 @@ impl FromRequestParts<App> for Service {
             return Err(ApiError::Unauthenticated(AuthError::ApiKey));
         }
         let key = match header(IDEMPOTENCY_KEY) {
-            Some(raw) => Some(scoped_key_for("service", raw)?),
+            Some(raw) => Some(scoped_key_for(SERVICE_SCOPE, raw)?),
             None => None,
         };
         Ok(Self { context: CommandContext { metadata: metadata(parts, None), key } })
     }
 }
+
+/// The scope of keys sent with the service API key. `!` is not allowed in a
+/// user id, so no user's keys can share it.
+const SERVICE_SCOPE: &str = "!service";
 
 /// A client's idempotency key, made unique to the caller so two users can
 /// never collide on one.
@@ -186,5 +209,51 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+/// An id taken from the path, parsed into its type. A bad id is refused with
+/// 422 naming the path parameter, so no handler parses ids itself.
+pub struct PathId<T>(pub T);
+
+/// An id type that appears in paths, under one parameter name.
+pub trait PathParam: Sized {
+    /// The parameter's name in route templates (`{post_id}`).
+    const NAME: &'static str;
+    /// Parses the raw segment.
+    fn parse_param(raw: &str) -> Result<Self, String>;
+}
+
+macro_rules! path_param {
+    ($($id:ty => $name:literal),* $(,)?) => {$(
+        impl PathParam for $id {
+            const NAME: &'static str = $name;
+            fn parse_param(raw: &str) -> Result<Self, String> {
+                <$id>::parse(raw).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+
+path_param!(
+    PostId => "post_id",
+    CommentId => "comment_id",
+    EventId => "event_id",
+    ConversationId => "conversation_id",
+    MessageId => "message_id",
+    UserId => "user_id",
+);
+
+impl<T: PathParam, S: Send + Sync> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let invalid = |problem: String| ApiError::Invalid(domain::InvalidInput::new(T::NAME, problem));
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid("is not a valid path segment".to_owned()))?;
+        let raw = params.iter().find(|(name, _)| *name == T::NAME).map(|(_, value)| value);
+        let raw = raw.ok_or_else(|| ApiError::Internal(format!("route has no {{{}}} parameter", T::NAME)))?;
+        T::parse_param(raw).map(PathId).map_err(invalid)
     }
 }

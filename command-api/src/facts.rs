@@ -1,12 +1,12 @@
 //! Outside facts a command needs before `decide`: is the caller blocked, is
-//! the post live and whose is it. Each is one small read of the log (a direct
-//! get of a relation's last event, or one short aggregate).
+//! the post live and whose is it, does someone accept messages from the
+//! caller. Each is one small read of the log (a direct get of a relation's
+//! last event, or a cached aggregate brought up to date).
 
 use crate::App;
-use crate::command::current;
 use crate::error::ApiError;
-use domain::content::{Comment, Post, comment, post};
-use domain::users::{User, user};
+use domain::content::{Comment, Post};
+use domain::users::User;
 use events::catalog::UserEvent;
 use events::catalog::users::MessagePolicy;
 use events::ids::{CommentId, PostId, UserId};
@@ -25,10 +25,11 @@ pub async fn follows(app: &App, follower: &UserId, followee: &UserId) -> Result<
     Ok(matches!(last.map(|r| r.event), Some(DomainEvent::Users(UserEvent::Followed(_)))))
 }
 
-/// Whether `to` accepts a new direct conversation from `from`: registered, no
-/// block either way, and their message policy lets `from` in.
+/// Whether `to` accepts messages from `from`, in a direct conversation or by
+/// being put in a group: registered, no block either way, and their message
+/// policy lets `from` in.
 pub async fn may_message(app: &App, from: &UserId, to: &UserId) -> Result<bool, ApiError> {
-    let User::Registered { settings, .. } = current(app, &Aggregate::user(to), user::evolve).await? else {
+    let User::Registered { settings, .. } = user(app, to).await? else {
         return Ok(false);
     };
     if blocks(app, to, from).await? || blocks(app, from, to).await? {
@@ -41,12 +42,29 @@ pub async fn may_message(app: &App, from: &UserId, to: &UserId) -> Result<bool, 
     })
 }
 
+/// Those of `members` who do not accept messages from `from`. Asked of all
+/// at once: a group of a few hundred is a few hundred direct gets, and one
+/// after the other they would add up to seconds.
+pub async fn refusing(app: &App, from: &UserId, members: &[UserId]) -> Result<Vec<UserId>, ApiError> {
+    let others = members.iter().filter(|m| *m != from);
+    let answers = futures::future::try_join_all(
+        others.map(|m| async move { Ok::<_, ApiError>((!may_message(app, from, m).await?).then(|| m.clone())) }),
+    )
+    .await?;
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// A user's account as the rules see it.
+pub async fn user(app: &App, id: &UserId) -> Result<User, ApiError> {
+    Ok(app.commands().current::<User>(&Aggregate::user(id)).await?)
+}
+
 /// The post as the rules see it.
 pub async fn post(app: &App, id: PostId) -> Result<Post, ApiError> {
-    current(app, &Aggregate::post(id), post::evolve).await
+    Ok(app.commands().current::<Post>(&Aggregate::post(id)).await?)
 }
 
 /// The comment as the rules see it.
 pub async fn comment(app: &App, id: CommentId) -> Result<Comment, ApiError> {
-    current(app, &Aggregate::comment(id), comment::evolve).await
+    Ok(app.commands().current::<Comment>(&Aggregate::comment(id)).await?)
 }

@@ -8,7 +8,6 @@
 //! read models (no GET route here reads the event log).
 
 pub mod auth;
-pub mod command;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -22,12 +21,10 @@ pub use config::{Config, JwtConfig, RateLimits, Secret};
 
 use auth::JwtKeys;
 use axum::Router;
+use commands::Commands;
 use domain::content::WordList;
 use events::EventStore;
 use events::ids::UserId;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -40,21 +37,18 @@ pub struct App {
 }
 
 struct Inner {
-    events: EventStore,
+    commands: Commands,
     keys: JwtKeys,
     config: Config,
     moderators: HashSet<UserId>,
     words: WordList,
     limiter: limits::RateLimiter,
     metrics: ops::Metrics,
-    appended: Family<AppendedLabels, Counter>,
-    conflicts: Counter,
+    registered: quick_cache::sync::Cache<UserId, ()>,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AppendedLabels {
-    event: String,
-}
+/// Registered users remembered per process.
+const REMEMBERED_USERS: usize = 100_000;
 
 /// Why the command API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,27 +62,40 @@ impl App {
     /// The API over an event store.
     pub fn new(events: EventStore, config: Config, metrics: ops::Metrics) -> Result<Self, StartError> {
         let words = WordList::parse(&config.words).map_err(StartError::Words)?;
-        let appended = Family::<AppendedLabels, Counter>::default();
-        let conflicts = Counter::default();
-        metrics.register("events_appended", "Events appended by the command API, by type", appended.clone());
-        metrics.register("append_conflicts", "Appends that lost an optimistic-concurrency race", conflicts.clone());
+        let commands = Commands::new(events, config.commands);
+        let counters = commands.metrics();
+        metrics.register("events_appended", "Events appended by commands, by type", counters.appended.clone());
+        metrics.register(
+            "append_conflicts",
+            "Appends that lost an optimistic-concurrency race",
+            counters.conflicts.clone(),
+        );
+        metrics.register(
+            "aggregate_loads",
+            "Aggregate loads, by whether the cache held the state",
+            counters.loads.clone(),
+        );
         let inner = Inner {
             keys: JwtKeys::new(&config.jwt),
             moderators: config.moderators.iter().cloned().collect(),
             limiter: limits::RateLimiter::new(config.limits),
             words,
-            events,
+            commands,
             config,
             metrics,
-            appended,
-            conflicts,
+            registered: quick_cache::sync::Cache::new(REMEMBERED_USERS),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The event store.
     pub fn events(&self) -> &EventStore {
-        &self.inner.events
+        self.inner.commands.store()
+    }
+
+    /// The command runner: load, decide, append.
+    pub fn commands(&self) -> &Commands {
+        &self.inner.commands
     }
 
     /// Token keys.
@@ -116,17 +123,28 @@ impl App {
         &self.inner.limiter
     }
 
+    /// Whether `user` has registered. Registration is never undone, so a yes
+    /// is remembered (per process, bounded) and the command path pays for the
+    /// lookup once per user, not once per command.
+    pub async fn is_registered(&self, user: &UserId) -> Result<bool, error::ApiError> {
+        if self.inner.registered.get(user).is_some() {
+            return Ok(true);
+        }
+        let registered = matches!(facts::user(self, user).await?, domain::users::User::Registered { .. });
+        if registered {
+            self.inner.registered.insert(user.clone(), ());
+        }
+        Ok(registered)
+    }
+
+    /// Remembers a registration that a command just made or found.
+    pub(crate) fn remember_registered(&self, user: &UserId) {
+        self.inner.registered.insert(user.clone(), ());
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &ops::Metrics {
         &self.inner.metrics
-    }
-
-    pub(crate) fn count_appended(&self, event: &str) {
-        self.inner.appended.get_or_create(&AppendedLabels { event: event.to_owned() }).inc();
-    }
-
-    pub(crate) fn count_conflict(&self) {
-        self.inner.conflicts.inc();
     }
 }
 

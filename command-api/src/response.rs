@@ -1,10 +1,11 @@
 //! What an accepted command answers: the resource's id and the position of
 //! its event, in the body and in the `Pulse-Position` header.
 
-use crate::command::Outcome;
+use crate::error::Problem;
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use commands::Outcome;
 use serde::Serialize;
 
 /// The answer to a command that was accepted: the id of the resource it
@@ -54,4 +55,17 @@ impl IntoResponse for Accepted {
         }
         response
     }
+}
+
+/// The responses every command route documents: 202 with [`Accepted`], or a
+/// problem. One declaration instead of one per route.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only its OpenAPI description is used
+pub enum CommandResponses {
+    /// The command was accepted and its event appended.
+    #[response(status = 202)]
+    Accepted(Accepted),
+    /// The command was refused or failed; `type` names why.
+    #[response(status = "4XX", content_type = "application/problem+json")]
+    Problem(Problem),
 }

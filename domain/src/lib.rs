@@ -10,8 +10,10 @@
 
 pub mod chat;
 pub mod content;
+pub mod decider;
 pub mod input;
 pub mod notify;
 pub mod users;
 
+pub use decider::Decider;
 pub use input::InvalidInput;

@@ -357,9 +357,17 @@ impl EventStore {
         &self.inner.config.namespace
     }
 
-    /// The NATS client, for readiness checks.
+    /// The NATS client, for tests and tools that need raw access.
     pub fn client(&self) -> &async_nats::Client {
         &self.inner.client
+    }
+
+    /// Whether the connection to NATS is up: what a readiness probe asks.
+    pub fn is_connected(&self) -> Result<(), String> {
+        match self.inner.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(format!("NATS is {state}")),
+        }
     }
 
     /// Creates each stream from its definition, or updates it to match. Safe to
@@ -496,6 +504,18 @@ impl EventStore {
             };
             history.version = message.sequence;
             history.events.push(Recorded::decode(Some(&message.headers), &message.payload, message.sequence)?);
+        }
+    }
+
+    /// The first event of an aggregate, if any, with one direct get: where a
+    /// create's idempotency key is, however long the history has grown.
+    pub async fn first(&self, aggregate: &Aggregate) -> Result<Option<Recorded>, StoreError> {
+        let stream = self.stream(aggregate.context()).await?;
+        let subject = aggregate.subject(self.namespace());
+        match bounded(self.timeout(), stream.direct_get_next_for_subject(subject.as_str(), Some(1))).await? {
+            Ok(m) => Recorded::decode(Some(&m.headers), &m.payload, m.sequence).map(Some),
+            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Unavailable(format!("reading {aggregate}: {e}"))),
         }
     }
 

@@ -83,6 +83,9 @@ pub struct CommandApiArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "PULSE_BODY_LIMIT_BYTES", default_value_t = 65536)]
     pub body_limit_bytes: usize,
+    /// Aggregates whose state each process keeps between commands (0: none).
+    #[arg(long, env = "PULSE_AGGREGATE_CACHE_SIZE", default_value_t = 10_000)]
+    pub aggregate_cache_size: usize,
 }
 
 fn parse_flag(raw: &str) -> Result<bool, String> {
@@ -147,7 +150,7 @@ impl CommandApiArgs {
             },
             words: self.moderation_words.clone(),
             body_limit: self.body_limit_bytes,
-            conflict_retries: 3,
+            commands: commands::Settings { cache_capacity: self.aggregate_cache_size, ..commands::Settings::default() },
         })
     }
 }

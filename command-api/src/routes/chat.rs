@@ -1,20 +1,23 @@
 //! Chat over REST, for clients without a socket: direct and group
 //! conversations, members, messages, read marks. The chat gateway uses the same
 //! rules (`domain::chat`).
+//!
+//! Who may add people to a group: any member. Everyone added must accept
+//! messages from the one adding them (the rule of a direct conversation:
+//! registered, no block either way, their `messages_from`). Someone who left
+//! is added back only by the group's creator.
 
-use super::Accepted;
-use super::posts::new_id;
+use super::{Accepted, CommandResponses};
 use crate::App;
-use crate::command::{create, current, execute};
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, PathId};
 use crate::facts;
 use crate::limits::Limit;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use domain::InvalidInput;
 use domain::chat::{
-    Conversation, ConversationCommand, GroupTitle, MessageBody, MessageCommand, conversation, direct_conversation_id,
-    message, read,
+    Conversation, ConversationCommand, GroupTitle, MAX_GROUP_MEMBERS, Message, MessageBody, MessageCommand,
+    ReadCommand, ReadMark, direct_conversation_id,
 };
 use events::catalog::chat::ConversationKind;
 use events::catalog::{ChatEvent, DomainEvent};
@@ -84,30 +87,15 @@ fn invalid(field: &str, problem: impl ToString) -> ApiError {
     ApiError::Invalid(InvalidInput::new(field, problem.to_string()))
 }
 
-fn conversation_path(raw: &str) -> Result<ConversationId, ApiError> {
-    ConversationId::parse(raw).map_err(|e| invalid("conversation_id", e))
-}
-
 fn message_id(field: &str, raw: &str) -> Result<MessageId, ApiError> {
     MessageId::parse(raw).map_err(|e| invalid(field, e))
 }
 
 fn user_ids(field: &str, raw: &[String]) -> Result<Vec<UserId>, ApiError> {
-    if raw.len() > 255 {
-        return Err(invalid(field, "at most 255 members"));
+    if raw.len() >= MAX_GROUP_MEMBERS {
+        return Err(invalid(field, format!("at most {} members besides you", MAX_GROUP_MEMBERS - 1)));
     }
     raw.iter().enumerate().map(|(i, id)| UserId::parse(id).map_err(|e| invalid(&format!("{field}[{i}]"), e))).collect()
-}
-
-/// The members among `members` who block `user`.
-async fn blocking(app: &App, members: &[UserId], user: &UserId) -> Result<Vec<UserId>, ApiError> {
-    let mut found = Vec::new();
-    for member in members {
-        if facts::blocks(app, member, user).await? {
-            found.push(member.clone());
-        }
-    }
-    Ok(found)
 }
 
 async fn run(
@@ -116,16 +104,14 @@ async fn run(
     id: ConversationId,
     command: ConversationCommand,
 ) -> Result<Accepted, ApiError> {
-    let aggregate = Aggregate::conversation(id);
     let outcome =
-        execute(app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone()))
-            .await?;
+        app.commands().execute::<Conversation>(&caller.context, &Aggregate::conversation(id), command).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Start (or find) the direct conversation with a user: one per pair.
 #[utoipa::path(post, path = "/api/v1/conversations/direct", tag = "chat", request_body = DirectRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn start_direct(
     State(app): State<App>,
     caller: Caller,
@@ -145,7 +131,7 @@ async fn start_direct(
 
 /// Start a group conversation.
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", request_body = GroupRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn start_group(
     State(app): State<App>,
     caller: Caller,
@@ -153,43 +139,39 @@ async fn start_group(
 ) -> Result<Accepted, ApiError> {
     let title = GroupTitle::parse(&req.title)?;
     let members = user_ids("members", &req.members)?;
-    let blocked = blocking(&app, &members, &caller.user).await?;
-    let id = ConversationId(new_id(&caller, "conversation"));
+    let refused = facts::refusing(&app, &caller.user, &members).await?;
+    let id = ConversationId(caller.context.new_id("conversation", ""));
     let command =
-        ConversationCommand::StartGroup { conversation: id, by: caller.user.clone(), members, title, blocked };
+        ConversationCommand::StartGroup { conversation: id, by: caller.user.clone(), members, title, refused };
     let aggregate = Aggregate::conversation(id);
-    let outcome =
-        create(&app, &caller.context, &aggregate, conversation::evolve, |s| conversation::decide(s, command.clone()))
-            .await?;
+    let outcome = app.commands().create::<Conversation>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Add people to a group (members only).
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/members", tag = "chat", request_body = MembersRequest,
     params(("conversation_id" = String, Path, description = "The group")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn add_members(
     State(app): State<App>,
     caller: Caller,
-    Path(conversation_id): Path<String>,
+    PathId(id): PathId<ConversationId>,
     Body(req): Body<MembersRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = conversation_path(&conversation_id)?;
     let members = user_ids("members", &req.members)?;
-    let blocked = blocking(&app, &members, &caller.user).await?;
-    run(&app, &caller, id, ConversationCommand::AddMembers { by: caller.user.clone(), members, blocked }).await
+    let refused = facts::refusing(&app, &caller.user, &members).await?;
+    run(&app, &caller, id, ConversationCommand::AddMembers { by: caller.user.clone(), members, refused }).await
 }
 
 /// Leave a group.
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/leave", tag = "chat",
     params(("conversation_id" = String, Path, description = "The group")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn leave(
     State(app): State<App>,
     caller: Caller,
-    Path(conversation_id): Path<String>,
+    PathId(id): PathId<ConversationId>,
 ) -> Result<Accepted, ApiError> {
-    let id = conversation_path(&conversation_id)?;
     run(&app, &caller, id, ConversationCommand::Leave { member: caller.user.clone() }).await
 }
 
@@ -197,18 +179,17 @@ async fn leave(
 /// blocks you).
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/messages", tag = "chat", request_body = MessageRequest,
     params(("conversation_id" = String, Path, description = "The conversation")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn send_message(
     State(app): State<App>,
     caller: Caller,
-    Path(conversation_id): Path<String>,
+    PathId(id): PathId<ConversationId>,
     Body(req): Body<MessageRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = conversation_path(&conversation_id)?;
     app.limiter().check(Limit::Messages, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let body = MessageBody::parse(&req.body)?;
     let reply_to = req.reply_to.as_deref().map(|r| message_id("reply_to", r)).transpose()?;
-    let conversation = current(&app, &Aggregate::conversation(id), conversation::evolve).await?;
+    let conversation = app.commands().current::<Conversation>(&Aggregate::conversation(id)).await?;
     let blocked = match &conversation {
         Conversation::Active { kind: ConversationKind::Direct, members, .. } => {
             let other = members.iter().find(|m| **m != caller.user);
@@ -219,7 +200,7 @@ async fn send_message(
         }
         _ => false,
     };
-    let message = MessageId(new_id(&caller, "message"));
+    let message = MessageId(caller.context.new_id("message", &id.to_string()));
     let command = MessageCommand::Send {
         conversation: id,
         message,
@@ -230,8 +211,7 @@ async fn send_message(
         blocked,
     };
     let aggregate = Aggregate::message(id, message);
-    let outcome =
-        create(&app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
+    let outcome = app.commands().create::<Message>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(message, outcome))
 }
 
@@ -243,23 +223,21 @@ async fn run_message(
     command: MessageCommand,
 ) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::message(id, message);
-    let outcome =
-        execute(app, &caller.context, &aggregate, message::evolve, |s| message::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<Message>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(message, outcome))
 }
 
 /// Change a message's text (its sender only).
 #[utoipa::path(patch, path = "/api/v1/conversations/{conversation_id}/messages/{message_id}", tag = "chat", request_body = MessageRequest,
     params(("conversation_id" = String, Path, description = "The conversation"), ("message_id" = String, Path, description = "The message")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn edit_message(
     State(app): State<App>,
     caller: Caller,
-    Path((conversation_id, message_id_raw)): Path<(String, String)>,
+    PathId(id): PathId<ConversationId>,
+    PathId(message): PathId<MessageId>,
     Body(req): Body<MessageRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = conversation_path(&conversation_id)?;
-    let message = message_id("message_id", &message_id_raw)?;
     let body = MessageBody::parse(&req.body)?;
     run_message(&app, &caller, id, message, MessageCommand::Edit { by: caller.user.clone(), body }).await
 }
@@ -267,14 +245,13 @@ async fn edit_message(
 /// Delete a message (its sender only).
 #[utoipa::path(delete, path = "/api/v1/conversations/{conversation_id}/messages/{message_id}", tag = "chat",
     params(("conversation_id" = String, Path, description = "The conversation"), ("message_id" = String, Path, description = "The message")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn delete_message(
     State(app): State<App>,
     caller: Caller,
-    Path((conversation_id, message_id_raw)): Path<(String, String)>,
+    PathId(id): PathId<ConversationId>,
+    PathId(message): PathId<MessageId>,
 ) -> Result<Accepted, ApiError> {
-    let id = conversation_path(&conversation_id)?;
-    let message = message_id("message_id", &message_id_raw)?;
     run_message(&app, &caller, id, message, MessageCommand::Delete { by: caller.user.clone() }).await
 }
 
@@ -290,18 +267,17 @@ async fn sent_at(app: &App, id: ConversationId, message: MessageId) -> Result<Op
 /// Mark the conversation read up to a message; marks only move forward.
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/read", tag = "chat", request_body = ReadRequest,
     params(("conversation_id" = String, Path, description = "The conversation")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn mark_read(
     State(app): State<App>,
     caller: Caller,
-    Path(conversation_id): Path<String>,
+    PathId(id): PathId<ConversationId>,
     Body(req): Body<ReadRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = conversation_path(&conversation_id)?;
     let up_to = message_id("up_to", &req.up_to)?;
-    let is_member = current(&app, &Aggregate::conversation(id), conversation::evolve).await?.is_member(&caller.user);
+    let conversation = app.commands().current::<Conversation>(&Aggregate::conversation(id)).await?;
     let aggregate = Aggregate::read(id, &caller.user);
-    let mark = current(&app, &aggregate, read::evolve).await?;
+    let mark = app.commands().current::<ReadMark>(&aggregate).await?;
     let target = sent_at(&app, id, up_to).await?;
     let previous = match mark.up_to {
         Some(previous) => sent_at(&app, id, previous).await?,
@@ -311,8 +287,14 @@ async fn mark_read(
         (Some(target), Some(previous)) => target.sequence > previous.sequence,
         _ => true,
     };
-    let decide =
-        |s: &read::ReadMark| read::decide(s, id, caller.user.clone(), up_to, is_member, target.is_some(), newer);
-    let outcome = execute(&app, &caller.context, &aggregate, read::evolve, decide).await?;
+    let command = ReadCommand {
+        conversation: id,
+        reader: caller.user.clone(),
+        up_to,
+        is_member: conversation.is_member(&caller.user),
+        message_exists: target.is_some(),
+        newer,
+    };
+    let outcome = app.commands().execute::<ReadMark>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(id, outcome))
 }

@@ -1,18 +1,15 @@
 //! Calendar events: create, update, cancel, and RSVPs with capacity.
 
-use super::Accepted;
-use super::posts::new_id;
+use super::{Accepted, CommandResponses};
 use crate::App;
-use crate::command::{create, current, execute};
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, PathId};
 use crate::facts;
 use ::events::Aggregate;
 use ::events::catalog::content::Rsvp;
 use ::events::ids::EventId;
-use axum::extract::{Path, State};
-use domain::InvalidInput;
-use domain::content::{CalendarEvent, CalendarEventCommand, RawEventDetails, event, parse_details};
+use axum::extract::State;
+use domain::content::{CalendarEvent, CalendarEventCommand, RawEventDetails, parse_details};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -81,50 +78,41 @@ pub struct RsvpRequest {
     pub rsvp: Rsvp,
 }
 
-fn event_path(raw: &str) -> Result<EventId, ApiError> {
-    EventId::parse(raw).map_err(|e| ApiError::Invalid(InvalidInput::new("event_id", e.to_string())))
-}
-
 async fn run(app: &App, caller: &Caller, id: EventId, command: CalendarEventCommand) -> Result<Accepted, ApiError> {
-    let aggregate = Aggregate::event(id);
-    let outcome =
-        execute(app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<CalendarEvent>(&caller.context, &Aggregate::event(id), command).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Create a calendar event.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn create_event(
     State(app): State<App>,
     caller: Caller,
     Body(req): Body<EventRequest>,
 ) -> Result<Accepted, ApiError> {
     let details = parse_details(req.into_raw())?;
-    let id = EventId(new_id(&caller, "event"));
+    let id = EventId(caller.context.new_id("event", ""));
     let command = CalendarEventCommand::Create {
         event: id,
         organizer: caller.user.clone(),
         details,
         now: OffsetDateTime::now_utc(),
     };
-    let aggregate = Aggregate::event(id);
-    let outcome =
-        create(&app, &caller.context, &aggregate, event::evolve, |s| event::decide(s, command.clone())).await?;
+    let outcome = app.commands().create::<CalendarEvent>(&caller.context, &Aggregate::event(id), command).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Replace an event's details (organiser only).
 #[utoipa::path(put, path = "/api/v1/events/{event_id}", tag = "events", request_body = EventRequest,
     params(("event_id" = String, Path, description = "The event")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn update_event(
     State(app): State<App>,
     caller: Caller,
-    Path(event_id): Path<String>,
+    PathId(id): PathId<EventId>,
     Body(req): Body<EventRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = event_path(&event_id)?;
     let details = parse_details(req.into_raw())?;
     let command = CalendarEventCommand::Update { by: caller.user.clone(), details, now: OffsetDateTime::now_utc() };
     run(&app, &caller, id, command).await
@@ -133,14 +121,13 @@ async fn update_event(
 /// Cancel an event (organiser only).
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/cancel", tag = "events", request_body = CancelRequest,
     params(("event_id" = String, Path, description = "The event")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn cancel_event(
     State(app): State<App>,
     caller: Caller,
-    Path(event_id): Path<String>,
+    PathId(id): PathId<EventId>,
     Body(req): Body<CancelRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = event_path(&event_id)?;
     let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
     run(&app, &caller, id, CalendarEventCommand::Cancel { by: caller.user.clone(), reason }).await
 }
@@ -148,15 +135,14 @@ async fn cancel_event(
 /// Answer an event: going (refused when full), interested, or not going.
 #[utoipa::path(put, path = "/api/v1/events/{event_id}/rsvp", tag = "events", request_body = RsvpRequest,
     params(("event_id" = String, Path, description = "The event")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn respond(
     State(app): State<App>,
     caller: Caller,
-    Path(event_id): Path<String>,
+    PathId(id): PathId<EventId>,
     Body(req): Body<RsvpRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = event_path(&event_id)?;
-    let blocked = match current(&app, &Aggregate::event(id), event::evolve).await? {
+    let blocked = match app.commands().current::<CalendarEvent>(&Aggregate::event(id)).await? {
         CalendarEvent::Scheduled { organizer, .. } => facts::blocks(&app, &organizer, &caller.user).await?,
         _ => false,
     };

@@ -2,13 +2,12 @@
 //! key (`X-Api-Key`, `PULSE_SERVICE_API_KEY`) instead of a user's token, and
 //! are off when no key is configured.
 
-use super::Accepted;
 use super::users::{identity, register_user};
+use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
-use crate::extract::{Body, Service};
-use axum::extract::{Path, State};
-use domain::InvalidInput;
+use crate::extract::{Body, PathId, Service};
+use axum::extract::State;
 use events::ids::UserId;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -38,14 +37,13 @@ pub struct InternalRegisterRequest {
 #[utoipa::path(post, path = "/api/v1/internal/users/{user_id}", tag = "internal", request_body = InternalRegisterRequest,
     params(("user_id" = String, Path, description = "The user (the token `sub` they will carry)")),
     security(("api_key" = [])),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn register_for(
     State(app): State<App>,
     service: Service,
-    Path(user_id): Path<String>,
+    PathId(user): PathId<UserId>,
     Body(req): Body<InternalRegisterRequest>,
 ) -> Result<Accepted, ApiError> {
-    let user = UserId::parse(&user_id).map_err(|e| InvalidInput::new("user_id", e.to_string()))?;
     let who = identity(&user, req.name.as_deref(), req.email.as_deref());
     register_user(&app, &service.context, &user, who, req.handle.as_deref()).await
 }

@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-pub use crate::response::Accepted;
+pub use crate::response::{Accepted, CommandResponses};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::FutureExt;
@@ -45,15 +45,10 @@ pub fn api() -> OpenApiRouter<App> {
 pub fn router(app: App) -> Router {
     let (api, document) = api().split_for_parts();
     let document = Arc::new(document);
-    let ready_store = app.events().clone();
+    let store = app.events().clone();
     let ready: ops::ReadyCheck = Arc::new(move || {
-        let store = ready_store.clone();
-        Box::pin(async move {
-            match store.client().connection_state() {
-                async_nats::connection::State::Connected => Ok(()),
-                state => Err(format!("NATS is {state}")),
-            }
-        })
+        let connected = store.is_connected();
+        Box::pin(async move { connected })
     });
     let metrics = app.metrics().clone();
     Router::new()

@@ -1,12 +1,11 @@
 //! Notification settings: preferences and Web Push subscriptions.
 
-use super::Accepted;
+use super::{Accepted, CommandResponses};
 use crate::App;
-use crate::command::execute;
 use crate::error::ApiError;
 use crate::extract::{Body, Caller};
 use axum::extract::State;
-use domain::notify::{NotifySettingsCommand, parse_subscription, preferences};
+use domain::notify::{NotifySettings, NotifySettingsCommand, parse_subscription};
 use events::Aggregate;
 use events::catalog::notifications::{NotificationKind, Preferences};
 use serde::Deserialize;
@@ -67,15 +66,13 @@ pub struct RemoveSubscriptionRequest {
 
 async fn run(app: &App, caller: &Caller, command: NotifySettingsCommand) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::preferences(&caller.user);
-    let outcome =
-        execute(app, &caller.context, &aggregate, preferences::evolve, |s| preferences::decide(s, command.clone()))
-            .await?;
+    let outcome = app.commands().execute::<NotifySettings>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(&caller.user, outcome))
 }
 
 /// Replace the caller's notification preferences.
 #[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", request_body = PreferencesRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn change_preferences(
     State(app): State<App>,
     caller: Caller,
@@ -90,7 +87,7 @@ async fn change_preferences(
 
 /// Register a Web Push subscription (at most 10 per user).
 #[utoipa::path(post, path = "/api/v1/notifications/push-subscriptions", tag = "notifications", request_body = SubscriptionRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn add_subscription(
     State(app): State<App>,
     caller: Caller,
@@ -102,7 +99,7 @@ async fn add_subscription(
 
 /// Forget a Web Push subscription.
 #[utoipa::path(delete, path = "/api/v1/notifications/push-subscriptions", tag = "notifications", request_body = RemoveSubscriptionRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn remove_subscription(
     State(app): State<App>,
     caller: Caller,

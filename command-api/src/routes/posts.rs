@@ -1,14 +1,13 @@
 //! Posts: create, edit, delete, report, and moderators' hide and restore.
 
-use super::Accepted;
+use super::{Accepted, CommandResponses};
 use crate::App;
-use crate::command::{create, execute};
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, PathId};
 use crate::limits::Limit;
-use axum::extract::{Path, State};
-use domain::content::post::{self, PostCommand};
+use axum::extract::State;
 use domain::content::text::MAX_POST_CHARS;
+use domain::content::{Post, PostCommand};
 use domain::content::{ReportReason, text};
 use events::Aggregate;
 use events::ids::PostId;
@@ -53,32 +52,14 @@ pub struct HideRequest {
     pub reason: Option<String>,
 }
 
-/// A fresh id for a resource the caller creates. With an idempotency key the
-/// id is derived from it, so a retry addresses the same aggregate and finds
-/// its first result there.
-pub(crate) fn new_id(caller: &Caller, kind: &str) -> uuid::Uuid {
-    match &caller.context.key {
-        Some(key) => {
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("pulse:{kind}:{}", key.as_str()).as_bytes())
-        }
-        None => uuid::Uuid::now_v7(),
-    }
-}
-
-pub(crate) fn post_path(raw: &str) -> Result<PostId, ApiError> {
-    PostId::parse(raw).map_err(|e| ApiError::Invalid(domain::InvalidInput::new("post_id", e.to_string())))
-}
-
 async fn run(app: &App, caller: &Caller, id: PostId, command: PostCommand) -> Result<Accepted, ApiError> {
-    let outcome =
-        execute(app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone()))
-            .await?;
+    let outcome = app.commands().execute::<Post>(&caller.context, &Aggregate::post(id), command).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Publish a post.
 #[utoipa::path(post, path = "/api/v1/posts", tag = "posts", request_body = PostRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn create_post(
     State(app): State<App>,
     caller: Caller,
@@ -86,25 +67,22 @@ async fn create_post(
 ) -> Result<Accepted, ApiError> {
     app.limiter().check(Limit::Posts, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let body = text::compose(&req.text, &req.media, app.words(), MAX_POST_CHARS)?;
-    let id = PostId(new_id(&caller, "post"));
+    let id = PostId(caller.context.new_id("post", ""));
     let command = PostCommand::Create { post: id, author: caller.user.clone(), body };
-    let outcome =
-        create(&app, &caller.context, &Aggregate::post(id), post::evolve, |state| post::decide(state, command.clone()))
-            .await?;
+    let outcome = app.commands().create::<Post>(&caller.context, &Aggregate::post(id), command).await?;
     Ok(Accepted::new(id, outcome))
 }
 
 /// Change a post's text or media (author only).
 #[utoipa::path(patch, path = "/api/v1/posts/{post_id}", tag = "posts", request_body = PostRequest,
     params(("post_id" = String, Path, description = "The post")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn edit_post(
     State(app): State<App>,
     caller: Caller,
-    Path(post_id): Path<String>,
+    PathId(id): PathId<PostId>,
     Body(req): Body<PostRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = post_path(&post_id)?;
     let body = text::compose(&req.text, &req.media, app.words(), MAX_POST_CHARS)?;
     run(&app, &caller, id, PostCommand::Edit { by: caller.user.clone(), body }).await
 }
@@ -112,27 +90,21 @@ async fn edit_post(
 /// Delete a post (author only).
 #[utoipa::path(delete, path = "/api/v1/posts/{post_id}", tag = "posts",
     params(("post_id" = String, Path, description = "The post")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn delete_post(
-    State(app): State<App>,
-    caller: Caller,
-    Path(post_id): Path<String>,
-) -> Result<Accepted, ApiError> {
-    let id = post_path(&post_id)?;
+    responses(CommandResponses))]
+async fn delete_post(State(app): State<App>, caller: Caller, PathId(id): PathId<PostId>) -> Result<Accepted, ApiError> {
     run(&app, &caller, id, PostCommand::Delete { by: caller.user.clone() }).await
 }
 
 /// Report a post to the moderators.
 #[utoipa::path(post, path = "/api/v1/posts/{post_id}/report", tag = "moderation", request_body = ReportRequest,
     params(("post_id" = String, Path, description = "The post")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn report_post(
     State(app): State<App>,
     caller: Caller,
-    Path(post_id): Path<String>,
+    PathId(id): PathId<PostId>,
     Body(req): Body<ReportRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = post_path(&post_id)?;
     let reason = ReportReason::parse(&req.reason)?;
     run(&app, &caller, id, PostCommand::Report { by: caller.user.clone(), reason }).await
 }
@@ -140,14 +112,13 @@ async fn report_post(
 /// Hide a post from everyone but moderators (moderators only).
 #[utoipa::path(post, path = "/api/v1/posts/{post_id}/hide", tag = "moderation", request_body = HideRequest,
     params(("post_id" = String, Path, description = "The post")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn hide_post(
     State(app): State<App>,
     caller: Caller,
-    Path(post_id): Path<String>,
+    PathId(id): PathId<PostId>,
     Body(req): Body<HideRequest>,
 ) -> Result<Accepted, ApiError> {
-    let id = post_path(&post_id)?;
     let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
     let command = PostCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason };
     run(&app, &caller, id, command).await
@@ -156,12 +127,11 @@ async fn hide_post(
 /// Make a hidden post visible again (moderators only).
 #[utoipa::path(post, path = "/api/v1/posts/{post_id}/restore", tag = "moderation",
     params(("post_id" = String, Path, description = "The post")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn restore_post(
     State(app): State<App>,
     caller: Caller,
-    Path(post_id): Path<String>,
+    PathId(id): PathId<PostId>,
 ) -> Result<Accepted, ApiError> {
-    let id = post_path(&post_id)?;
     run(&app, &caller, id, PostCommand::Restore { by: caller.user.clone(), is_moderator: caller.moderator }).await
 }

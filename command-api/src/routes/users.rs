@@ -1,22 +1,24 @@
 //! Users: register (or refresh) from the identity token, profile, settings,
 //! follows and blocks.
 
-use super::Accepted;
+use super::{Accepted, CommandResponses};
 use crate::App;
-use crate::command::{CommandContext, Outcome, current, execute, keyed, state_after};
-use crate::error::{ApiError, Rejection};
-use crate::extract::{Body, Caller};
+use crate::error::ApiError;
+use crate::extract::{Body, Caller, Identity, PathId};
 use crate::facts;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use commands::{CommandContext, CommandError};
 use domain::InvalidInput;
 use domain::users::{
-    BlockCommand, FollowCommand, HandleRejection, ProfileChanges, RawProfileChanges, User, UserCommand, block, follow,
-    handle, handle_candidates, user,
+    Block, BlockCommand, Follow, FollowCommand, HandleClaim, HandleCommand, HandleRejection, Holder, ProfileChanges,
+    RawProfileChanges, User, UserCommand, handle_candidates,
 };
+use events::catalog::UserEvent;
 use events::catalog::users::{MessagePolicy, Settings};
 use events::ids::{Handle, UserId};
-use events::{Aggregate, Context, Position};
+use events::{Aggregate, DomainEvent};
 use serde::Deserialize;
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -68,10 +70,6 @@ pub struct SettingsRequest {
     pub messages_from: MessagePolicy,
 }
 
-fn user_path(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw).map_err(|e| ApiError::Invalid(InvalidInput::new("user_id", e.to_string())))
-}
-
 /// The display name and email a new user starts with, from the identity
 /// token's (or the calling backend's) `name` and `email`.
 pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -> (String, Option<String>) {
@@ -84,10 +82,10 @@ pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -
 
 /// Register the caller from their token, or nothing if already registered.
 #[utoipa::path(post, path = "/api/v1/users/me", tag = "users", request_body = RegisterRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn register(
     State(app): State<App>,
-    caller: Caller,
+    Identity(caller): Identity,
     Body(req): Body<RegisterRequest>,
 ) -> Result<Accepted, ApiError> {
     let (name, email) =
@@ -96,7 +94,8 @@ async fn register(
 }
 
 /// Registers `user` under the wanted handle, or the first free one made from
-/// their name; a user already registered changes nothing.
+/// their name; a user already registered changes nothing (and a retry of the
+/// request that did register is answered with its result).
 pub(super) async fn register_user(
     app: &App,
     context: &CommandContext,
@@ -104,29 +103,19 @@ pub(super) async fn register_user(
     (display_name, email): (String, Option<String>),
     wanted: Option<&str>,
 ) -> Result<Accepted, ApiError> {
-    let account = Aggregate::user(user);
-    let history = app.events().load(&account).await?;
-    if let User::Registered { .. } = state_after(&history.events, user::evolve) {
-        // Registering again changes nothing; a retry of the request that did
-        // register answers with its result, as every keyed command does.
-        let key = context.key.as_ref().map(|k| k.on(&account));
-        let outcome = match key.and_then(|key| keyed(&history, &key)) {
-            Some(at) => Outcome { position: history.events[at].position, replayed: true, changed: true },
-            None => Outcome {
-                position: Position { context: Context::Users, sequence: history.version },
-                replayed: false,
-                changed: false,
-            },
-        };
-        return Ok(Accepted::new(user, outcome));
-    }
-    let candidates = match wanted {
-        Some(raw) => vec![Handle::parse(raw).map_err(|e| InvalidInput::new("handle", e.to_string()))?],
-        None => handle_candidates(&display_name, user),
+    let handle = match facts::user(app, user).await? {
+        User::Registered { handle, .. } => handle,
+        User::Unregistered => {
+            let candidates = match wanted {
+                Some(raw) => vec![Handle::parse(raw).map_err(|e| InvalidInput::new("handle", e.to_string()))?],
+                None => handle_candidates(&display_name, user),
+            };
+            claim_first_free(app, context, user, candidates).await?
+        }
     };
-    let handle = claim_first_free(app, context, user, candidates).await?;
     let command = UserCommand::Register { user: user.clone(), handle, display_name, email };
-    let outcome = execute(app, context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<User>(context, &Aggregate::user(user), command).await?;
+    app.remember_registered(user);
     Ok(Accepted::new(user, outcome))
 }
 
@@ -137,21 +126,36 @@ async fn claim_first_free(
     user: &UserId,
     candidates: Vec<Handle>,
 ) -> Result<Handle, ApiError> {
-    let mut last = ApiError::from(HandleRejection::HandleTaken);
+    let mut last = HandleRejection::HandleTaken;
     for candidate in candidates {
-        let claim = |s: &_| handle::decide(s, candidate.clone(), user.clone());
-        match execute(app, context, &Aggregate::handle(&candidate), handle::evolve, claim).await {
+        let aggregate = Aggregate::handle(&candidate);
+        let holder = holder_of(app, &aggregate).await?;
+        let now = OffsetDateTime::now_utc();
+        let command = HandleCommand { handle: candidate.clone(), user: user.clone(), holder, now };
+        match app.commands().execute::<HandleClaim>(context, &aggregate, command).await {
             Ok(_) => return Ok(candidate),
-            Err(error @ ApiError::Rejected(Rejection::Handle(_))) => last = error,
-            Err(other) => return Err(other),
+            Err(CommandError::Rejected(rejection)) => last = rejection,
+            Err(other) => return Err(other.into()),
         }
     }
-    Err(last)
+    Err(last.into())
+}
+
+/// Who holds a handle's latest claim, when, and under which handle they
+/// registered: what decides whether the claim still stands.
+async fn holder_of(app: &App, handle: &Aggregate) -> Result<Option<Holder>, ApiError> {
+    let Some(last) = app.events().last(handle).await? else { return Ok(None) };
+    let DomainEvent::Users(UserEvent::HandleClaimed(claim)) = last.event else { return Ok(None) };
+    let registered_as = match facts::user(app, &claim.user).await? {
+        User::Registered { handle, .. } => Some(handle),
+        User::Unregistered => None,
+    };
+    Ok(Some(Holder { user: claim.user, registered_as, claimed_at: last.envelope.time }))
 }
 
 /// Change profile fields.
 #[utoipa::path(patch, path = "/api/v1/users/me/profile", tag = "users", request_body = ProfileRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn update_profile(
     State(app): State<App>,
     caller: Caller,
@@ -165,14 +169,13 @@ async fn update_profile(
         website: req.website,
     })?;
     let command = UserCommand::UpdateProfile { user: caller.user.clone(), changes };
-    let account = Aggregate::user(&caller.user);
-    let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<User>(&caller.context, &Aggregate::user(&caller.user), command).await?;
     Ok(Accepted::new(&caller.user, outcome))
 }
 
 /// Replace the account settings.
 #[utoipa::path(put, path = "/api/v1/users/me/settings", tag = "users", request_body = SettingsRequest,
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn change_settings(
     State(app): State<App>,
     caller: Caller,
@@ -184,8 +187,7 @@ async fn change_settings(
         messages_from: req.messages_from,
     };
     let command = UserCommand::ChangeSettings { user: caller.user.clone(), settings };
-    let account = Aggregate::user(&caller.user);
-    let outcome = execute(&app, &caller.context, &account, user::evolve, |s| user::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<User>(&caller.context, &Aggregate::user(&caller.user), command).await?;
     Ok(Accepted::new(&caller.user, outcome))
 }
 
@@ -196,22 +198,20 @@ async fn run_follow(
     command: FollowCommand,
 ) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::follow(&caller.user, &followee);
-    let outcome =
-        execute(app, &caller.context, &aggregate, follow::evolve, |s| follow::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<Follow>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(&followee, outcome))
 }
 
 /// Follow a user.
 #[utoipa::path(put, path = "/api/v1/users/{user_id}/follow", tag = "users",
     params(("user_id" = String, Path, description = "Who to follow")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn follow_user(
     State(app): State<App>,
     caller: Caller,
-    Path(user_id): Path<String>,
+    PathId(followee): PathId<UserId>,
 ) -> Result<Accepted, ApiError> {
-    let followee = user_path(&user_id)?;
-    let exists = matches!(current(&app, &Aggregate::user(&followee), user::evolve).await?, User::Registered { .. });
+    let exists = matches!(facts::user(&app, &followee).await?, User::Registered { .. });
     let blocked = facts::blocks(&app, &followee, &caller.user).await?;
     let command = FollowCommand::Follow {
         follower: caller.user.clone(),
@@ -225,21 +225,19 @@ async fn follow_user(
 /// Stop following a user.
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}/follow", tag = "users",
     params(("user_id" = String, Path, description = "Who to stop following")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn unfollow_user(
     State(app): State<App>,
     caller: Caller,
-    Path(user_id): Path<String>,
+    PathId(followee): PathId<UserId>,
 ) -> Result<Accepted, ApiError> {
-    let followee = user_path(&user_id)?;
     let command = FollowCommand::Unfollow { follower: caller.user.clone(), followee: followee.clone() };
     run_follow(&app, &caller, followee, command).await
 }
 
 async fn run_block(app: &App, caller: &Caller, blocked: UserId, command: BlockCommand) -> Result<Accepted, ApiError> {
     let aggregate = Aggregate::block(&caller.user, &blocked);
-    let outcome =
-        execute(app, &caller.context, &aggregate, block::evolve, |s| block::decide(s, command.clone())).await?;
+    let outcome = app.commands().execute::<Block>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(&blocked, outcome))
 }
 
@@ -247,9 +245,12 @@ async fn run_block(app: &App, caller: &Caller, blocked: UserId, command: BlockCo
 /// answer your events or message you.
 #[utoipa::path(put, path = "/api/v1/users/{user_id}/block", tag = "users",
     params(("user_id" = String, Path, description = "Who to block")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
-async fn block_user(State(app): State<App>, caller: Caller, Path(user_id): Path<String>) -> Result<Accepted, ApiError> {
-    let blocked = user_path(&user_id)?;
+    responses(CommandResponses))]
+async fn block_user(
+    State(app): State<App>,
+    caller: Caller,
+    PathId(blocked): PathId<UserId>,
+) -> Result<Accepted, ApiError> {
     let command = BlockCommand::Block { blocker: caller.user.clone(), blocked: blocked.clone() };
     run_block(&app, &caller, blocked, command).await
 }
@@ -257,13 +258,12 @@ async fn block_user(State(app): State<App>, caller: Caller, Path(user_id): Path<
 /// Lift a block.
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}/block", tag = "users",
     params(("user_id" = String, Path, description = "Who to unblock")),
-    responses((status = 202, body = Accepted), (status = "4XX", body = crate::error::Problem, content_type = "application/problem+json")))]
+    responses(CommandResponses))]
 async fn unblock_user(
     State(app): State<App>,
     caller: Caller,
-    Path(user_id): Path<String>,
+    PathId(blocked): PathId<UserId>,
 ) -> Result<Accepted, ApiError> {
-    let blocked = user_path(&user_id)?;
     let command = BlockCommand::Unblock { blocker: caller.user.clone(), blocked: blocked.clone() };
     run_block(&app, &caller, blocked, command).await
 }

@@ -203,6 +203,8 @@ async fn tokens_signed_with_another_algorithm_or_for_another_issuer_are_refused(
     let mut good = claims("ana");
     good.iss = Some("https://auth.pulse.test".to_owned());
     good.aud = Some(Audience::One("pulse".to_owned()));
+    let register = Some(sign(Algorithm::HS256, &good));
+    api.send(Method::POST, "/users/me", register, Some(json!({})), None).await.accepted();
     let post = |token: String| api.send(Method::POST, "/posts", Some(token), Some(json!({ "text": "hi" })), None);
     post(sign(Algorithm::HS256, &good)).await.accepted();
     post(sign(Algorithm::HS512, &good)).await.problem(401, "unauthenticated");

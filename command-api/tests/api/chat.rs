@@ -68,6 +68,7 @@ async fn only_members_write_and_a_block_silences_a_direct_conversation() {
 #[tokio::test]
 async fn a_group_gains_members_from_members_and_a_leaver_can_no_longer_write() {
     let api = spawn().await;
+    registered(&api, &["ana", "ben", "carla", "zed"]).await;
     let group = api.post("/conversations", "ana", json!({ "title": "Study group", "members": ["ben"] })).await;
     group.accepted();
     let id = group.id();
@@ -91,6 +92,7 @@ async fn a_group_gains_members_from_members_and_a_leaver_can_no_longer_write() {
 #[tokio::test]
 async fn only_the_sender_edits_or_deletes_a_message() {
     let api = spawn().await;
+    registered(&api, &["ana", "ben"]).await;
     let id = api.post("/conversations", "ana", json!({ "title": "G", "members": ["ben"] })).await.id();
     let message = send(&api, &id, "ana", "typo").await.id();
     let path = format!("/conversations/{id}/messages/{message}");
@@ -105,6 +107,7 @@ async fn only_the_sender_edits_or_deletes_a_message() {
 #[tokio::test]
 async fn a_read_mark_moves_forward_only() {
     let api = spawn().await;
+    registered(&api, &["ana", "ben"]).await;
     let id = api.post("/conversations", "ana", json!({ "title": "G", "members": ["ben"] })).await.id();
     let first = send(&api, &id, "ana", "one").await.id();
     let second = send(&api, &id, "ana", "two").await.id();
@@ -125,6 +128,7 @@ async fn sending_faster_than_the_limit_is_refused_and_a_retried_send_is_one_mess
     let mut config = config();
     config.limits.messages_per_minute = 2;
     let api = spawn_with(config).await;
+    registered(&api, &["ana", "ben"]).await;
     let id = api.post("/conversations", "ana", json!({ "title": "G", "members": ["ben"] })).await.id();
     let path = format!("/conversations/{id}/messages");
     let first =
@@ -134,4 +138,52 @@ async fn sending_faster_than_the_limit_is_refused_and_a_retried_send_is_one_mess
     assert_eq!(first.id(), retry.id());
     assert_eq!(retry.body["replayed"], true);
     send(&api, &id, "ana", "third").await.problem(429, "rate-limited");
+}
+
+#[tokio::test]
+async fn a_group_cannot_reach_someone_who_takes_no_messages_or_blocks_the_adder() {
+    let api = spawn().await;
+    registered(&api, &["ana", "ben", "carla", "dan"]).await;
+    let closed = json!({ "show_presence": true, "read_receipts": true, "messages_from": "nobody" });
+    api.call(Method::PUT, "/users/me/settings", Some("carla"), Some(closed)).await.accepted();
+    api.call(Method::PUT, "/users/ana/block", Some("dan"), None).await.accepted();
+    for members in [json!(["ben", "carla"]), json!(["ben", "dan"]), json!(["ben", "nobody-registered"])] {
+        let body = json!({ "title": "Study group", "members": members });
+        api.post("/conversations", "ana", body).await.problem(403, "cannot-message");
+    }
+    let id = api.post("/conversations", "ana", json!({ "title": "Study group", "members": ["ben"] })).await.id();
+    let members = format!("/conversations/{id}/members");
+    let add = |by: &'static str, who: &'static str| api.post(&members, by, json!({ "members": [who] }));
+    add("ana", "carla").await.problem(403, "cannot-message");
+    add("ben", "dan").await.accepted();
+}
+
+#[tokio::test]
+async fn someone_who_left_a_group_is_added_back_by_its_creator_only() {
+    let api = spawn().await;
+    registered(&api, &["ana", "ben", "carla"]).await;
+    let id = api.post("/conversations", "ana", json!({ "title": "G", "members": ["ben", "carla"] })).await.id();
+    api.call(Method::POST, &format!("/conversations/{id}/leave"), Some("carla"), None).await.accepted();
+    let members = format!("/conversations/{id}/members");
+    let add = |by: &'static str| api.post(&members, by, json!({ "members": ["carla"] }));
+    add("ben").await.problem(403, "left-the-group");
+    add("ana").await.accepted();
+}
+
+#[tokio::test]
+async fn one_idempotency_key_in_two_conversations_sends_two_messages() {
+    let api = spawn().await;
+    registered(&api, &["ana", "ben", "carla"]).await;
+    let with_ben = direct(&api, "ana", "ben").await.id();
+    let with_carla = direct(&api, "ana", "carla").await.id();
+    let api = &api;
+    let send_keyed = |path: String| async move {
+        api.send(Method::POST, &path, Some(api.token("ana")), Some(json!({ "body": "hi" })), Some("same-key")).await
+    };
+    let first = send_keyed(format!("/conversations/{with_ben}/messages")).await;
+    let second = send_keyed(format!("/conversations/{with_carla}/messages")).await;
+    first.accepted();
+    second.accepted();
+    assert_ne!(first.id(), second.id());
+    assert_eq!(second.body["replayed"], false);
 }

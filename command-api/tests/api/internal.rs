@@ -43,3 +43,23 @@ async fn internal_routes_are_off_without_a_configured_key() {
     let reply = call(&api, Some(KEY)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_user_named_service_shares_no_idempotency_keys_with_the_backend() {
+    let api = spawn_with(command_api::Config { service_api_key: Some(Secret::new(KEY)), ..config() }).await;
+    let own = api.send(reqwest::Method::POST, "/users/me", Some(api.token("service")), Some(json!({})), Some("k-1"));
+    own.await.accepted();
+    let backend = api
+        .http
+        .post(format!("{}/api/v1/internal/users/service", api.base))
+        .header("x-api-key", KEY)
+        .header("idempotency-key", "k-1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let backend = reply(backend).await;
+    backend.accepted();
+    assert_eq!(backend.body["replayed"], false, "the backend's key is not the user's");
+    assert_eq!(backend.body["changed"], false);
+}

@@ -54,6 +54,9 @@ async fn a_post_that_does_not_exist_is_not_found() {
 #[tokio::test]
 async fn retrying_with_the_same_idempotency_key_creates_one_post() {
     let api = spawn().await;
+    for user in ["ana", "ben"] {
+        api.member(user).await;
+    }
     let body = json!({ "text": "only once" });
     let first = api.send(Method::POST, "/posts", Some(api.token("ana")), Some(body.clone()), Some("k-1")).await;
     let again = api.send(Method::POST, "/posts", Some(api.token("ana")), Some(body.clone()), Some("k-1")).await;
@@ -70,6 +73,9 @@ async fn retrying_with_the_same_idempotency_key_creates_one_post() {
 #[tokio::test]
 async fn an_idempotency_key_reused_for_a_different_post_is_refused_and_appends_nothing() {
     let api = spawn().await;
+    for user in ["ana", "ben"] {
+        api.member(user).await;
+    }
     let token = || Some(api.token("ana"));
     let first = api.send(Method::POST, "/posts", token(), Some(json!({ "text": "one" })), Some("k-2")).await;
     let other = api.send(Method::POST, "/posts", token(), Some(json!({ "text": "two" })), Some("k-2")).await;
@@ -86,6 +92,9 @@ async fn an_idempotency_key_reused_for_a_different_post_is_refused_and_appends_n
 #[tokio::test]
 async fn a_repeated_edit_is_answered_from_the_history_and_a_different_one_refused() {
     let api = spawn().await;
+    for user in ["ana", "ben"] {
+        api.member(user).await;
+    }
     let id = api.post("/posts", "ana", json!({ "text": "first" })).await.id();
     let path = format!("/posts/{id}");
     let edit = |text: &'static str| {
@@ -116,6 +125,7 @@ async fn a_word_on_the_list_rejects_a_post_and_a_flag_word_flags_it() {
 #[tokio::test]
 async fn only_moderators_hide_and_restore_and_anyone_else_may_report() {
     let api = spawn().await;
+    api.member("carla").await;
     let id = api.post("/posts", "ana", json!({ "text": "borderline" })).await.id();
     api.post(&format!("/posts/{id}/report"), "ben", json!({ "reason": "spam" })).await.accepted();
     api.post(&format!("/posts/{id}/hide"), "ben", json!({})).await.problem(403, "not-a-moderator");
@@ -147,6 +157,9 @@ async fn posting_faster_than_the_limit_is_refused_with_retry_after() {
 #[tokio::test]
 async fn a_keyed_post_retried_after_the_duplicate_window_is_answered_from_its_history() {
     let api = spawn().await;
+    for user in ["ana", "ben"] {
+        api.member(user).await;
+    }
     // Shrink the content stream's duplicate window, so the retry reaches the
     // stream as a new message and only the expected version and the history
     // can tell it is a repeat.
@@ -169,4 +182,15 @@ async fn a_keyed_post_retried_after_the_duplicate_window_is_answered_from_its_hi
     assert_eq!(again.body["position"], first.body["position"]);
     send("something else").await.problem(422, "idempotency-key-reused");
     assert_eq!(api.events_of(&post_of(&first.id())).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_token_holder_who_never_registered_cannot_post_and_is_told_how_to_register() {
+    let api = spawn().await;
+    let post = || api.send(Method::POST, "/posts", Some(api.token("newbie")), Some(json!({ "text": "hi" })), None);
+    let refused = post().await;
+    refused.problem(409, "not-registered");
+    assert!(refused.body["detail"].as_str().unwrap().contains("POST /users/me"), "{:?}", refused.body);
+    api.post("/users/me", "newbie", json!({})).await.accepted();
+    post().await.accepted();
 }

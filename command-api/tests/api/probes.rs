@@ -89,6 +89,7 @@ async fn the_openapi_document_describes_every_command_route() {
 #[tokio::test]
 async fn a_correlation_id_from_the_request_reaches_the_event() {
     let api = spawn().await;
+    api.member("ana").await;
     let response = api
         .http
         .post(format!("{}/api/v1/posts", api.base))

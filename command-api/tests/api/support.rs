@@ -17,6 +17,8 @@ pub struct Api {
     pub log: TestLog,
     pub http: reqwest::Client,
     keys: JwtKeys,
+    /// Users `call` has registered: only registered users may act.
+    members: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 pub struct Reply {
@@ -66,7 +68,7 @@ pub async fn spawn_with(config: Config) -> Api {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(command_api::serve(listener, app, std::future::pending()));
-    Api { base, log, http: reqwest::Client::new(), keys }
+    Api { base, log, http: reqwest::Client::new(), keys, members: Default::default() }
 }
 
 pub fn now() -> u64 {
@@ -97,8 +99,23 @@ impl Api {
         self.keys.mint(claims).unwrap()
     }
 
+    /// A request as `user`, who is registered first (once) unless the request
+    /// is the registration itself. [`Api::send`] is the raw request.
     pub async fn call(&self, method: Method, path: &str, user: Option<&str>, body: Option<Value>) -> Reply {
+        if let Some(user) = user.filter(|_| path != "/users/me") {
+            self.member(user).await;
+        }
         self.send(method, path, user.map(|u| self.token(u)), body, None).await
+    }
+
+    /// Registers `user` unless `call` already did.
+    pub async fn member(&self, user: &str) {
+        if self.members.lock().unwrap().contains(user) {
+            return;
+        }
+        let token = Some(self.token(user));
+        self.send(Method::POST, "/users/me", token, Some(serde_json::json!({})), None).await.accepted();
+        self.members.lock().unwrap().insert(user.to_owned());
     }
 
     pub async fn send(

@@ -87,7 +87,8 @@ async fn two_users_racing_for_one_handle_leave_one_owner_and_the_other_gets_the_
 #[tokio::test]
 async fn a_profile_changes_after_registration_only_and_fields_are_checked() {
     let api = spawn().await;
-    api.call(Method::PATCH, "/users/me/profile", Some("ana"), Some(json!({ "bio": "hi" })))
+    let unregistered = Some(api.token("ana"));
+    api.send(Method::PATCH, "/users/me/profile", unregistered, Some(json!({ "bio": "hi" })), None)
         .await
         .problem(409, "not-registered");
     register(&api, "ana", json!({})).await.accepted();
@@ -130,4 +131,24 @@ async fn a_block_stops_follows_comments_and_likes_until_it_is_lifted() {
     api.call(Method::DELETE, "/users/ben/block", Some("ana"), None).await.accepted();
     api.call(Method::PUT, "/users/ana/follow", Some("ben"), None).await.accepted();
     api.call(Method::PUT, "/users/ana/block", Some("ana"), None).await.problem(422, "cannot-block-self");
+}
+
+#[tokio::test]
+async fn parallel_registrations_with_different_handles_leave_one_handle_and_free_the_rest() {
+    let api = spawn().await;
+    let handles: Vec<String> = (0..20).map(|i| format!("racing_{i}")).collect();
+    let attempts = handles.iter().map(|h| register(&api, "u-racer", json!({ "handle": h })));
+    for reply in futures::future::join_all(attempts).await {
+        reply.accepted();
+    }
+    let kept = registered_handle(&api, "u-racer").await;
+    assert!(handles.contains(&kept), "{kept}");
+    // Every other handle is free for someone else, whether or not its claim
+    // landed before the winning registration.
+    for (i, handle) in handles.iter().filter(|h| **h != kept).enumerate() {
+        let other = format!("u-other-{i}");
+        register(&api, &other, json!({ "handle": handle })).await.accepted();
+        assert_eq!(&registered_handle(&api, &other).await, handle);
+    }
+    register(&api, "u-late", json!({ "handle": kept })).await.problem(409, "handle-taken");
 }

@@ -47,6 +47,10 @@ pub enum Conversation {
         kind: ConversationKind,
         /// Who is in it.
         members: BTreeSet<UserId>,
+        /// Who started it.
+        started_by: UserId,
+        /// Who left and was not added back since.
+        left: BTreeSet<UserId>,
     },
 }
 
@@ -82,8 +86,9 @@ pub enum ConversationCommand {
         members: Vec<UserId>,
         /// Its title.
         title: GroupTitle,
-        /// Members who block the caller (an outside fact).
-        blocked: Vec<UserId>,
+        /// Of the members, those who do not accept messages from the caller
+        /// (an outside fact: the rule of a direct conversation).
+        refused: Vec<UserId>,
     },
     /// Add people to a group.
     AddMembers {
@@ -91,8 +96,9 @@ pub enum ConversationCommand {
         by: UserId,
         /// Who to add.
         members: Vec<UserId>,
-        /// Of those, who blocks the caller (an outside fact).
-        blocked: Vec<UserId>,
+        /// Of those, who do not accept messages from the caller (an outside
+        /// fact: the rule of a direct conversation).
+        refused: Vec<UserId>,
     },
     /// Leave a group.
     Leave {
@@ -113,18 +119,19 @@ pub enum ConversationRejection {
     /// A direct conversation with yourself.
     #[error("You cannot start a conversation with yourself.")]
     CannotTalkToYourself,
-    /// The other person does not accept messages from the caller.
-    #[error("This user does not accept messages from you.")]
+    /// The other person (or someone added to a group) does not accept
+    /// messages from the caller.
+    #[error("Someone you are adding does not accept messages from you.")]
     CannotMessage,
     /// A group needs the starter and at least one other person.
     #[error("A group needs at least one other member.")]
     GroupNeedsMembers,
-    /// Over the member limit.
+    /// Over the member limit ([`MAX_GROUP_MEMBERS`]).
     #[error("A group has at most 256 members.")]
     GroupTooLarge,
-    /// Someone to be added blocks the caller.
-    #[error("Someone you are adding has blocked you.")]
-    Blocked,
+    /// Someone who left can be brought back by the group's creator alone.
+    #[error("Someone you are adding left this group; only its creator can add them back.")]
+    LeftTheGroup,
     /// Only members may do this.
     #[error("You are not a member of this conversation.")]
     NotAMember,
@@ -158,7 +165,7 @@ pub fn decide(
                 .into(),
             ])
         }
-        (Conversation::Absent, C::StartGroup { conversation, by, members, title, blocked }) => {
+        (Conversation::Absent, C::StartGroup { conversation, by, members, title, refused }) => {
             let members = sorted(members.into_iter().chain([by.clone()]));
             if members.len() < 2 {
                 return Err(R::GroupNeedsMembers);
@@ -166,8 +173,10 @@ pub fn decide(
             if members.len() > MAX_GROUP_MEMBERS {
                 return Err(R::GroupTooLarge);
             }
-            if !blocked.is_empty() {
-                return Err(R::Blocked);
+            // A group is a way to message its members: it must not get
+            // around what each of them accepts in a direct conversation.
+            if !refused.is_empty() {
+                return Err(R::CannotMessage);
             }
             let started = ConversationStarted {
                 conversation,
@@ -182,7 +191,10 @@ pub fn decide(
         (Conversation::Active { kind: ConversationKind::Direct, .. }, C::AddMembers { .. } | C::Leave { .. }) => {
             Err(R::DirectConversationIsFixed)
         }
-        (Conversation::Active { id, members: current, .. }, C::AddMembers { by, members, blocked }) => {
+        (
+            Conversation::Active { id, members: current, started_by, left, .. },
+            C::AddMembers { by, members, refused },
+        ) => {
             if !current.contains(&by) {
                 return Err(R::NotAMember);
             }
@@ -193,8 +205,13 @@ pub fn decide(
             if current.len() + new.len() > MAX_GROUP_MEMBERS {
                 return Err(R::GroupTooLarge);
             }
-            if new.iter().any(|m| blocked.contains(m)) {
-                return Err(R::Blocked);
+            if new.iter().any(|m| refused.contains(m)) {
+                return Err(R::CannotMessage);
+            }
+            // Any member may add people, but leaving is a choice the others
+            // should not undo: only the creator brings someone back.
+            if by != *started_by && new.iter().any(|m| left.contains(m)) {
+                return Err(R::LeftTheGroup);
             }
             Ok(vec![MembersAdded { conversation: *id, by, members: new }.into()])
         }
@@ -214,20 +231,28 @@ fn sorted(users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
 /// Folds one event into the conversation.
 pub fn evolve(conversation: Conversation, event: &ChatEvent) -> Conversation {
     match (conversation, event) {
-        (_, ChatEvent::ConversationStarted(e)) => {
-            Conversation::Active { id: e.conversation, kind: e.kind, members: e.members.iter().cloned().collect() }
-        }
-        (Conversation::Active { id, kind, mut members }, ChatEvent::MembersAdded(e)) => {
+        (_, ChatEvent::ConversationStarted(e)) => Conversation::Active {
+            id: e.conversation,
+            kind: e.kind,
+            members: e.members.iter().cloned().collect(),
+            started_by: e.started_by.clone(),
+            left: BTreeSet::new(),
+        },
+        (Conversation::Active { id, kind, mut members, started_by, mut left }, ChatEvent::MembersAdded(e)) => {
             members.extend(e.members.iter().cloned());
-            Conversation::Active { id, kind, members }
+            e.members.iter().for_each(|m| _ = left.remove(m));
+            Conversation::Active { id, kind, members, started_by, left }
         }
-        (Conversation::Active { id, kind, mut members }, ChatEvent::MemberLeft(e)) => {
+        (Conversation::Active { id, kind, mut members, started_by, mut left }, ChatEvent::MemberLeft(e)) => {
             members.remove(&e.member);
-            Conversation::Active { id, kind, members }
+            left.insert(e.member.clone());
+            Conversation::Active { id, kind, members, started_by, left }
         }
         (conversation, _) => conversation,
     }
 }
+
+crate::decider::decider!(Conversation, ConversationCommand, ChatEvent, ConversationRejection);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -241,7 +266,7 @@ mod tests {
     }
 
     fn given(events: &[ChatEvent]) -> Conversation {
-        events.iter().fold(Conversation::default(), evolve)
+        <Conversation as crate::Decider>::fold(events)
     }
 
     fn group_of(members: &[&str]) -> Vec<ChatEvent> {
@@ -250,7 +275,7 @@ mod tests {
             by: user(members[0]),
             members: members[1..].iter().map(|m| user(m)).collect(),
             title: GroupTitle::parse("Study group").unwrap(),
-            blocked: vec![],
+            refused: vec![],
         };
         decide(&Conversation::Absent, start).unwrap()
     }
@@ -285,7 +310,7 @@ mod tests {
             decide(&Conversation::Absent, direct("ana", "ana", true)),
             Err(ConversationRejection::CannotTalkToYourself)
         );
-        let add = ConversationCommand::AddMembers { by: user("ana"), members: vec![user("carla")], blocked: vec![] };
+        let add = ConversationCommand::AddMembers { by: user("ana"), members: vec![user("carla")], refused: vec![] };
         assert_eq!(decide(&given(&started), add), Err(ConversationRejection::DirectConversationIsFixed));
     }
 
@@ -296,20 +321,20 @@ mod tests {
             by: user("ana"),
             members: vec![user("ana")],
             title: GroupTitle::parse("Me").unwrap(),
-            blocked: vec![],
+            refused: vec![],
         };
         assert_eq!(decide(&Conversation::Absent, alone), Err(ConversationRejection::GroupNeedsMembers));
         let group = given(&group_of(&["ana", "ben"]));
         assert!(group.is_member(&user("ben")) && !group.is_member(&user("carla")));
         let by_stranger =
-            ConversationCommand::AddMembers { by: user("zed"), members: vec![user("carla")], blocked: vec![] };
+            ConversationCommand::AddMembers { by: user("zed"), members: vec![user("carla")], refused: vec![] };
         assert_eq!(decide(&group, by_stranger), Err(ConversationRejection::NotAMember));
-        let add = |blocked: Vec<UserId>| ConversationCommand::AddMembers {
+        let add = |refused: Vec<UserId>| ConversationCommand::AddMembers {
             by: user("ana"),
             members: vec![user("ben"), user("carla")],
-            blocked,
+            refused,
         };
-        assert_eq!(decide(&group, add(vec![user("carla")])), Err(ConversationRejection::Blocked));
+        assert_eq!(decide(&group, add(vec![user("carla")])), Err(ConversationRejection::CannotMessage));
         let added = decide(&group, add(vec![])).unwrap();
         assert_eq!(
             added,
@@ -331,6 +356,34 @@ mod tests {
     }
 
     #[test]
+    fn a_group_cannot_include_someone_who_does_not_accept_messages_from_its_starter() {
+        let start = ConversationCommand::StartGroup {
+            conversation: GROUP,
+            by: user("ana"),
+            members: vec![user("ben"), user("carla")],
+            title: GroupTitle::parse("Study group").unwrap(),
+            refused: vec![user("carla")],
+        };
+        assert_eq!(decide(&Conversation::Absent, start), Err(ConversationRejection::CannotMessage));
+    }
+
+    #[test]
+    fn someone_who_left_is_added_back_only_by_the_creator() {
+        let events = group_of(&["ana", "ben", "carla"]);
+        let left = decide(&given(&events), ConversationCommand::Leave { member: user("carla") }).unwrap();
+        let after = given(&[events.clone(), left.clone()].concat());
+        let add_carla =
+            |by: &str| ConversationCommand::AddMembers { by: user(by), members: vec![user("carla")], refused: vec![] };
+        assert_eq!(decide(&after, add_carla("ben")), Err(ConversationRejection::LeftTheGroup));
+        let back = decide(&after, add_carla("ana")).unwrap();
+        assert_eq!(back.len(), 1, "the creator brings her back");
+        let rejoined = given(&[events, left, back].concat());
+        assert!(rejoined.is_member(&user("carla")));
+        let leave_again = decide(&rejoined, ConversationCommand::Leave { member: user("carla") }).unwrap();
+        assert_eq!(leave_again.len(), 1);
+    }
+
+    #[test]
     fn a_group_is_bounded_in_size() {
         let many: Vec<String> = (0..MAX_GROUP_MEMBERS).map(|i| format!("u{i}")).collect();
         let start = ConversationCommand::StartGroup {
@@ -338,7 +391,7 @@ mod tests {
             by: user("ana"),
             members: many.iter().map(|m| user(m)).collect(),
             title: GroupTitle::parse("Big").unwrap(),
-            blocked: vec![],
+            refused: vec![],
         };
         assert_eq!(decide(&Conversation::Absent, start), Err(ConversationRejection::GroupTooLarge));
     }

@@ -126,6 +126,8 @@ pub fn evolve(message: Message, event: &ChatEvent) -> Message {
     }
 }
 
+crate::decider::decider!(Message, MessageCommand, ChatEvent, MessageRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

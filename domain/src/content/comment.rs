@@ -173,10 +173,13 @@ pub fn evolve(comment: Comment, event: &ContentEvent) -> Comment {
     }
 }
 
+crate::decider::decider!(Comment, CommentCommand, ContentEvent, CommentRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::decider::given::Given;
     use events::catalog::content::{ContentHidden, ContentReported, ContentRestored};
 
     const POST: PostId = PostId(uuid::Uuid::from_u128(1));
@@ -238,35 +241,8 @@ mod tests {
         CommentCommand::Restore { by: user("mod"), is_moderator }
     }
 
-    struct Given(Comment);
-
-    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given {
-        Given(history.into_iter().fold(Comment::default(), |comment, e| evolve(comment, &e)))
-    }
-
-    impl Given {
-        fn when(self, command: CommentCommand) -> Then {
-            Then(decide(&self.0, command))
-        }
-    }
-
-    struct Then(Result<Vec<ContentEvent>, CommentRejection>);
-
-    impl Then {
-        #[track_caller]
-        fn then(self, expected: impl Into<ContentEvent>) {
-            assert_eq!(self.0, Ok(vec![expected.into()]));
-        }
-
-        #[track_caller]
-        fn then_nothing(self) {
-            assert_eq!(self.0, Ok(vec![]));
-        }
-
-        #[track_caller]
-        fn then_rejects(self, rejection: CommentRejection) {
-            assert_eq!(self.0, Err(rejection));
-        }
+    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given<Comment> {
+        crate::decider::given::given(history)
     }
 
     #[test]

@@ -265,10 +265,13 @@ pub fn evolve(event: CalendarEvent, domain_event: &ContentEvent) -> CalendarEven
     }
 }
 
+crate::decider::decider!(CalendarEvent, CalendarEventCommand, ContentEvent, CalendarEventRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::decider::given::Given;
     use time::Duration;
     use time::macros::datetime;
 
@@ -324,35 +327,8 @@ mod tests {
         respond_at(by, rsvp, NOW)
     }
 
-    struct Given(CalendarEvent);
-
-    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given {
-        Given(history.into_iter().fold(CalendarEvent::default(), |event, e| evolve(event, &e)))
-    }
-
-    impl Given {
-        fn when(self, command: CalendarEventCommand) -> Then {
-            Then(decide(&self.0, command))
-        }
-    }
-
-    struct Then(Result<Vec<ContentEvent>, CalendarEventRejection>);
-
-    impl Then {
-        #[track_caller]
-        fn then(self, expected: impl Into<ContentEvent>) {
-            assert_eq!(self.0, Ok(vec![expected.into()]));
-        }
-
-        #[track_caller]
-        fn then_nothing(self) {
-            assert_eq!(self.0, Ok(vec![]));
-        }
-
-        #[track_caller]
-        fn then_rejects(self, rejection: CalendarEventRejection) {
-            assert_eq!(self.0, Err(rejection));
-        }
+    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given<CalendarEvent> {
+        crate::decider::given::given(history)
     }
 
     #[test]

@@ -79,10 +79,13 @@ pub fn evolve(like: Like, event: &ContentEvent) -> Like {
     }
 }
 
+crate::decider::decider!(Like, LikeCommand, ContentEvent, LikeRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::decider::given::Given;
 
     const POST: PostId = PostId(uuid::Uuid::from_u128(1));
 
@@ -112,35 +115,8 @@ mod tests {
         PostUnliked { post: POST, user: user("ben"), author: user("ana") }.into()
     }
 
-    struct Given(Like);
-
-    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given {
-        Given(history.into_iter().fold(Like::default(), |like, e| evolve(like, &e)))
-    }
-
-    impl Given {
-        fn when(self, command: LikeCommand) -> Then {
-            Then(decide(&self.0, command))
-        }
-    }
-
-    struct Then(Result<Vec<ContentEvent>, LikeRejection>);
-
-    impl Then {
-        #[track_caller]
-        fn then(self, expected: ContentEvent) {
-            assert_eq!(self.0, Ok(vec![expected]));
-        }
-
-        #[track_caller]
-        fn then_nothing(self) {
-            assert_eq!(self.0, Ok(vec![]));
-        }
-
-        #[track_caller]
-        fn then_rejects(self, rejection: LikeRejection) {
-            assert_eq!(self.0, Err(rejection));
-        }
+    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given<Like> {
+        crate::decider::given::given(history)
     }
 
     #[test]
@@ -167,7 +143,7 @@ mod tests {
 
     #[test]
     fn authors_may_like_their_own_posts() {
-        given([]).when(like("ana")).then(PostLiked { post: POST, user: user("ana"), author: user("ana") }.into());
+        given([]).when(like("ana")).then(PostLiked { post: POST, user: user("ana"), author: user("ana") });
     }
 
     #[test]

@@ -153,10 +153,13 @@ pub fn evolve(post: Post, event: &ContentEvent) -> Post {
     }
 }
 
+crate::decider::decider!(Post, PostCommand, ContentEvent, PostRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::decider::given::Given;
     use events::catalog::content::{ContentHidden, ContentReported, ContentRestored};
 
     const POST: PostId = PostId(uuid::Uuid::from_u128(1));
@@ -197,35 +200,8 @@ mod tests {
         PostCommand::Restore { by: user("mod"), is_moderator }
     }
 
-    struct Given(Post);
-
-    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given {
-        Given(history.into_iter().fold(Post::default(), |post, e| evolve(post, &e)))
-    }
-
-    impl Given {
-        fn when(self, command: PostCommand) -> Then {
-            Then(decide(&self.0, command))
-        }
-    }
-
-    struct Then(Result<Vec<ContentEvent>, PostRejection>);
-
-    impl Then {
-        #[track_caller]
-        fn then(self, expected: impl Into<ContentEvent>) {
-            assert_eq!(self.0, Ok(vec![expected.into()]));
-        }
-
-        #[track_caller]
-        fn then_nothing(self) {
-            assert_eq!(self.0, Ok(vec![]));
-        }
-
-        #[track_caller]
-        fn then_rejects(self, rejection: PostRejection) {
-            assert_eq!(self.0, Err(rejection));
-        }
+    fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given<Post> {
+        crate::decider::given::given(history)
     }
 
     #[test]

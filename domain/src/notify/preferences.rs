@@ -115,6 +115,8 @@ pub fn evolve(mut state: NotifySettings, event: &NotificationEvent) -> NotifySet
     state
 }
 
+crate::decider::decider!(NotifySettings, NotifySettingsCommand, NotificationEvent, NotifySettingsRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -69,6 +69,8 @@ pub fn evolve(block: Block, event: &UserEvent) -> Block {
     }
 }
 
+crate::decider::decider!(Block, BlockCommand, UserEvent, BlockRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

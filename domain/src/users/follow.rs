@@ -85,6 +85,8 @@ pub fn evolve(follow: Follow, event: &UserEvent) -> Follow {
     }
 }
 
+crate::decider::decider!(Follow, FollowCommand, UserEvent, FollowRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

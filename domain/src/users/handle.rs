@@ -5,6 +5,7 @@
 use events::catalog::UserEvent;
 use events::catalog::users::HandleClaimed;
 use events::ids::{Handle, UserId};
+use time::{Duration, OffsetDateTime};
 
 /// Who holds a handle.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,12 +25,63 @@ pub enum HandleRejection {
     HandleTaken,
 }
 
+/// How long a claim by someone who has not registered is kept for them. A
+/// registration claims its handle and then registers within one request
+/// (bounded by the request timeout, seconds), so a claim this old whose
+/// holder is still unregistered was abandoned by a request that failed in
+/// between, and the handle is free again.
+pub const ABANDONED_AFTER: Duration = Duration::minutes(10);
+
+/// A user claims a handle as they register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandleCommand {
+    /// The handle wanted.
+    pub handle: Handle,
+    /// Who wants it.
+    pub user: UserId,
+    /// The current holder's account, looked up by the caller when the handle
+    /// is taken: a claim is only as good as the registration it serves.
+    pub holder: Option<Holder>,
+    /// When the command is decided.
+    pub now: OffsetDateTime,
+}
+
+/// What the holder of a claimed handle did with it: an outside fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Who holds the claim.
+    pub user: UserId,
+    /// The handle their registration carries; `None` while unregistered.
+    pub registered_as: Option<Handle>,
+    /// When the claim was appended.
+    pub claimed_at: OffsetDateTime,
+}
+
 /// Claims `handle` for `user`; claiming your own handle again changes nothing.
-pub fn decide(claim: &HandleClaim, handle: Handle, user: UserId) -> Result<Vec<UserEvent>, HandleRejection> {
+/// A claim held by someone else passes on when it can no longer become their
+/// handle: they registered under another one (parallel registrations with
+/// different handles keep only the winner's), or they never registered and
+/// the claim is older than [`ABANDONED_AFTER`].
+pub fn decide(claim: &HandleClaim, command: HandleCommand) -> Result<Vec<UserEvent>, HandleRejection> {
+    let HandleCommand { handle, user, holder, now } = command;
     match claim {
         HandleClaim::Free => Ok(vec![HandleClaimed { handle, user }.into()]),
         HandleClaim::Taken(owner) if *owner == user => Ok(vec![]),
-        HandleClaim::Taken(_) => Err(HandleRejection::HandleTaken),
+        // The fact must be about the claim decided on: after a lost race the
+        // handle may have a new holder that nobody has looked up.
+        HandleClaim::Taken(owner) => match holder {
+            Some(h) if h.user == *owner && released(&h, &handle, now) => {
+                Ok(vec![HandleClaimed { handle, user }.into()])
+            }
+            _ => Err(HandleRejection::HandleTaken),
+        },
+    }
+}
+
+fn released(holder: &Holder, handle: &Handle, now: OffsetDateTime) -> bool {
+    match &holder.registered_as {
+        Some(theirs) => theirs != handle,
+        None => now - holder.claimed_at > ABANDONED_AFTER,
     }
 }
 
@@ -95,10 +147,13 @@ fn fold_latin(c: char) -> char {
     }
 }
 
+crate::decider::decider!(HandleClaim, HandleCommand, UserEvent, HandleRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::decider::given::given;
 
     fn user(id: &str) -> UserId {
         UserId::parse(id).unwrap()
@@ -108,13 +163,54 @@ mod tests {
         Handle::parse(raw).unwrap()
     }
 
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-11-25 12:00 UTC);
+
+    fn claim(raw: &str, by: &str, holder: Option<Holder>) -> HandleCommand {
+        HandleCommand { handle: handle(raw), user: user(by), holder, now: NOW }
+    }
+
+    fn claimed(raw: &str, by: &str) -> HandleClaimed {
+        HandleClaimed { handle: handle(raw), user: user(by) }
+    }
+
+    fn holder(id: &str, registered_as: Option<&str>, minutes_ago: i64) -> Option<Holder> {
+        let claimed_at = NOW - Duration::minutes(minutes_ago);
+        Some(Holder { user: user(id), registered_as: registered_as.map(handle), claimed_at })
+    }
+
     #[test]
     fn a_free_handle_is_claimed_once_and_reclaiming_your_own_changes_nothing() {
-        let claimed = decide(&HandleClaim::Free, handle("ana"), user("u1")).unwrap();
-        let state = claimed.iter().fold(HandleClaim::Free, evolve);
-        assert_eq!(state, HandleClaim::Taken(user("u1")));
-        assert_eq!(decide(&state, handle("ana"), user("u1")), Ok(vec![]));
-        assert_eq!(decide(&state, handle("ana"), user("u2")), Err(HandleRejection::HandleTaken));
+        given::<HandleClaim>([] as [UserEvent; 0]).when(claim("ana", "u1", None)).then(claimed("ana", "u1"));
+        given::<HandleClaim>([claimed("ana", "u1")]).when(claim("ana", "u1", None)).then_nothing();
+        let registered = holder("u1", Some("ana"), 60);
+        given::<HandleClaim>([claimed("ana", "u1")])
+            .when(claim("ana", "u2", registered))
+            .then_rejects(HandleRejection::HandleTaken);
+    }
+
+    #[test]
+    fn a_claim_its_holder_registered_past_is_free_at_once() {
+        given::<HandleClaim>([claimed("ana", "u1")])
+            .when(claim("ana", "u2", holder("u1", Some("ana_2"), 0)))
+            .then(claimed("ana", "u2"));
+    }
+
+    #[test]
+    fn an_unregistered_holder_keeps_a_claim_until_it_is_abandoned() {
+        let fresh = holder("u1", None, ABANDONED_AFTER.whole_minutes() - 1);
+        given::<HandleClaim>([claimed("ana", "u1")])
+            .when(claim("ana", "u2", fresh))
+            .then_rejects(HandleRejection::HandleTaken);
+        let abandoned = holder("u1", None, ABANDONED_AFTER.whole_minutes() + 1);
+        given::<HandleClaim>([claimed("ana", "u1")]).when(claim("ana", "u2", abandoned)).then(claimed("ana", "u2"));
+    }
+
+    #[test]
+    fn a_fact_about_an_earlier_holder_frees_nothing() {
+        let about_u1 = holder("u1", Some("other"), 0);
+        given::<HandleClaim>([claimed("ana", "u1"), claimed("ana", "u3")])
+            .when(claim("ana", "u2", about_u1))
+            .then_rejects(HandleRejection::HandleTaken);
     }
 
     #[track_caller]

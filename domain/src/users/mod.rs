@@ -9,5 +9,5 @@ pub mod user;
 
 pub use block::{Block, BlockCommand, BlockRejection};
 pub use follow::{Follow, FollowCommand, FollowRejection};
-pub use handle::{HandleClaim, HandleRejection, handle_candidates};
+pub use handle::{HandleClaim, HandleCommand, HandleRejection, Holder, handle_candidates};
 pub use user::{ProfileChanges, RawProfileChanges, User, UserCommand, UserRejection};

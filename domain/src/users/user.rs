@@ -161,6 +161,8 @@ pub fn evolve(user: User, event: &UserEvent) -> User {
     }
 }
 
+crate::decider::decider!(User, UserCommand, UserEvent, UserRejection);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -177,7 +179,7 @@ mod tests {
     }
 
     fn given(events: &[UserEvent]) -> User {
-        events.iter().fold(User::default(), evolve)
+        <User as crate::Decider>::fold(events)
     }
 
     fn changes(raw: RawProfileChanges) -> ProfileChanges {
