@@ -405,7 +405,9 @@ impl EventStore {
     ///
     /// Returns its position once JetStream acknowledged it. With an idempotency
     /// key already used inside the duplicate window, nothing is written and the
-    /// first write's position comes back with `duplicate: true`.
+    /// first write's position comes back with `duplicate: true`; so too when the
+    /// expected version is stale but the aggregate's last event is the one
+    /// appended under this key. Otherwise a stale version is a `Conflict`.
     pub async fn append(
         &self,
         aggregate: &Aggregate,
@@ -462,14 +464,39 @@ impl EventStore {
         // No `bounded` here: the JetStream context already bounds both the send
         // and the ack by the configured timeout, and a third timer per append
         // is measurable on the command path.
-        let ack = async {
+        let acked = async {
             let pending = self.inner.jetstream.send_publish(subject, publish).await?;
             pending.await
         }
         .await
-        .map_err(|e| publish_error(e, conflict, size, max))?;
+        .map_err(|e| publish_error(e, conflict, size, max));
+        let ack = match (acked, key) {
+            (Ok(ack), _) => ack,
+            // nats-server 2.9 answered a repeated `Nats-Msg-Id` inside the
+            // duplicate window as a duplicate whatever the expected version;
+            // current servers check the expected version first, so a retry that
+            // still expects the version before its first write loses. When that
+            // first write is the aggregate's last event, the retry gets its answer.
+            (Err(lost @ StoreError::Conflict { .. }), Some(key)) => {
+                return self.last_written_under(aggregate, key).await?.ok_or(lost);
+            }
+            (Err(failed), _) => return Err(failed),
+        };
         tracing::debug!(%aggregate, event = event.name(), sequence = ack.sequence, duplicate = ack.duplicate, "appended");
         Ok(Appended { position: Position { context, sequence: ack.sequence }, duplicate: ack.duplicate })
+    }
+
+    /// The aggregate's last event as a duplicate append, when it was appended
+    /// under `key`: one direct get, on the conflict path only.
+    async fn last_written_under(
+        &self,
+        aggregate: &Aggregate,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Appended>, StoreError> {
+        let last = self.last(aggregate).await?;
+        Ok(last
+            .filter(|recorded| recorded.idempotency_key.as_deref() == Some(key.as_str()))
+            .map(|recorded| Appended { position: recorded.position, duplicate: true }))
     }
 
     /// All events of an aggregate, oldest first, with its version.
