@@ -3,28 +3,31 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 export PULSE_DATA_DIR ?= $(CURDIR)/.pulse/data
+# The NATS that `services` picked (a current one, maybe on another port than
+# 4222), unless the caller named one. Read in the recipe, after `services` ran.
+nats_env = export PULSE_NATS_URL="$${PULSE_NATS_URL:-$$(cat .pulse/nats.url)}";
 
 .PHONY: help services run test bench stop lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-services: ## start or reuse NATS (JetStream) and Redis on loopback
+services: ## start or reuse NATS (JetStream, current) and Redis on loopback
 	@infra/scripts/services.sh up
 
 run: services ## run every service in one process, in dev mode
-	PULSE_DEV=$${PULSE_DEV:-1} cargo run --release -p pulse -- all
+	$(nats_env) PULSE_DEV=$${PULSE_DEV:-1} cargo run --release -p pulse -- all
 
 test: services ## run every test against the real services
 	@mkdir -p .pulse
-	set -o pipefail; { cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log
+	$(nats_env) set -o pipefail; { cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log
 	@# One closing line over every test binary, in the plain "N passed, N failed" form.
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .pulse/test.log
 
 bench: services ## benchmarks, as ratios against raw baselines measured in the same run
 	@infra/scripts/services.sh tool wrk
-	cargo run --release -p events --example append_bench
-	cargo run --release -p command-api --example post_bench
+	$(nats_env) cargo run --release -p events --example append_bench
+	$(nats_env) cargo run --release -p command-api --example post_bench
 
 lint: ## clippy and rustfmt checks
 	cargo clippy --workspace --all-targets -- -D warnings

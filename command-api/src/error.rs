@@ -81,7 +81,11 @@ impl ApiError {
             E::Rejected(rejection) => rejection.classify(),
             E::Store(StoreError::Conflict { .. }) => (StatusCode::CONFLICT, "concurrent-update"),
             E::Store(StoreError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
-            E::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // A server below the floor is refused at connect, so a running API
+            // never sees this; were it to, the store is as good as unreachable.
+            E::Store(StoreError::Unavailable(_) | StoreError::ServerTooOld { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             E::Store(StoreError::Codec(_) | StoreError::Config(_)) | E::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

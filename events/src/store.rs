@@ -5,10 +5,12 @@
 //! and deduplicates with `Nats-Msg-Id`; an event counts as appended only once
 //! JetStream acknowledged it. Loads walk one subject with direct gets
 //! (`next_by_subj`), never a per-command consumer. Every call is bounded by the
-//! configured timeout. Everything here runs on nats-server 2.9.
+//! configured timeout. [`EventStore::connect`] refuses a server older than
+//! [`MIN_NATS_VERSION`].
 
 use crate::catalog::{Context, DomainEvent};
 use crate::envelope::{Envelope, EventType, Metadata};
+use crate::nats_version::{MIN_NATS_VERSION, NatsVersion};
 use crate::subject::{Aggregate, Namespace};
 use crate::upcast;
 use async_nats::header::{HeaderMap, HeaderName};
@@ -57,6 +59,19 @@ pub enum StoreError {
     /// wrong context).
     #[error("event store configuration: {0}")]
     Config(String),
+    /// The server is older than [`MIN_NATS_VERSION`]; Pulse does not start on it.
+    #[error(
+        "nats-server {found} at {url} is older than {floor}, the oldest Pulse supports: \
+         run `make services` (it starts a current one), or point PULSE_NATS_URL at nats-server >= {floor}"
+    )]
+    ServerTooOld {
+        /// The server's address.
+        url: String,
+        /// The version the server reported.
+        found: String,
+        /// [`MIN_NATS_VERSION`].
+        floor: String,
+    },
 }
 
 /// How the store reaches NATS and names its streams.
@@ -333,12 +348,15 @@ struct Inner {
 
 impl EventStore {
     /// Connects to NATS and creates or updates the streams. Fails with
-    /// [`StoreError::Unavailable`] within the timeout when NATS is not there.
+    /// [`StoreError::Unavailable`] within the timeout when NATS is not there,
+    /// and with [`StoreError::ServerTooOld`] before touching any stream when the
+    /// server is older than [`MIN_NATS_VERSION`].
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
         let options = async_nats::ConnectOptions::new().connection_timeout(config.timeout).name(config.source.clone());
         let client = bounded(config.timeout, options.connect(url))
             .await?
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to NATS at {url}: {e}")))?;
+        supported(url, &client.server_info().version)?;
         let store = Self::with_client(client, config)?;
         store.ensure_streams().await?;
         Ok(store)
@@ -413,7 +431,9 @@ impl EventStore {
     ///
     /// Returns its position once JetStream acknowledged it. With an idempotency
     /// key already used inside the duplicate window, nothing is written and the
-    /// first write's position comes back with `duplicate: true`.
+    /// first write's position comes back with `duplicate: true`; so too when the
+    /// expected version is stale but the aggregate's last event is the one
+    /// appended under this key. Otherwise a stale version is a `Conflict`.
     pub async fn append(
         &self,
         aggregate: &Aggregate,
@@ -470,14 +490,39 @@ impl EventStore {
         // No `bounded` here: the JetStream context already bounds both the send
         // and the ack by the configured timeout, and a third timer per append
         // is measurable on the command path.
-        let ack = async {
+        let acked = async {
             let pending = self.inner.jetstream.send_publish(subject, publish).await?;
             pending.await
         }
         .await
-        .map_err(|e| publish_error(e, conflict, size, max))?;
+        .map_err(|e| publish_error(e, conflict, size, max));
+        let ack = match (acked, key) {
+            (Ok(ack), _) => ack,
+            // nats-server 2.9 answered a repeated `Nats-Msg-Id` inside the
+            // duplicate window as a duplicate whatever the expected version;
+            // current servers check the expected version first, so a retry that
+            // still expects the version before its first write loses. When that
+            // first write is the aggregate's last event, the retry gets its answer.
+            (Err(lost @ StoreError::Conflict { .. }), Some(key)) => {
+                return self.last_written_under(aggregate, key).await?.ok_or(lost);
+            }
+            (Err(failed), _) => return Err(failed),
+        };
         tracing::debug!(%aggregate, event = event.name(), sequence = ack.sequence, duplicate = ack.duplicate, "appended");
         Ok(Appended { position: Position { context, sequence: ack.sequence }, duplicate: ack.duplicate })
+    }
+
+    /// The aggregate's last event as a duplicate append, when it was appended
+    /// under `key`: one direct get, on the conflict path only.
+    async fn last_written_under(
+        &self,
+        aggregate: &Aggregate,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Appended>, StoreError> {
+        let last = self.last(aggregate).await?;
+        Ok(last
+            .filter(|recorded| recorded.idempotency_key.as_deref() == Some(key.as_str()))
+            .map(|recorded| Appended { position: recorded.position, duplicate: true }))
     }
 
     /// All events of an aggregate, oldest first, with its version.
@@ -636,6 +681,21 @@ fn deliver_policy(start: Start) -> consumer::DeliverPolicy {
     }
 }
 
+/// Checks the version a server reported against the floor. A version that
+/// does not parse is refused too: every nats-server release reports X.Y.Z, so
+/// anything else is not a server Pulse was tested on.
+fn supported(url: &str, reported: &str) -> Result<(), StoreError> {
+    let too_old = || StoreError::ServerTooOld {
+        url: url.to_owned(),
+        found: reported.to_owned(),
+        floor: MIN_NATS_VERSION.to_string(),
+    };
+    match NatsVersion::parse(reported) {
+        Ok(version) if version >= MIN_NATS_VERSION => Ok(()),
+        _ => Err(too_old()),
+    }
+}
+
 /// Runs a NATS call under the store's timeout; elapsing is `Unavailable`.
 async fn bounded<T>(timeout: Duration, call: impl Future<Output = T>) -> Result<T, StoreError> {
     tokio::time::timeout(timeout, call)
@@ -687,6 +747,19 @@ mod tests {
         assert_eq!("content:42".parse(), Ok(position));
         for bad in ["content", "content:x", "nope:1", ":1"] {
             assert!(bad.parse::<Position>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn a_server_below_the_floor_is_refused_with_what_to_do() {
+        assert_eq!(supported("nats://x:4222", "2.10.0"), Ok(()));
+        for old in ["2.9.10", "unknown"] {
+            let refused = supported("nats://x:4222", old).unwrap_err();
+            assert!(matches!(refused, StoreError::ServerTooOld { .. }), "{old}");
+            let message = refused.to_string();
+            assert!(message.contains(old) && message.contains("nats://x:4222"), "{message}");
+            assert!(message.contains("make services") && message.contains("PULSE_NATS_URL"), "{message}");
+            assert!(message.contains(">= 2.10.0"), "{message}");
         }
     }
 

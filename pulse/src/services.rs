@@ -3,16 +3,22 @@
 
 use crate::config::{CommandApiArgs, Config};
 use anyhow::Context as _;
-use events::EventStore;
+use events::{EventStore, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Connects to NATS and makes sure the streams exist.
+/// Connects to NATS and makes sure the streams exist. Refuses a server older
+/// than [`events::MIN_NATS_VERSION`].
 pub async fn event_store(config: &Config, source: &str) -> anyhow::Result<EventStore> {
     let store_config = config.store(source)?;
-    EventStore::connect(&config.nats_url, store_config)
-        .await
-        .with_context(|| format!("event store at {} (is nats-server running with -js?)", config.nats_url))
+    match EventStore::connect(&config.nats_url, store_config).await {
+        Ok(store) => Ok(store),
+        // Already says which server, what it is and what to do; the hint
+        // below would send the reader after the wrong problem.
+        Err(too_old @ StoreError::ServerTooOld { .. }) => Err(too_old.into()),
+        Err(other) => Err(anyhow::Error::new(other)
+            .context(format!("event store at {} (is nats-server running with -js?)", config.nats_url))),
+    }
 }
 
 /// Runs the command API until `stop` fires.

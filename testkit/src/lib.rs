@@ -3,17 +3,30 @@
 //! events. Streams are deleted when the [`TestLog`] drops; streams left by a
 //! crashed run are swept by the next one.
 //!
-//! NATS is found at `PULSE_NATS_URL` (default `nats://127.0.0.1:4222`); `make
-//! test` starts one when none is running.
+//! NATS is found at `PULSE_NATS_URL`, else at the address `make services`
+//! wrote to `.pulse/nats.url`, else at `nats://127.0.0.1:4222`; `make test`
+//! starts a current one when none is running. [`old_nats`] runs a server below
+//! the floor, for the tests of the refusal.
+
+pub mod old_nats;
 
 use events::{EventStore, Namespace, StoreConfig};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The NATS server tests use.
+/// The NATS server tests use. The file written by `make services` is read so
+/// that a plain `cargo test` finds the current server the script started when
+/// an older one holds the default port.
 pub fn nats_url() -> String {
-    std::env::var("PULSE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+    if let Ok(url) = std::env::var("PULSE_NATS_URL") {
+        return url;
+    }
+    let written = concat!(env!("CARGO_MANIFEST_DIR"), "/../.pulse/nats.url");
+    match std::fs::read_to_string(written) {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
+        _ => "nats://127.0.0.1:4222".to_owned(),
+    }
 }
 
 /// Test namespaces start with this, so stale ones can be recognised.

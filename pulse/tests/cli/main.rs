@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod events;
+mod nats_floor;
 mod readme;
 mod serve;
 mod token;
@@ -12,7 +13,14 @@ use std::process::{Command, Output};
 /// Runs `pulse` with these arguments and extra environment, to completion.
 pub fn pulse(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pulse"));
-    command.args(args).env_remove("PULSE_DEV").env_remove("PULSE_JWT_SECRET").env("PULSE_LOG_FORMAT", "text");
+    // The server the tests use, which `cargo test` alone may have found in
+    // `.pulse/nats.url` rather than in the environment.
+    command
+        .args(args)
+        .env_remove("PULSE_DEV")
+        .env_remove("PULSE_JWT_SECRET")
+        .env("PULSE_LOG_FORMAT", "text")
+        .env("PULSE_NATS_URL", testkit::nats_url());
     for (name, value) in env {
         command.env(name, value);
     }

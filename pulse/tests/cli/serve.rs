@@ -22,6 +22,7 @@ fn start(subcommand: &str, port: u16, namespace: &str) -> Running {
         .arg(subcommand)
         .env("PULSE_COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
         .env("PULSE_NAMESPACE", namespace)
+        .env("PULSE_NATS_URL", testkit::nats_url())
         .env("PULSE_JWT_SECRET", "serve-test-secret-0123456789")
         .env_remove("PULSE_DEV")
         .stdout(Stdio::null())
