@@ -10,7 +10,7 @@ use crate::facts;
 use crate::limits::Limit;
 use axum::extract::{Path, State};
 use domain::InvalidInput;
-use domain::content::{Comment, CommentCommand, Post, ReportReason, comment, compose_comment};
+use domain::content::{Comment, CommentCommand, HideReason, Post, ReportReason, comment, compose_comment};
 use events::Aggregate;
 use events::ids::CommentId;
 use serde::Deserialize;
@@ -135,7 +135,7 @@ async fn hide_comment(
     Body(req): Body<HideRequest>,
 ) -> Result<Accepted, ApiError> {
     let id = comment_path(&comment_id)?;
-    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let reason = HideReason::parse_optional(req.reason.as_deref())?;
     run(&app, &caller, id, CommentCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason })
         .await
 }

@@ -12,7 +12,7 @@ use ::events::catalog::content::Rsvp;
 use ::events::ids::EventId;
 use axum::extract::{Path, State};
 use domain::InvalidInput;
-use domain::content::{CalendarEvent, CalendarEventCommand, RawEventDetails, event, parse_details};
+use domain::content::{CalendarEvent, CalendarEventCommand, CancelReason, RawEventDetails, event, parse_details};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -141,7 +141,7 @@ async fn cancel_event(
     Body(req): Body<CancelRequest>,
 ) -> Result<Accepted, ApiError> {
     let id = event_path(&event_id)?;
-    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let reason = CancelReason::parse_optional(req.reason.as_deref())?;
     run(&app, &caller, id, CalendarEventCommand::Cancel { by: caller.user.clone(), reason }).await
 }
 

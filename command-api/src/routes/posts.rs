@@ -9,7 +9,7 @@ use crate::limits::Limit;
 use axum::extract::{Path, State};
 use domain::content::post::{self, PostCommand};
 use domain::content::text::MAX_POST_CHARS;
-use domain::content::{ReportReason, text};
+use domain::content::{HideReason, ReportReason, text};
 use events::Aggregate;
 use events::ids::PostId;
 use serde::Deserialize;
@@ -148,7 +148,7 @@ async fn hide_post(
     Body(req): Body<HideRequest>,
 ) -> Result<Accepted, ApiError> {
     let id = post_path(&post_id)?;
-    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let reason = HideReason::parse_optional(req.reason.as_deref())?;
     let command = PostCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason };
     run(&app, &caller, id, command).await
 }
