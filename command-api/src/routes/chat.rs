@@ -13,8 +13,8 @@ use crate::limits::Limit;
 use axum::extract::{Path, State};
 use domain::InvalidInput;
 use domain::chat::{
-    Conversation, ConversationCommand, GroupTitle, MessageBody, MessageCommand, conversation, direct_conversation_id,
-    message, read,
+    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_NAMED_MEMBERS, MessageBody,
+    MessageCommand, conversation, direct_conversation_id, message, read,
 };
 use events::catalog::chat::ConversationKind;
 use events::catalog::{ChatEvent, DomainEvent};
@@ -49,7 +49,8 @@ pub struct DirectRequest {
 pub struct GroupRequest {
     /// 1 to 80 characters.
     pub title: String,
-    /// The other members' user ids (the caller joins too); at most 255.
+    /// The other members' user ids (the caller joins too): at most 255, as a
+    /// group has at most 256 members (`domain::chat::MAX_GROUP_MEMBERS`).
     pub members: Vec<String>,
 }
 
@@ -57,7 +58,8 @@ pub struct GroupRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersRequest {
-    /// User ids.
+    /// User ids: at most 255 in one request, and the group at most 256
+    /// members after it (`domain::chat::MAX_GROUP_MEMBERS`).
     pub members: Vec<String>,
 }
 
@@ -92,9 +94,12 @@ fn message_id(field: &str, raw: &str) -> Result<MessageId, ApiError> {
     MessageId::parse(raw).map_err(|e| invalid(field, e))
 }
 
+/// The people a request names to start or join a group. A list that could
+/// never fit is refused as the rules would refuse it, before one fact is
+/// looked up per person.
 fn user_ids(field: &str, raw: &[String]) -> Result<Vec<UserId>, ApiError> {
-    if raw.len() > 255 {
-        return Err(invalid(field, "at most 255 members"));
+    if raw.len() > MAX_NAMED_MEMBERS {
+        return Err(ConversationRejection::GroupTooLarge.into());
     }
     raw.iter().enumerate().map(|(i, id)| UserId::parse(id).map_err(|e| invalid(&format!("{field}[{i}]"), e))).collect()
 }

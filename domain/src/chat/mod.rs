@@ -6,6 +6,9 @@ pub mod conversation;
 pub mod message;
 pub mod read;
 
-pub use conversation::{Conversation, ConversationCommand, ConversationRejection, GroupTitle, direct_conversation_id};
+pub use conversation::{
+    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_GROUP_MEMBERS, MAX_NAMED_MEMBERS,
+    direct_conversation_id,
+};
 pub use message::{Message, MessageBody, MessageCommand, MessageRejection};
 pub use read::{ReadMark, ReadRejection};
