@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use domain::InvalidInput;
 use domain::chat::{
     Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_NAMED_MEMBERS, MessageBody,
-    MessageCommand, conversation, direct_conversation_id, message, read,
+    MessageCommand, ReadCommand, conversation, direct_conversation_id, message, read,
 };
 use events::catalog::chat::ConversationKind;
 use events::catalog::{ChatEvent, DomainEvent};
@@ -305,19 +305,12 @@ async fn mark_read(
     let id = conversation_path(&conversation_id)?;
     let up_to = message_id("up_to", &req.up_to)?;
     let is_member = current(&app, &Aggregate::conversation(id), conversation::evolve).await?.is_member(&caller.user);
+    // Where the message was sent never changes, so it is looked up once; which
+    // mark is newer is decided by `read::decide` on every retry.
+    let sent_at = sent_at(&app, id, up_to).await?.map(|position| position.sequence);
+    let command = ReadCommand { conversation: id, reader: caller.user.clone(), up_to, sent_at, is_member };
     let aggregate = Aggregate::read(id, &caller.user);
-    let mark = current(&app, &aggregate, read::evolve).await?;
-    let target = sent_at(&app, id, up_to).await?;
-    let previous = match mark.up_to {
-        Some(previous) => sent_at(&app, id, previous).await?,
-        None => None,
-    };
-    let newer = match (target, previous) {
-        (Some(target), Some(previous)) => target.sequence > previous.sequence,
-        _ => true,
-    };
-    let decide =
-        |s: &read::ReadMark| read::decide(s, id, caller.user.clone(), up_to, is_member, target.is_some(), newer);
-    let outcome = execute(&app, &caller.context, &aggregate, read::evolve, decide).await?;
+    let outcome =
+        execute(&app, &caller.context, &aggregate, read::evolve, |s| read::decide(s, command.clone())).await?;
     Ok(Accepted::new(id, outcome))
 }

@@ -11,4 +11,4 @@ pub use conversation::{
     direct_conversation_id,
 };
 pub use message::{Message, MessageBody, MessageCommand, MessageRejection};
-pub use read::{ReadMark, ReadRejection};
+pub use read::{ReadCommand, ReadMark, ReadRejection};
