@@ -91,6 +91,7 @@ pub fn current_version(context: Context, name: &str) -> Option<u32> {
 fn step(context: Context, name: &str, from: u32, body: Value) -> Option<Value> {
     match (context, name, from) {
         (Context::Users, "UserRegistered", 1) => Some(user_registered_v1_to_v2(body)),
+        (Context::Chat, "MessagesRead", 1) => Some(messages_read_v1_to_v2(body)),
         _ => None,
     }
 }
@@ -106,12 +107,24 @@ fn user_registered_v1_to_v2(mut body: Value) -> Value {
     body
 }
 
+/// v1 (`{"conversation","reader","up_to"}`) did not say where the message
+/// was sent; v2 adds `up_to_sequence`. The log cannot tell it for an old
+/// mark, so it reads as `null`: unknown, which the read rules count as older
+/// than any known position.
+fn messages_read_v1_to_v2(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.entry("up_to_sequence").or_insert(json!(null));
+    }
+    body
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::catalog::chat::MessagesRead;
     use crate::catalog::users::UserRegistered;
-    use crate::ids::{Handle, UserId};
+    use crate::ids::{ConversationId, Handle, MessageId, UserId};
 
     #[track_caller]
     fn check(context: Context, name: &str, version: u32, stored: &str, expected: impl Into<DomainEvent>) {
@@ -143,6 +156,22 @@ mod tests {
             r#"{"user":"ana","handle":"ana","display_name":"Ana","email":"ana@example.org"}"#,
             registered("Ana", Some("ana@example.org")),
         );
+    }
+
+    fn read(up_to_sequence: Option<u64>) -> ChatEvent {
+        ChatEvent::MessagesRead(MessagesRead {
+            conversation: ConversationId(uuid::Uuid::from_u128(1)),
+            reader: UserId::parse("ana").unwrap(),
+            up_to: MessageId(uuid::Uuid::from_u128(2)),
+            up_to_sequence,
+        })
+    }
+
+    #[test]
+    fn every_stored_messages_read_version_still_reads() {
+        let ids = r#""conversation":"00000000-0000-0000-0000-000000000001","reader":"ana","up_to":"00000000-0000-0000-0000-000000000002""#;
+        check(Context::Chat, "MessagesRead", 1, &format!("{{{ids}}}"), read(None));
+        check(Context::Chat, "MessagesRead", 2, &format!(r#"{{{ids},"up_to_sequence":42}}"#), read(Some(42)));
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::limits::Limit;
 use axum::extract::State;
 use domain::InvalidInput;
 use domain::chat::{
-    Conversation, ConversationCommand, GroupTitle, MAX_GROUP_MEMBERS, Message, MessageBody, MessageCommand,
-    ReadCommand, ReadMark, direct_conversation_id,
+    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_NAMED_MEMBERS, Message, MessageBody,
+    MessageCommand, ReadCommand, ReadMark, direct_conversation_id,
 };
 use events::catalog::chat::ConversationKind;
 use events::catalog::{ChatEvent, DomainEvent};
@@ -52,7 +52,8 @@ pub struct DirectRequest {
 pub struct GroupRequest {
     /// 1 to 80 characters.
     pub title: String,
-    /// The other members' user ids (the caller joins too); at most 255.
+    /// The other members' user ids (the caller joins too): at most 255, as a
+    /// group has at most 256 members (`domain::chat::MAX_GROUP_MEMBERS`).
     pub members: Vec<String>,
 }
 
@@ -60,7 +61,8 @@ pub struct GroupRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersRequest {
-    /// User ids.
+    /// User ids: at most 255 in one request, and the group at most 256
+    /// members after it (`domain::chat::MAX_GROUP_MEMBERS`).
     pub members: Vec<String>,
 }
 
@@ -91,9 +93,12 @@ fn message_id(field: &str, raw: &str) -> Result<MessageId, ApiError> {
     MessageId::parse(raw).map_err(|e| invalid(field, e))
 }
 
+/// The people a request names to start or join a group. A list that could
+/// never fit is refused as the rules would refuse it, before one fact is
+/// looked up per person.
 fn user_ids(field: &str, raw: &[String]) -> Result<Vec<UserId>, ApiError> {
-    if raw.len() >= MAX_GROUP_MEMBERS {
-        return Err(invalid(field, format!("at most {} members besides you", MAX_GROUP_MEMBERS - 1)));
+    if raw.len() > MAX_NAMED_MEMBERS {
+        return Err(ConversationRejection::GroupTooLarge.into());
     }
     raw.iter().enumerate().map(|(i, id)| UserId::parse(id).map_err(|e| invalid(&format!("{field}[{i}]"), e))).collect()
 }
@@ -275,26 +280,12 @@ async fn mark_read(
     Body(req): Body<ReadRequest>,
 ) -> Result<Accepted, ApiError> {
     let up_to = message_id("up_to", &req.up_to)?;
-    let conversation = app.commands().current::<Conversation>(&Aggregate::conversation(id)).await?;
+    let is_member = app.commands().current::<Conversation>(&Aggregate::conversation(id)).await?.is_member(&caller.user);
+    // Where the message was sent never changes, so it is looked up once; which
+    // mark is newer is decided by `read::decide` on every retry.
+    let sent_at = sent_at(&app, id, up_to).await?.map(|position| position.sequence);
+    let command = ReadCommand { conversation: id, reader: caller.user.clone(), up_to, sent_at, is_member };
     let aggregate = Aggregate::read(id, &caller.user);
-    let mark = app.commands().current::<ReadMark>(&aggregate).await?;
-    let target = sent_at(&app, id, up_to).await?;
-    let previous = match mark.up_to {
-        Some(previous) => sent_at(&app, id, previous).await?,
-        None => None,
-    };
-    let newer = match (target, previous) {
-        (Some(target), Some(previous)) => target.sequence > previous.sequence,
-        _ => true,
-    };
-    let command = ReadCommand {
-        conversation: id,
-        reader: caller.user.clone(),
-        up_to,
-        is_member: conversation.is_member(&caller.user),
-        message_exists: target.is_some(),
-        newer,
-    };
     let outcome = app.commands().execute::<ReadMark>(&caller.context, &aggregate, command).await?;
     Ok(Accepted::new(id, outcome))
 }

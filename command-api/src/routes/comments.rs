@@ -9,7 +9,7 @@ use crate::facts;
 use crate::limits::Limit;
 use axum::extract::State;
 use domain::InvalidInput;
-use domain::content::{Comment, CommentCommand, Post, ReportReason, compose_comment};
+use domain::content::{Comment, CommentCommand, HideReason, Post, ReportReason, compose_comment};
 use events::Aggregate;
 use events::ids::{CommentId, PostId};
 use serde::Deserialize;
@@ -121,7 +121,7 @@ async fn hide_comment(
     PathId(id): PathId<CommentId>,
     Body(req): Body<HideRequest>,
 ) -> Result<Accepted, ApiError> {
-    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let reason = HideReason::parse_optional(req.reason.as_deref())?;
     run(&app, &caller, id, CommentCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason })
         .await
 }

@@ -9,7 +9,7 @@ use ::events::Aggregate;
 use ::events::catalog::content::Rsvp;
 use ::events::ids::EventId;
 use axum::extract::State;
-use domain::content::{CalendarEvent, CalendarEventCommand, RawEventDetails, parse_details};
+use domain::content::{CalendarEvent, CalendarEventCommand, CancelReason, RawEventDetails, parse_details};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -128,7 +128,7 @@ async fn cancel_event(
     PathId(id): PathId<EventId>,
     Body(req): Body<CancelRequest>,
 ) -> Result<Accepted, ApiError> {
-    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let reason = CancelReason::parse_optional(req.reason.as_deref())?;
     run(&app, &caller, id, CalendarEventCommand::Cancel { by: caller.user.clone(), reason }).await
 }
 

@@ -7,8 +7,7 @@ use crate::extract::{Body, Caller, PathId};
 use crate::limits::Limit;
 use axum::extract::State;
 use domain::content::text::MAX_POST_CHARS;
-use domain::content::{Post, PostCommand};
-use domain::content::{ReportReason, text};
+use domain::content::{HideReason, Post, PostCommand, ReportReason, text};
 use events::Aggregate;
 use events::ids::PostId;
 use serde::Deserialize;
@@ -119,7 +118,7 @@ async fn hide_post(
     PathId(id): PathId<PostId>,
     Body(req): Body<HideRequest>,
 ) -> Result<Accepted, ApiError> {
-    let reason = domain::input::optional_text("reason", req.reason.as_deref(), 500, true)?;
+    let reason = HideReason::parse_optional(req.reason.as_deref())?;
     let command = PostCommand::Hide { by: caller.user.clone(), is_moderator: caller.moderator, reason };
     run(&app, &caller, id, command).await
 }

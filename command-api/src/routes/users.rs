@@ -10,8 +10,8 @@ use axum::extract::State;
 use commands::{CommandContext, CommandError};
 use domain::InvalidInput;
 use domain::users::{
-    Block, BlockCommand, Follow, FollowCommand, HandleClaim, HandleCommand, HandleRejection, Holder, ProfileChanges,
-    RawProfileChanges, User, UserCommand, handle_candidates,
+    Block, BlockCommand, DisplayName, Follow, FollowCommand, HandleClaim, HandleCommand, HandleRejection, Holder,
+    ProfileChanges, RawProfileChanges, User, UserCommand, handle_candidates,
 };
 use events::catalog::UserEvent;
 use events::catalog::users::{MessagePolicy, Settings};
@@ -71,13 +71,12 @@ pub struct SettingsRequest {
 }
 
 /// The display name and email a new user starts with, from the identity
-/// token's (or the calling backend's) `name` and `email`.
-pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -> (String, Option<String>) {
+/// token's (or the calling backend's) `name` and `email`. The name goes
+/// through the same parser as a profile edit, falling back to the email's
+/// local part and then the user id ([`DisplayName::from_identity`]).
+pub(super) fn identity(user: &UserId, name: Option<&str>, email: Option<&str>) -> (DisplayName, Option<String>) {
     let email = email.filter(|e| e.len() <= 254 && e.contains('@')).map(str::to_owned);
-    let from_name = name.and_then(|n| domain::input::text("name", n, 1, 50, false).ok());
-    let local_part = email.as_deref().and_then(|e| e.split('@').next()).map(str::to_owned);
-    let name = from_name.or(local_part).unwrap_or_else(|| user.to_string());
-    (name, email)
+    (DisplayName::from_identity(name, email.as_deref(), user), email)
 }
 
 /// Register the caller from their token, or nothing if already registered.
@@ -100,7 +99,7 @@ pub(super) async fn register_user(
     app: &App,
     context: &CommandContext,
     user: &UserId,
-    (display_name, email): (String, Option<String>),
+    (display_name, email): (DisplayName, Option<String>),
     wanted: Option<&str>,
 ) -> Result<Accepted, ApiError> {
     let handle = match facts::user(app, user).await? {
@@ -108,7 +107,7 @@ pub(super) async fn register_user(
         User::Unregistered => {
             let candidates = match wanted {
                 Some(raw) => vec![Handle::parse(raw).map_err(|e| InvalidInput::new("handle", e.to_string()))?],
-                None => handle_candidates(&display_name, user),
+                None => handle_candidates(display_name.as_str(), user),
             };
             claim_first_free(app, context, user, candidates).await?
         }
@@ -266,4 +265,18 @@ async fn unblock_user(
 ) -> Result<Accepted, ApiError> {
     let command = BlockCommand::Unblock { blocker: caller.user.clone(), blocked: blocked.clone() };
     run_block(&app, &caller, blocked, command).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_email_local_part_that_would_be_an_invalid_name_is_not_used_as_one() {
+        let user = UserId::parse("u1").unwrap_or_else(|e| panic!("{e}"));
+        let (name, email) = identity(&user, None, Some("\u{202E}evil\u{2028}@example.org"));
+        assert_eq!((name.as_str(), email.as_deref()), ("u1", Some("\u{202E}evil\u{2028}@example.org")));
+        let (name, _) = identity(&user, Some("Ana\u{200B}"), Some("ana@example.org"));
+        assert_eq!(name.as_str(), "ana");
+    }
 }

@@ -90,6 +90,20 @@ async fn a_group_gains_members_from_members_and_a_leaver_can_no_longer_write() {
 }
 
 #[tokio::test]
+async fn naming_more_people_than_a_group_holds_is_refused_as_too_large() {
+    let api = spawn().await;
+    registered(&api, &["ana", "ben"]).await;
+    let crowd: Vec<String> = (0..domain::chat::MAX_GROUP_MEMBERS).map(|i| format!("u{i}")).collect();
+    api.post("/conversations", "ana", json!({ "title": "Crowd", "members": crowd }))
+        .await
+        .problem(422, "group-too-large");
+    let id = api.post("/conversations", "ana", json!({ "title": "G", "members": ["ben"] })).await.id();
+    api.post(&format!("/conversations/{id}/members"), "ana", json!({ "members": crowd }))
+        .await
+        .problem(422, "group-too-large");
+}
+
+#[tokio::test]
 async fn only_the_sender_edits_or_deletes_a_message() {
     let api = spawn().await;
     registered(&api, &["ana", "ben"]).await;

@@ -54,3 +54,16 @@ async fn a_browser_subscription_is_added_once_removed_once_and_bounded_per_user(
     reply.problem(422, "invalid-input");
     assert_eq!(reply.body["field"], "keys.auth");
 }
+
+#[tokio::test]
+async fn a_subscription_on_a_loopback_or_private_host_is_refused() {
+    let api = spawn().await;
+    for endpoint in ["https://127.0.0.1/push", "https://[::1]/push", "https://metadata.google.internal/x"] {
+        let mut internal = subscription(1);
+        internal["endpoint"] = json!(endpoint);
+        let reply = api.post("/notifications/push-subscriptions", "ana", internal).await;
+        reply.problem(422, "invalid-input");
+        assert_eq!(reply.body["field"], "endpoint");
+    }
+    assert!(api.event_names_of(&preferences_of()).await.is_empty());
+}

@@ -11,6 +11,12 @@ use uuid::Uuid;
 /// Most members of a group.
 pub const MAX_GROUP_MEMBERS: usize = 256;
 
+/// Most people one request may name to start or join a group: the caller is
+/// in the group too (who starts it, or a member adding people). A longer list
+/// can never fit, so the caller refuses it with [`ConversationRejection::GroupTooLarge`]
+/// before looking up a fact (blocks, message policy) per person.
+pub const MAX_NAMED_MEMBERS: usize = MAX_GROUP_MEMBERS - 1;
+
 /// Namespace of direct conversation ids. Part of the event contract: the id of
 /// the direct conversation of two users is the UUID v5 of their sorted ids
 /// under it, so both find the same one.
@@ -126,8 +132,8 @@ pub enum ConversationRejection {
     /// A group needs the starter and at least one other person.
     #[error("A group needs at least one other member.")]
     GroupNeedsMembers,
-    /// Over the member limit ([`MAX_GROUP_MEMBERS`]).
-    #[error("A group has at most 256 members.")]
+    /// Over the member limit.
+    #[error("A group has at most {MAX_GROUP_MEMBERS} members.")]
     GroupTooLarge,
     /// Someone who left can be brought back by the group's creator alone.
     #[error("Someone you are adding left this group; only its creator can add them back.")]
@@ -394,5 +400,24 @@ mod tests {
             refused: vec![],
         };
         assert_eq!(decide(&Conversation::Absent, start), Err(ConversationRejection::GroupTooLarge));
+    }
+
+    #[test]
+    fn the_group_size_refusal_names_the_limit_the_rules_apply() {
+        assert_eq!(
+            ConversationRejection::GroupTooLarge.to_string(),
+            format!("A group has at most {MAX_GROUP_MEMBERS} members.")
+        );
+        let members: Vec<UserId> = (0..MAX_NAMED_MEMBERS).map(|i| user(&format!("u{i}"))).collect();
+        let start = |members: Vec<UserId>| ConversationCommand::StartGroup {
+            conversation: GROUP,
+            by: user("ana"),
+            members,
+            title: GroupTitle::parse("Full").unwrap(),
+            refused: vec![],
+        };
+        assert!(decide(&Conversation::Absent, start(members.clone())).is_ok(), "the caller and 255 others fit");
+        let one_more = [members, vec![user("zed")]].concat();
+        assert_eq!(decide(&Conversation::Absent, start(one_more)), Err(ConversationRejection::GroupTooLarge));
     }
 }

@@ -7,7 +7,8 @@ pub mod message;
 pub mod read;
 
 pub use conversation::{
-    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_GROUP_MEMBERS, direct_conversation_id,
+    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_GROUP_MEMBERS, MAX_NAMED_MEMBERS,
+    direct_conversation_id,
 };
 pub use message::{Message, MessageBody, MessageCommand, MessageRejection};
 pub use read::{ReadCommand, ReadMark, ReadRejection};

@@ -1,4 +1,7 @@
-//! A member's read mark in a conversation: it only moves forward.
+//! A member's read mark in a conversation: it only moves forward, in log
+//! order. The mark keeps where its message was sent, so `decide` compares
+//! positions itself and a command decided again after a lost race cannot move
+//! the mark back.
 
 use events::catalog::ChatEvent;
 use events::catalog::chat::MessagesRead;
@@ -9,6 +12,27 @@ use events::ids::{ConversationId, MessageId, UserId};
 pub struct ReadMark {
     /// `None` before the first mark.
     pub up_to: Option<MessageId>,
+    /// Where `up_to` was sent (its chat stream sequence). `None` before the
+    /// first mark, and for a mark written as `MessagesRead` v1, which did not
+    /// record it.
+    pub sequence: Option<u64>,
+}
+
+/// Mark a conversation read up to and including a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadCommand {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The caller.
+    pub reader: UserId,
+    /// The last message read.
+    pub up_to: MessageId,
+    /// Where `up_to` was sent: the chat stream sequence of its `MessageSent`,
+    /// or `None` when it is not a message of this conversation (an outside
+    /// fact, looked up by the caller; it never changes once known).
+    pub sent_at: Option<u64>,
+    /// Whether the reader is a member (an outside fact).
+    pub is_member: bool,
 }
 
 /// Why a read mark is refused.
@@ -22,44 +46,32 @@ pub enum ReadRejection {
     NoSuchMessage,
 }
 
-/// A member marks the conversation read up to a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadCommand {
-    /// The conversation.
-    pub conversation: ConversationId,
-    /// Who reads.
-    pub reader: UserId,
-    /// The last message read.
-    pub up_to: MessageId,
-    /// Whether the reader is a member.
-    pub is_member: bool,
-    /// Whether the message is in this conversation.
-    pub message_exists: bool,
-    /// Whether that message was sent after the current mark's.
-    pub newer: bool,
-}
-
-/// Marks the conversation read up to a message. `newer` says whether that
-/// message was sent after the current mark's (an outside fact: their places in
-/// the log); an older or the same mark changes nothing.
+/// Marks the conversation read up to a message. A message sent at or before
+/// the current mark's changes nothing: marks only move forward.
 pub fn decide(mark: &ReadMark, command: ReadCommand) -> Result<Vec<ChatEvent>, ReadRejection> {
-    let ReadCommand { conversation, reader, up_to, is_member, message_exists, newer } = command;
+    let ReadCommand { conversation, reader, up_to, sent_at, is_member } = command;
     if !is_member {
         return Err(ReadRejection::NotAMember);
     }
-    if !message_exists {
+    let Some(sent_at) = sent_at else {
         return Err(ReadRejection::NoSuchMessage);
-    }
-    if mark.up_to == Some(up_to) || !newer {
+    };
+    if mark.up_to == Some(up_to) {
         return Ok(vec![]);
     }
-    Ok(vec![MessagesRead { conversation, reader, up_to }.into()])
+    // A mark of unknown position (written as v1) counts as older than any
+    // known one: the next mark replaces it, and from then on positions are
+    // compared. At worst one mark moves back once; it can never stick there.
+    if mark.sequence.is_some_and(|current| sent_at <= current) {
+        return Ok(vec![]);
+    }
+    Ok(vec![MessagesRead { conversation, reader, up_to, up_to_sequence: Some(sent_at) }.into()])
 }
 
 /// Folds one event into the mark.
 pub fn evolve(mark: ReadMark, event: &ChatEvent) -> ReadMark {
     match event {
-        ChatEvent::MessagesRead(e) => ReadMark { up_to: Some(e.up_to) },
+        ChatEvent::MessagesRead(e) => ReadMark { up_to: Some(e.up_to), sequence: e.up_to_sequence },
         _ => mark,
     }
 }
@@ -70,27 +82,63 @@ crate::decider::decider!(ReadMark, ReadCommand, ChatEvent, ReadRejection);
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::decider::given::Given;
 
     const CONVERSATION: ConversationId = ConversationId(uuid::Uuid::from_u128(1));
     const FIRST: MessageId = MessageId(uuid::Uuid::from_u128(2));
+    const SECOND: MessageId = MessageId(uuid::Uuid::from_u128(3));
 
     fn ana() -> UserId {
         UserId::parse("ana").unwrap()
     }
 
-    fn read(up_to: MessageId, is_member: bool, message_exists: bool, newer: bool) -> ReadCommand {
-        ReadCommand { conversation: CONVERSATION, reader: ana(), up_to, is_member, message_exists, newer }
+    fn read(up_to: MessageId, sent_at: Option<u64>) -> ReadCommand {
+        ReadCommand { conversation: CONVERSATION, reader: ana(), up_to, sent_at, is_member: true }
+    }
+
+    fn marked(up_to: MessageId, sequence: Option<u64>) -> ChatEvent {
+        MessagesRead { conversation: CONVERSATION, reader: ana(), up_to, up_to_sequence: sequence }.into()
+    }
+
+    fn given(history: impl IntoIterator<Item = ChatEvent>) -> Given<ReadMark> {
+        crate::decider::given::given(history)
     }
 
     #[test]
-    fn a_read_mark_only_moves_forward_and_only_for_members() {
-        let marked = decide(&ReadMark::default(), read(FIRST, true, true, true)).unwrap();
-        let mark = marked.iter().fold(ReadMark::default(), evolve);
-        assert_eq!(mark.up_to, Some(FIRST));
-        assert_eq!(decide(&mark, read(FIRST, true, true, true)), Ok(vec![]));
-        let older = MessageId(uuid::Uuid::from_u128(3));
-        assert_eq!(decide(&mark, read(older, true, true, false)), Ok(vec![]));
-        assert_eq!(decide(&mark, read(older, false, true, true)), Err(ReadRejection::NotAMember));
-        assert_eq!(decide(&mark, read(older, true, false, true)), Err(ReadRejection::NoSuchMessage));
+    fn a_first_mark_records_where_its_message_was_sent() {
+        given([]).when(read(FIRST, Some(10))).then(marked(FIRST, Some(10)));
+    }
+
+    #[test]
+    fn a_mark_moves_forward_to_a_later_message() {
+        given([marked(FIRST, Some(10))]).when(read(SECOND, Some(11))).then(marked(SECOND, Some(11)));
+    }
+
+    #[test]
+    fn an_earlier_or_the_same_message_leaves_the_mark_where_it_is() {
+        given([marked(SECOND, Some(11))]).when(read(FIRST, Some(10))).then_nothing();
+        given([marked(SECOND, Some(11))]).when(read(SECOND, Some(11))).then_nothing();
+    }
+
+    #[test]
+    fn a_stale_mark_decided_again_after_a_lost_race_does_not_move_the_mark_back() {
+        // Two tabs mark at once: the later message wins the append, and the
+        // earlier one's command is decided again on the new state.
+        let stale = read(FIRST, Some(10));
+        given([]).when(stale.clone()).then(marked(FIRST, Some(10)));
+        given([marked(SECOND, Some(11))]).when(stale).then_nothing();
+    }
+
+    #[test]
+    fn a_mark_of_unknown_position_is_older_than_any_known_one() {
+        given([marked(SECOND, None)]).when(read(FIRST, Some(10))).then(marked(FIRST, Some(10)));
+        given([marked(SECOND, None)]).when(read(SECOND, Some(11))).then_nothing();
+    }
+
+    #[test]
+    fn only_members_mark_and_only_messages_of_the_conversation() {
+        let stranger = ReadCommand { is_member: false, ..read(FIRST, Some(10)) };
+        given([]).when(stranger).then_rejects(ReadRejection::NotAMember);
+        given([]).when(read(FIRST, None)).then_rejects(ReadRejection::NoSuchMessage);
     }
 }

@@ -4,7 +4,7 @@
 //! the text was checked by [`text::compose_comment`](super::text::compose_comment).
 
 use super::moderation::{self, Facts, Moderate, Refused};
-use crate::content::ReportReason;
+use crate::content::{HideReason, ReportReason};
 use events::catalog::ContentEvent;
 use events::catalog::content::{CommentAdded, CommentDeleted, ContentRef, PostBody};
 use events::ids::{CommentId, PostId, UserId};
@@ -72,8 +72,8 @@ pub enum CommentCommand {
         by: UserId,
         /// Whether the caller moderates (looked up by the caller).
         is_moderator: bool,
-        /// Why, up to 500 characters, checked at the edge.
-        reason: Option<String>,
+        /// Why, if the moderator says.
+        reason: Option<HideReason>,
     },
     /// Make a hidden comment visible again.
     Restore {

@@ -12,6 +12,9 @@ use events::ids::{EventId, UserId};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
+/// Longest cancel reason, in characters.
+pub const MAX_CANCEL_REASON_CHARS: usize = 500;
+
 /// Most seats an event can have.
 pub const MAX_CAPACITY: u32 = 100_000;
 /// Longest title, in characters.
@@ -70,9 +73,8 @@ pub enum CalendarEventCommand {
     Cancel {
         /// The caller.
         by: UserId,
-        /// Why, as told to attendees; checked at the edge (for example with
-        /// `input::optional_text("reason", raw, 500, true)`).
-        reason: Option<String>,
+        /// Why, as told to attendees, if the organiser says.
+        reason: Option<CancelReason>,
     },
     /// Answer, or change one's answer.
     Respond {
@@ -123,6 +125,34 @@ pub enum CalendarEventRejection {
     /// The organiser blocks the caller.
     #[error("You cannot respond to this event.")]
     Blocked,
+}
+
+/// Why an organiser cancels an event, as told to attendees: 1 to 500
+/// characters, line breaks allowed. Only [`CancelReason::parse`] makes one; a
+/// cancel without a reason is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelReason(String);
+
+impl CancelReason {
+    /// Trims and checks a raw reason (field `reason`).
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        input::text("reason", raw, 1, MAX_CANCEL_REASON_CHARS, true).map(Self)
+    }
+
+    /// An optional reason as sent: absent or blank is no reason.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
+        raw.filter(|r| !r.trim().is_empty()).map(Self::parse).transpose()
+    }
+
+    /// The reason as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The reason as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// Raw calendar event details from a request, before [`parse_details`]. The
@@ -212,7 +242,9 @@ pub fn decide(
             }
             Ok(vec![EventUpdated { event: id, details }.into()])
         }
-        C::Cancel { reason, .. } => Ok(vec![EventCancelled { event: id, reason }.into()]),
+        C::Cancel { reason, .. } => {
+            Ok(vec![EventCancelled { event: id, reason: reason.map(CancelReason::into_string) }.into()])
+        }
         // The same answer again is satisfied before anything else is checked,
         // so someone already going stays going when the event fills up.
         C::Respond { user, rsvp, .. } if rsvps.get(&user) == Some(&rsvp) => Ok(vec![]),
@@ -316,7 +348,7 @@ mod tests {
     }
 
     fn cancel(by: &str) -> CalendarEventCommand {
-        CalendarEventCommand::Cancel { by: user(by), reason: Some("rain".to_owned()) }
+        CalendarEventCommand::Cancel { by: user(by), reason: Some(CancelReason::parse("rain").unwrap()) }
     }
 
     fn respond_at(by: &str, rsvp: Rsvp, now: OffsetDateTime) -> CalendarEventCommand {
@@ -329,6 +361,23 @@ mod tests {
 
     fn given(history: impl IntoIterator<Item = ContentEvent>) -> Given<CalendarEvent> {
         crate::decider::given::given(history)
+    }
+
+    #[test]
+    fn a_cancel_reason_is_optional_and_checked_when_given() {
+        assert_eq!(CancelReason::parse_optional(None), Ok(None));
+        assert_eq!(CancelReason::parse_optional(Some(" \n ")), Ok(None));
+        assert_eq!(
+            CancelReason::parse_optional(Some(" rain ")).unwrap().map(CancelReason::into_string),
+            Some("rain".into())
+        );
+        for bad in [&"x".repeat(MAX_CANCEL_REASON_CHARS + 1), "rain\u{2028}again"] {
+            assert_eq!(
+                CancelReason::parse_optional(Some(bad)).map_err(|e| e.field),
+                Err("reason".to_owned()),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

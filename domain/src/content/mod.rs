@@ -17,10 +17,11 @@ pub mod text;
 
 pub use comment::{Comment, CommentCommand, CommentRejection};
 pub use event::{
-    CalendarEvent, CalendarEventCommand, CalendarEventRejection, RawEventDetails, going_count, parse_details,
+    CalendarEvent, CalendarEventCommand, CalendarEventRejection, CancelReason, RawEventDetails, going_count,
+    parse_details,
 };
 pub use like::{Like, LikeCommand, LikeRejection};
-pub use moderation::ReportReason;
+pub use moderation::{HideReason, ReportReason};
 pub use post::{Post, PostCommand, PostRejection};
 pub use text::{WordAction, WordList, compose, compose_comment};
 

@@ -1,5 +1,5 @@
-//! Moderation of posts and comments: the report reason users give, and the
-//! rules shared by both kinds of content for reporting, hiding and restoring.
+//! Moderation of posts and comments: the reasons users and moderators give,
+//! and the rules shared by both kinds of content for reporting, hiding and restoring.
 //!
 //! Posts and comments keep the same moderation facts (hidden or not, who
 //! reported already) and answer the same way, so the rules live here once and
@@ -36,10 +36,37 @@ impl ReportReason {
     }
 }
 
+/// Why a moderator hides content: 1 to 500 characters, line breaks allowed.
+/// Only [`HideReason::parse`] makes one; a hide without a reason is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HideReason(String);
+
+impl HideReason {
+    /// Trims and checks a raw reason (field `reason`).
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        input::text("reason", raw, 1, MAX_REASON_CHARS, true).map(Self)
+    }
+
+    /// An optional reason as sent: absent or blank is no reason.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
+        raw.filter(|r| !r.trim().is_empty()).map(Self::parse).transpose()
+    }
+
+    /// The reason as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The reason as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// A moderation request, whatever the content.
 pub(crate) enum Moderate {
     Report { by: UserId, reason: ReportReason },
-    Hide { by: UserId, is_moderator: bool, reason: Option<String> },
+    Hide { by: UserId, is_moderator: bool, reason: Option<HideReason> },
     Restore { by: UserId, is_moderator: bool },
 }
 
@@ -75,7 +102,9 @@ pub(crate) fn decide(facts: Facts<'_>, request: Moderate) -> Result<Vec<ContentE
             Err(Refused::NotAModerator)
         }
         Moderate::Hide { .. } if facts.hidden => Ok(vec![]),
-        Moderate::Hide { by, reason, .. } => Ok(vec![ContentHidden { target, by, reason }.into()]),
+        Moderate::Hide { by, reason, .. } => {
+            Ok(vec![ContentHidden { target, by, reason: reason.map(HideReason::into_string) }.into()])
+        }
         Moderate::Restore { .. } if !facts.hidden => Ok(vec![]),
         Moderate::Restore { by, .. } => Ok(vec![ContentRestored { target, by }.into()]),
     }
@@ -109,5 +138,18 @@ mod tests {
             assert_eq!(ReportReason::parse(bad).map_err(|e| e.field), Err("reason".to_owned()), "{bad:?}");
         }
         assert!(ReportReason::parse(&"é".repeat(500)).is_ok());
+    }
+
+    #[test]
+    fn a_hide_reason_is_optional_and_checked_when_given() {
+        assert_eq!(HideReason::parse_optional(None), Ok(None));
+        assert_eq!(HideReason::parse_optional(Some("  ")), Ok(None));
+        assert_eq!(
+            HideReason::parse_optional(Some(" abuse\n ")).map(|r| r.map(HideReason::into_string)),
+            Ok(Some("abuse".to_owned()))
+        );
+        for bad in [&"x".repeat(501), "hidden\u{202E}txt"] {
+            assert_eq!(HideReason::parse_optional(Some(bad)).map_err(|e| e.field), Err("reason".to_owned()), "{bad:?}");
+        }
     }
 }

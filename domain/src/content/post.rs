@@ -3,7 +3,7 @@
 //! checked before, by [`text::compose`](super::text::compose).
 
 use super::moderation::{self, Facts, Moderate, Refused};
-use crate::content::ReportReason;
+use crate::content::{HideReason, ReportReason};
 use events::catalog::ContentEvent;
 use events::catalog::content::{ContentRef, PostBody, PostCreated, PostDeleted, PostEdited};
 use events::ids::{PostId, UserId};
@@ -67,8 +67,8 @@ pub enum PostCommand {
         by: UserId,
         /// Whether the caller moderates (looked up by the caller).
         is_moderator: bool,
-        /// Why, up to 500 characters, checked at the edge.
-        reason: Option<String>,
+        /// Why, if the moderator says.
+        reason: Option<HideReason>,
     },
     /// Make a hidden post visible again.
     Restore {
@@ -284,7 +284,11 @@ mod tests {
     #[test]
     fn a_moderator_hides_and_restores_a_post() {
         given([created_by("ana")])
-            .when(PostCommand::Hide { by: user("mod"), is_moderator: true, reason: Some("abuse".to_owned()) })
+            .when(PostCommand::Hide {
+                by: user("mod"),
+                is_moderator: true,
+                reason: Some(HideReason::parse("abuse").unwrap()),
+            })
             .then(ContentHidden { target: ContentRef::Post(POST), by: user("mod"), reason: Some("abuse".to_owned()) });
         given([created_by("ana"), hidden()])
             .when(restore(true))

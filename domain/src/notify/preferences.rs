@@ -1,6 +1,7 @@
 //! A user's notification preferences and Web Push subscriptions.
 
-use crate::input::{self, InvalidInput};
+use super::endpoint::check_push_endpoint;
+use crate::input::InvalidInput;
 use events::catalog::NotificationEvent;
 use events::catalog::notifications::{
     Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded, PushSubscriptionRemoved,
@@ -54,10 +55,11 @@ pub enum NotifySettingsRejection {
     TooManySubscriptions,
 }
 
-/// Checks a browser's PushSubscription: an https endpoint and base64url keys
-/// (`keys.p256dh`, 80 to 100 characters; `keys.auth`, 16 to 32).
+/// Checks a browser's PushSubscription: an https endpoint on a public host
+/// ([`check_push_endpoint`]) and base64url keys (`keys.p256dh`, 80 to 100
+/// characters; `keys.auth`, 16 to 32).
 pub fn parse_subscription(endpoint: &str, p256dh: &str, auth: &str) -> Result<PushSubscription, InvalidInput> {
-    let endpoint = input::url("endpoint", endpoint, false)?;
+    let endpoint = check_push_endpoint(endpoint)?;
     Ok(PushSubscription {
         endpoint,
         p256dh: base64url("keys.p256dh", p256dh, 80, 100)?,
@@ -171,5 +173,6 @@ mod tests {
         assert_eq!(field("http://push.example.org/1", &"B".repeat(87), &"a".repeat(22)), "endpoint");
         assert_eq!(field("https://push.example.org/1", "short", &"a".repeat(22)), "keys.p256dh");
         assert_eq!(field("https://push.example.org/1", &"B".repeat(87), "not base64!!not base64"), "keys.auth");
+        assert_eq!(field("https://192.168.0.10/1", &"B".repeat(87), &"a".repeat(22)), "endpoint");
     }
 }

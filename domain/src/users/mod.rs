@@ -10,4 +10,6 @@ pub mod user;
 pub use block::{Block, BlockCommand, BlockRejection};
 pub use follow::{Follow, FollowCommand, FollowRejection};
 pub use handle::{HandleClaim, HandleCommand, HandleRejection, Holder, handle_candidates};
-pub use user::{ProfileChanges, RawProfileChanges, User, UserCommand, UserRejection};
+pub use user::{
+    DisplayName, MAX_DISPLAY_NAME_CHARS, ProfileChanges, RawProfileChanges, User, UserCommand, UserRejection,
+};

@@ -32,8 +32,8 @@ pub enum UserCommand {
         user: UserId,
         /// The handle they claimed.
         handle: Handle,
-        /// From the token's `name`.
-        display_name: String,
+        /// From the token's `name`, email or id: [`DisplayName::from_identity`].
+        display_name: DisplayName,
         /// From the token's `email`.
         email: Option<String>,
     },
@@ -61,6 +61,50 @@ pub enum UserRejection {
     NotRegistered,
 }
 
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 50;
+
+/// A display name: 1 to 50 characters on one line, in NFC, with none of the
+/// characters [`input::text`] refuses. Only [`DisplayName::parse`] makes one,
+/// whatever the source: the profile, the token's `name`, an email's local
+/// part, the user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Checks a raw display name (field `display_name`).
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        input::text("display_name", raw, 1, MAX_DISPLAY_NAME_CHARS, false).map(Self)
+    }
+
+    /// The name a new user starts with: the identity's `name`, else the local
+    /// part of their `email`, else their user id (cut to the longest name),
+    /// each taken only when it parses. An identity provider's name is as much
+    /// user input as a profile edit: a name with a bidi override or a line
+    /// break is skipped, not stored.
+    pub fn from_identity(name: Option<&str>, email: Option<&str>, user: &UserId) -> Self {
+        let local_part = email.and_then(|e| e.split_once('@')).map(|(local, _)| local);
+        let id: String = user.as_str().chars().take(MAX_DISPLAY_NAME_CHARS).collect();
+        [name, local_part, Some(id.as_str())]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| Self::parse(raw).ok())
+            // A user id is 1 to 64 of `A-Z a-z 0-9 _ -`, so its first 50
+            // always parse; the literal only keeps this total without a panic.
+            .unwrap_or_else(|| Self("user".to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Profile fields as sent: absent leaves a field alone, `""` clears an
 /// optional one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,7 +125,7 @@ pub struct RawProfileChanges {
 /// fields, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileChanges {
-    display_name: Option<String>,
+    display_name: Option<DisplayName>,
     bio: Option<Option<String>>,
     avatar_url: Option<Option<String>>,
     location: Option<Option<String>>,
@@ -103,7 +147,7 @@ impl ProfileChanges {
             Some(v) => input::url(field, &v, allow_http).map(|url| Some(Some(url))),
         };
         Ok(Self {
-            display_name: raw.display_name.map(|name| input::text("display_name", &name, 1, 50, false)).transpose()?,
+            display_name: raw.display_name.map(|name| DisplayName::parse(&name)).transpose()?,
             bio: optional("bio", raw.bio, 300, true)?,
             location: optional("location", raw.location, 100, false)?,
             avatar_url: link("avatar_url", raw.avatar_url, false)?,
@@ -116,7 +160,11 @@ impl ProfileChanges {
             change.clone().unwrap_or_else(|| current.clone())
         };
         Profile {
-            display_name: self.display_name.clone().unwrap_or_else(|| profile.display_name.clone()),
+            display_name: self
+                .display_name
+                .clone()
+                .map(DisplayName::into_string)
+                .unwrap_or_else(|| profile.display_name.clone()),
             bio: pick(&self.bio, &profile.bio),
             avatar_url: pick(&self.avatar_url, &profile.avatar_url),
             location: pick(&self.location, &profile.location),
@@ -129,7 +177,7 @@ impl ProfileChanges {
 pub fn decide(user: &User, command: UserCommand) -> Result<Vec<UserEvent>, UserRejection> {
     match (user, command) {
         (User::Unregistered, UserCommand::Register { user, handle, display_name, email }) => {
-            Ok(vec![UserRegistered { user, handle, display_name, email }.into()])
+            Ok(vec![UserRegistered { user, handle, display_name: display_name.into_string(), email }.into()])
         }
         (User::Registered { .. }, UserCommand::Register { .. }) => Ok(vec![]),
         (User::Unregistered, _) => Err(UserRejection::NotRegistered),
@@ -191,7 +239,7 @@ mod tests {
         let register = UserCommand::Register {
             user: ana(),
             handle: Handle::parse("ana").unwrap(),
-            display_name: "Ana".into(),
+            display_name: DisplayName::parse("Ana").unwrap(),
             email: None,
         };
         assert_eq!(decide(&given(&[]), register.clone()), Ok(vec![registered()]));
@@ -242,6 +290,29 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[track_caller]
+    fn starts_as(name: Option<&str>, email: Option<&str>, user: &str, expected: &str) {
+        let user = UserId::parse(user).unwrap();
+        assert_eq!(DisplayName::from_identity(name, email, &user).as_str(), expected, "{name:?} {email:?}");
+    }
+
+    #[test]
+    fn a_new_users_name_falls_back_from_token_name_to_email_to_id_skipping_invalid_ones() {
+        starts_as(Some("Ana Lima"), Some("ana@example.org"), "u1", "Ana Lima");
+        starts_as(None, Some("ana@example.org"), "u1", "ana");
+        starts_as(Some("  "), Some("ana@example.org"), "u1", "ana");
+        starts_as(Some("evil\u{202E}gnp.exe"), Some("ana@example.org"), "u1", "ana");
+        starts_as(Some("two\nlines"), Some("ana@example.org"), "u1", "ana");
+        starts_as(Some(&"x".repeat(51)), None, "u1", "u1");
+        starts_as(None, Some("\u{202E}ana@example.org"), "u1", "u1");
+        starts_as(None, Some("@example.org"), "u1", "u1");
+        starts_as(None, Some("line\nbreak@example.org"), "u1", "u1");
+        starts_as(None, Some("not an email"), "u1", "u1");
+        starts_as(None, Some("\u{3164}@example.org"), "github_12345", "github_12345");
+        starts_as(None, None, &"a".repeat(64), &"a".repeat(50));
+        starts_as(Some("Jose\u{301}"), None, "u1", "Jos\u{E9}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ catalog! {
         MessageSent = 1,
         MessageEdited = 1,
         MessageDeleted = 1,
-        MessagesRead = 1,
+        MessagesRead = 2,
     }
 }
 
@@ -112,4 +112,8 @@ pub struct MessagesRead {
     pub reader: UserId,
     /// The last message read.
     pub up_to: MessageId,
+    /// Where that message was sent: the chat stream sequence of its
+    /// `MessageSent`, so a later mark can be compared with this one. Always set
+    /// since v2; `None` for marks written as v1, whose position is unknown.
+    pub up_to_sequence: Option<u64>,
 }
