@@ -27,9 +27,11 @@ pub enum InvalidId {
 
 /// A user id: the `sub` claim of the identity token (NextAuth), which is not
 /// always a UUID (OAuth providers use numeric ids, adapters use cuids).
-/// 1 to 64 characters of `A-Z a-z 0-9 _ -`. Only [`UserId::parse`] makes one.
+/// 1 to 64 characters of `A-Z a-z 0-9 _ -`. Only [`UserId::parse`] makes one;
+/// deserializing goes through it too, so an id read from an event or a body is
+/// as checked as one from a path.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
 impl UserId {
@@ -63,9 +65,10 @@ impl fmt::Debug for UserId {
 }
 
 /// A user handle: 3 to 30 characters of `a-z 0-9 _`, unique across Pulse.
-/// Only [`Handle::parse`] makes one; it lowercases its input.
+/// Only [`Handle::parse`] makes one (deserializing included); it lowercases its
+/// input.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Handle(String);
 
 impl Handle {
@@ -98,6 +101,26 @@ impl fmt::Debug for Handle {
         write!(f, "Handle({})", self.0)
     }
 }
+
+/// Deserializing and serializing through `parse` and the plain string.
+macro_rules! string_id {
+    ($($name:ident),*) => {$(
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(raw: String) -> Result<Self, InvalidId> {
+                Self::parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    )*};
+}
+
+string_id!(UserId, Handle);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta] $name:ident),* $(,)?) => {$(
@@ -172,5 +195,13 @@ mod tests {
         for bad in ["ab", "has space", "dot.ted", "émile", &"a".repeat(31)] {
             assert!(Handle::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn deserializing_an_id_checks_it_as_parse_does() {
+        assert_eq!(serde_json::from_str::<UserId>(r#""ana-1""#).unwrap().as_str(), "ana-1");
+        assert!(serde_json::from_str::<UserId>(r#""a.b""#).is_err(), "a subject separator got in");
+        assert!(serde_json::from_str::<Handle>(r#""Has Space""#).is_err());
+        assert_eq!(serde_json::to_string(&Handle::parse("Ana").unwrap()).unwrap(), r#""ana""#);
     }
 }

@@ -14,8 +14,6 @@ pub mod subject;
 pub mod upcast;
 
 #[cfg(feature = "store")]
-pub mod cloudevent;
-#[cfg(feature = "store")]
 pub mod nats_version;
 #[cfg(feature = "store")]
 pub mod store;

@@ -4,7 +4,6 @@
 
 use events::catalog::content::{PostBody, PostCreated, PostEdited};
 use events::catalog::users::{HandleClaimed, UserRegistered};
-use events::cloudevent::NatsBinary;
 use events::ids::{Handle, PostId, UserId};
 use events::{Aggregate, ContentEvent, Context, DomainEvent, EventStore, Expected, IdempotencyKey, Metadata};
 use events::{Start, StoreConfig, StoreError, Subscribe, UserEvent};
@@ -324,8 +323,12 @@ mod failures {
     }
 }
 
+#[path = "support/cloudevent.rs"]
+mod cloudevent;
+
 mod cloudevent_contract {
     use super::*;
+    use crate::cloudevent::NatsBinary;
     use ::cloudevents::{AttributesReader, Data};
 
     #[tokio::test]
@@ -344,7 +347,7 @@ mod cloudevent_contract {
         let js = async_nats::jetstream::new(log.client.clone());
         let stream = js.get_stream(log.namespace.stream(Context::Content)).await.unwrap();
         let raw = stream.get_raw_message(appended.position.sequence).await.unwrap();
-        let event = NatsBinary::new(&raw.headers, &raw.payload).to_event().unwrap();
+        let event = NatsBinary::new(&raw.headers, &raw.payload).into_event().unwrap();
         let recorded = log.store.get(appended.position).await.unwrap().unwrap();
 
         assert_eq!(event.specversion().as_str(), "1.0");

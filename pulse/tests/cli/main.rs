@@ -6,6 +6,7 @@ mod events;
 mod nats_floor;
 mod readme;
 mod serve;
+mod sources;
 mod token;
 
 use std::process::{Command, Output};

@@ -1,8 +1,9 @@
-//! Stored messages as `cloudevents-sdk` events: what operators print with
-//! `pulse events tail --format json`, and proof that any CloudEvents SDK can
-//! read Pulse's streams in binary content mode.
+//! A reader of the CloudEvents NATS binding (binary content mode) for the
+//! `cloudevents-sdk`, written from the binding's rules and not from
+//! `events::envelope`, so that a test reading Pulse's messages with it proves
+//! what an outside consumer sees: `ce-` headers, percent-encoded values, the
+//! data content type in `content-type`.
 
-use crate::envelope::{header, percent_decode};
 use async_nats::HeaderMap;
 use cloudevents::event::SpecVersion;
 use cloudevents::message::{
@@ -23,7 +24,7 @@ impl<'a> NatsBinary<'a> {
     }
 
     /// Reads it as a CloudEvent with the SDK's own deserialiser.
-    pub fn to_event(self) -> Result<cloudevents::Event> {
+    pub fn into_event(self) -> Result<cloudevents::Event> {
         MessageDeserializer::into_event(self)
     }
 
@@ -34,7 +35,7 @@ impl<'a> NatsBinary<'a> {
 
 impl BinaryDeserializer for NatsBinary<'_> {
     fn deserialize_binary<R: Sized, V: BinarySerializer<R>>(self, mut visitor: V) -> Result<R> {
-        let spec = self.get(header::SPEC_VERSION).ok_or(cloudevents::message::Error::WrongEncoding {})?;
+        let spec = self.get("ce-specversion").ok_or(cloudevents::message::Error::WrongEncoding {})?;
         let spec = SpecVersion::try_from(spec)?;
         let attributes = spec.attribute_names();
         visitor = visitor.set_spec_version(spec)?;
@@ -52,7 +53,7 @@ impl BinaryDeserializer for NatsBinary<'_> {
                 };
             }
         }
-        if let Some(content_type) = self.get(header::CONTENT_TYPE) {
+        if let Some(content_type) = self.get("content-type") {
             visitor =
                 visitor.set_attribute("datacontenttype", MessageAttributeValue::String(content_type.to_owned()))?;
         }
@@ -70,13 +71,35 @@ impl StructuredDeserializer for NatsBinary<'_> {
 
 impl MessageDeserializer for NatsBinary<'_> {
     fn encoding(&self) -> Encoding {
-        let structured = self.get(header::CONTENT_TYPE).is_some_and(|t| t.starts_with("application/cloudevents"));
+        let structured = self.get("content-type").is_some_and(|t| t.starts_with("application/cloudevents"));
         if structured {
             Encoding::STRUCTURED
-        } else if self.get(header::SPEC_VERSION).is_some() {
+        } else if self.get("ce-specversion").is_some() {
             Encoding::BINARY
         } else {
             Encoding::UNKNOWN
         }
     }
+}
+
+/// Undoes the percent-encoding of a header value (`%` and two hex digits is
+/// one byte); anything else is taken as it is.
+fn percent_decode(value: &str) -> String {
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        let escaped =
+            tail.get(..2).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (first, escaped) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                rest = &tail[2..];
+            }
+            _ => {
+                out.push(first);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
