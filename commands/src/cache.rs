@@ -13,6 +13,7 @@ use events::{Aggregate, IdempotencyKey, IntoDomainEvent, Recorded};
 use quick_cache::sync::Cache;
 use std::any::{Any, TypeId};
 use std::collections::VecDeque;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// How many of an aggregate's latest idempotency keys an entry remembers. A
@@ -26,7 +27,9 @@ pub(crate) struct Snapshot<D> {
     pub(crate) state: D,
     /// The stream sequence of the last event folded in; 0 for none.
     pub(crate) version: u64,
-    keys: VecDeque<String>,
+    /// Hashes of the latest idempotency keys: cheap to copy on every load, and
+    /// a false match only costs reading the history to find no such key.
+    keys: VecDeque<u64>,
 }
 
 impl<D: Decider> Snapshot<D> {
@@ -54,7 +57,7 @@ impl<D: Decider> Snapshot<D> {
             if self.keys.len() == REMEMBERED_KEYS {
                 self.keys.pop_front();
             }
-            self.keys.push_back(key.to_owned());
+            self.keys.push_back(digest(key));
         }
     }
 
@@ -62,8 +65,15 @@ impl<D: Decider> Snapshot<D> {
     /// Past JetStream's duplicate window this is how a retry is recognised
     /// without walking the whole history on every keyed command.
     pub(crate) fn knows(&self, key: &IdempotencyKey) -> bool {
-        self.keys.iter().any(|k| k == key.as_str())
+        let key = digest(key.as_str());
+        self.keys.contains(&key)
     }
+}
+
+fn digest(key: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 type Entry = Arc<dyn Any + Send + Sync>;

@@ -213,8 +213,10 @@ impl Commands {
                 Start::New => (Snapshot::<D>::empty(), Expected::Any),
                 Start::Load => {
                     let snapshot = self.load::<D>(aggregate).await?;
-                    if let Some(key) = key.as_ref().filter(|k| snapshot.knows(k)) {
-                        return self.replay::<D>(aggregate, key, command).await;
+                    if let Some(key) = key.as_ref().filter(|k| snapshot.knows(k))
+                        && let Some(outcome) = self.replay::<D>(aggregate, key, &command).await?
+                    {
+                        return Ok(outcome);
                     }
                     let version = snapshot.version;
                     (snapshot, Expected::Version(version))
@@ -263,19 +265,20 @@ impl Commands {
     /// Answers a retry from the full history: the event appended under the
     /// key, if deciding the command again on the state before it gives that
     /// event (decisions are pure, so the same request gives the same event).
+    /// `None` when the key is not there after all.
     async fn replay<D: Decider>(
         &self,
         aggregate: &Aggregate,
         key: &IdempotencyKey,
-        command: D::Command,
-    ) -> Result<Outcome, D::Rejection> {
+        command: &D::Command,
+    ) -> Result<Option<Outcome>, D::Rejection> {
         let history: History = self.inner.store.load(aggregate).await?;
         let Some(at) = history.events.iter().position(|r| r.idempotency_key.as_deref() == Some(key.as_str())) else {
-            return Err(StoreError::Conflict { aggregate: aggregate.to_string(), expected: history.version }.into());
+            return Ok(None);
         };
         let before = D::fold(history.events[..at].iter().filter_map(|r| D::Event::peel(&r.event)));
-        same_request(&history.events[at].event, before.decide(command))?;
-        Ok(Outcome { position: history.events[at].position, replayed: true, changed: true })
+        same_request(&history.events[at].event, before.decide(command.clone()))?;
+        Ok(Some(Outcome { position: history.events[at].position, replayed: true, changed: true }))
     }
 
     /// A keyed create that lost: if the aggregate's first event carries the
