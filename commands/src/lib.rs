@@ -184,12 +184,12 @@ impl Commands {
     /// ([`CommandContext::new_id`]). Its state is known to be empty, so the
     /// load is skipped, which saves the command path one NATS round trip.
     ///
-    /// With a key the append expects version 0: a retry after JetStream's
-    /// duplicate window finds the aggregate there, loses, and is answered from
-    /// its first event. Without a key the id has 74 random bits and no one
-    /// else can address it, so nothing is expected: the check would cost
-    /// nats-server 2.9 a lookup of the subject's last message on every create
-    /// (measured: about a third of its user CPU per post).
+    /// With a key the append expects version 0: a retry finds the aggregate
+    /// there, loses, and is answered from its first event. Without a key the id
+    /// has 74 random bits and no one else can address it, so nothing is
+    /// expected: the check costs the server a lookup of the subject's last
+    /// message (measured on nats-server 2.9: about a third of its user CPU per
+    /// post).
     pub async fn create<D: Decider>(
         &self,
         context: &CommandContext,

@@ -1,4 +1,4 @@
-//! The event store: append, load and subscribe over NATS JetStream.
+//! The event store: append and load over NATS JetStream.
 //! **Invariant:** the only code in Pulse that speaks JetStream.
 //!
 //! Append checks the aggregate's version with `Nats-Expected-Last-Subject-Sequence`
@@ -6,7 +6,19 @@
 //! JetStream acknowledged it. Loads walk one subject with direct gets
 //! (`next_by_subj`), never a per-command consumer. Every call is bounded by the
 //! configured timeout. [`EventStore::connect`] refuses a server older than
-//! [`MIN_NATS_VERSION`].
+//! [`MIN_NATS_VERSION`]. Beside this file: [`position`] (the consistency
+//! token), [`idempotency`] (keys), [`streams`] (their definitions) and
+//! [`subscription`] (durable consumers and tails).
+
+pub mod idempotency;
+pub mod position;
+pub mod streams;
+pub mod subscription;
+
+pub use idempotency::IdempotencyKey;
+pub use position::{Appended, Expected, Position};
+pub use streams::{StreamDefinition, stream_definitions};
+pub use subscription::{Delivery, Start, Subscribe, Subscription};
 
 use crate::catalog::{Context, DomainEvent};
 use crate::envelope::{Envelope, EventType, Metadata};
@@ -14,13 +26,10 @@ use crate::nats_version::{MIN_NATS_VERSION, NatsVersion};
 use crate::subject::{Aggregate, Namespace};
 use crate::upcast;
 use async_nats::header::{HeaderMap, HeaderName};
-use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
-use futures::{Stream, StreamExt};
+use async_nats::jetstream::{self, message::PublishMessage, stream};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -28,7 +37,6 @@ use uuid::Uuid;
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 const MSG_ID: &str = "Nats-Msg-Id";
-const STREAM_DEFINITIONS: &str = include_str!("../../infra/jetstream/streams.json");
 
 /// Failures of the event store. A rejection by the domain is not one of these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,114 +106,6 @@ impl Default for StoreConfig {
     }
 }
 
-/// A stream's definition, read from `infra/jetstream/streams.json`.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct StreamDefinition {
-    /// The context the stream holds.
-    pub context: Context,
-    /// Shown by `nats stream info`.
-    pub description: String,
-    /// Largest message (headers and body) the stream accepts, in bytes.
-    pub max_msg_size: usize,
-    /// How long a `Nats-Msg-Id` is remembered for deduplication.
-    pub duplicate_window_secs: u64,
-}
-
-/// The stream definitions kept in `infra/`.
-pub fn stream_definitions() -> Result<Vec<StreamDefinition>, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct File {
-        streams: Vec<StreamDefinition>,
-    }
-    let file: File = serde_json::from_str(STREAM_DEFINITIONS)
-        .map_err(|e| StoreError::Config(format!("infra/jetstream/streams.json: {e}")))?;
-    for context in Context::ALL {
-        if !file.streams.iter().any(|s| s.context == context) {
-            return Err(StoreError::Config(format!("no stream defined for {context}")));
-        }
-    }
-    Ok(file.streams)
-}
-
-/// The version an append expects the aggregate to be at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expected {
-    /// Whatever it is; for events no decision depends on.
-    Any,
-    /// Exactly this version (the stream sequence of its last event); 0 means
-    /// the aggregate has no events yet, which is how uniqueness is claimed.
-    Version(u64),
-}
-
-/// Where an event sits in the log: its context's stream and sequence. Rendered
-/// as `content:42`; this is the consistency token clients can wait for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Position {
-    /// The stream.
-    pub context: Context,
-    /// The stream sequence.
-    pub sequence: u64,
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.context, self.sequence)
-    }
-}
-
-impl FromStr for Position {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, String> {
-        let (context, sequence) = raw.split_once(':').ok_or_else(|| format!("{raw:?} is not <context>:<sequence>"))?;
-        Ok(Self {
-            context: Context::parse(context).ok_or_else(|| format!("unknown context {context:?}"))?,
-            sequence: sequence.parse().map_err(|_| format!("{sequence:?} is not a sequence number"))?,
-        })
-    }
-}
-
-/// What an append did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
-    /// Where the event is.
-    pub position: Position,
-    /// True when the idempotency key had been used: nothing new was written
-    /// and `position` is the first write's.
-    pub duplicate: bool,
-}
-
-/// The caller's idempotency key: the same key appended twice within the
-/// stream's duplicate window yields one event. 1 to 200 printable ASCII
-/// characters; callers scope it (for example by user) before passing it here.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// Checks a raw key.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = !raw.is_empty() && raw.len() <= 200 && raw.bytes().all(|b| (b'!'..=b'~').contains(&b));
-        ok.then(|| Self(raw.to_owned()))
-            .ok_or_else(|| "must be 1 to 200 printable ASCII characters without spaces".to_owned())
-    }
-
-    /// A key derived from this one for the n-th event of a multi-event command.
-    pub fn part(&self, name: &str) -> Self {
-        Self(format!("{}/{name}", self.0))
-    }
-
-    /// The key as used on one aggregate: one client key may drive appends to
-    /// several aggregates (registration claims a handle, then registers), and
-    /// each must deduplicate on its own.
-    pub fn on(&self, aggregate: &Aggregate) -> Self {
-        Self(format!("{}@{aggregate}", self.0))
-    }
-
-    /// The key as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// One event read back from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
@@ -243,94 +143,6 @@ pub struct History {
     /// The sequence of the last event, 0 when there is none; pass it to
     /// [`Expected::Version`] to append after exactly this history.
     pub version: u64,
-}
-
-/// Where a new durable subscription starts. An existing durable resumes after
-/// its last acknowledged event whatever this says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// The first event in the stream.
-    Beginning,
-    /// The event at this sequence.
-    At(u64),
-    /// The first event at or after this time.
-    Since(OffsetDateTime),
-    /// Only events appended from now on.
-    New,
-}
-
-/// What to subscribe to.
-#[derive(Debug, Clone)]
-pub struct Subscribe {
-    /// The stream.
-    pub context: Context,
-    /// An address pattern inside the context (`content.post.*`); `None` is
-    /// the whole stream. nats-server 2.9 takes one filter per consumer.
-    pub filter: Option<String>,
-    /// Where a new subscription starts.
-    pub start: Start,
-    /// How long the server waits for an ack before delivering again.
-    pub ack_wait: Duration,
-}
-
-impl Subscribe {
-    /// The whole stream of a context from its beginning, with a 30 s ack wait.
-    pub fn all(context: Context) -> Self {
-        Self { context, filter: None, start: Start::Beginning, ack_wait: Duration::from_secs(30) }
-    }
-}
-
-type MessageStream = Pin<Box<dyn Stream<Item = Result<jetstream::Message, String>> + Send>>;
-
-/// A live stream of deliveries from a consumer.
-pub struct Subscription {
-    messages: MessageStream,
-    timeout: Duration,
-}
-
-impl Subscription {
-    /// The next delivery; `None` when the subscription ended.
-    pub async fn next(&mut self) -> Option<Result<Delivery, StoreError>> {
-        let message = match self.messages.next().await? {
-            Ok(message) => message,
-            Err(e) => return Some(Err(StoreError::Unavailable(e))),
-        };
-        let info = match message.info() {
-            Ok(info) => (info.stream_sequence, info.delivered),
-            Err(e) => return Some(Err(StoreError::Codec(format!("delivery without metadata: {e}")))),
-        };
-        let (sequence, delivered) = info;
-        let recorded = Recorded::decode(message.headers.as_ref(), &message.payload, sequence);
-        Some(Ok(Delivery { recorded, sequence, delivered: delivered as u64, message, timeout: self.timeout }))
-    }
-}
-
-/// One delivered event. Durable subscriptions deliver it again until it is
-/// acknowledged.
-pub struct Delivery {
-    /// The event, or why it could not be read (acknowledge or skip it; a
-    /// poison message must not block the stream).
-    pub recorded: Result<Recorded, StoreError>,
-    /// Its stream sequence.
-    pub sequence: u64,
-    /// How many times it has been delivered, 1 the first time.
-    pub delivered: u64,
-    message: jetstream::Message,
-    timeout: Duration,
-}
-
-impl Delivery {
-    /// Acknowledges the event and waits for the server to confirm, so a crash
-    /// after this returns cannot bring the event back.
-    pub async fn ack(&self) -> Result<(), StoreError> {
-        bounded(self.timeout, self.message.double_ack()).await?.map_err(unavailable)
-    }
-
-    /// Asks for the event to be delivered again later.
-    pub async fn retry_later(&self, delay: Duration) -> Result<(), StoreError> {
-        let kind = jetstream::AckKind::Nak(Some(delay));
-        bounded(self.timeout, self.message.ack_with(kind)).await?.map_err(unavailable)
-    }
 }
 
 /// The event store. Cheap to clone; clones share one connection.
@@ -386,41 +198,6 @@ impl EventStore {
             async_nats::connection::State::Connected => Ok(()),
             state => Err(format!("NATS is {state}")),
         }
-    }
-
-    /// Creates each stream from its definition, or updates it to match. Safe to
-    /// run on every start-up and from several processes.
-    pub async fn ensure_streams(&self) -> Result<(), StoreError> {
-        for definition in stream_definitions()? {
-            let config = self.stream_config(&definition);
-            let created = bounded(self.timeout(), self.inner.jetstream.create_or_update_stream(config)).await?;
-            created.map_err(|e| StoreError::Unavailable(format!("stream {}: {e}", definition.context)))?;
-        }
-        Ok(())
-    }
-
-    fn stream_config(&self, definition: &StreamDefinition) -> stream::Config {
-        let namespace = &self.inner.config.namespace;
-        stream::Config {
-            name: namespace.stream(definition.context),
-            description: Some(definition.description.clone()),
-            subjects: vec![namespace.stream_subjects(definition.context)],
-            storage: stream::StorageType::File,
-            num_replicas: self.inner.config.replicas,
-            max_message_size: i32::try_from(definition.max_msg_size).unwrap_or(i32::MAX),
-            duplicate_window: Duration::from_secs(definition.duplicate_window_secs),
-            allow_direct: true,
-            ..Default::default()
-        }
-    }
-
-    /// Deletes this namespace's streams: for tests and throwaway namespaces.
-    pub async fn delete_streams(&self) -> Result<(), StoreError> {
-        for context in Context::ALL {
-            let name = self.inner.config.namespace.stream(context);
-            let _gone = bounded(self.timeout(), self.inner.jetstream.delete_stream(&name)).await?;
-        }
-        Ok(())
     }
 
     fn timeout(&self) -> Duration {
@@ -597,16 +374,6 @@ impl EventStore {
         }
     }
 
-    /// The sequence of the newest event in a context's stream (0 when empty).
-    pub async fn head(&self, context: Context) -> Result<u64, StoreError> {
-        let name = self.namespace().stream(context);
-        let mut stream = bounded(self.timeout(), self.inner.jetstream.get_stream(&name))
-            .await?
-            .map_err(|e| StoreError::Unavailable(format!("stream {name}: {e}")))?;
-        let info = bounded(self.timeout(), stream.info()).await?.map_err(unavailable)?;
-        Ok(info.state.last_sequence)
-    }
-
     async fn stream(&self, context: Context) -> Result<stream::Stream<()>, StoreError> {
         let name = self.namespace().stream(context);
         self.inner
@@ -614,70 +381,6 @@ impl EventStore {
             .get_stream_no_info(&name)
             .await
             .map_err(|e| StoreError::Config(format!("stream {name}: {e}")))
-    }
-
-    /// A durable subscription with explicit acks: at-least-once delivery that
-    /// survives restarts. A new durable starts at `start`; an existing one
-    /// resumes after its last acknowledged event.
-    pub async fn subscribe(&self, durable: &str, subscribe: Subscribe) -> Result<Subscription, StoreError> {
-        let stream = self.stream(subscribe.context).await?;
-        let config = consumer::pull::Config {
-            durable_name: Some(durable.to_owned()),
-            filter_subject: self.filter_subject(&subscribe),
-            deliver_policy: deliver_policy(subscribe.start),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: subscribe.ack_wait,
-            ..Default::default()
-        };
-        let consumer = bounded(self.timeout(), stream.get_or_create_consumer(durable, config))
-            .await?
-            .map_err(|e| StoreError::Unavailable(format!("consumer {durable}: {e}")))?;
-        let messages = bounded(self.timeout(), consumer.messages()).await?.map_err(unavailable)?;
-        Ok(self.subscription(messages.map(|m| m.map_err(|e| e.to_string()))))
-    }
-
-    /// A throwaway, ordered, unacknowledged view of a stream: what operators use
-    /// to tail or replay the log without leaving a consumer behind.
-    pub async fn tail(&self, subscribe: Subscribe) -> Result<Subscription, StoreError> {
-        let stream = self.stream(subscribe.context).await?;
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: self.filter_subject(&subscribe),
-            deliver_policy: deliver_policy(subscribe.start),
-            ..Default::default()
-        };
-        let consumer = bounded(self.timeout(), stream.create_consumer(config)).await?.map_err(unavailable)?;
-        let messages = bounded(self.timeout(), consumer.messages()).await?.map_err(unavailable)?;
-        Ok(self.subscription(messages.map(|m| m.map_err(|e| e.to_string()))))
-    }
-
-    /// Removes a durable subscription and its server-side state.
-    pub async fn unsubscribe(&self, context: Context, durable: &str) -> Result<(), StoreError> {
-        let stream = self.stream(context).await?;
-        bounded(self.timeout(), stream.delete_consumer(durable)).await?.map_err(unavailable)?;
-        Ok(())
-    }
-
-    fn subscription(
-        &self,
-        messages: impl Stream<Item = Result<jetstream::Message, String>> + Send + 'static,
-    ) -> Subscription {
-        Subscription { messages: Box::pin(messages), timeout: self.timeout() }
-    }
-
-    fn filter_subject(&self, subscribe: &Subscribe) -> String {
-        match &subscribe.filter {
-            Some(pattern) => format!("{}.{pattern}", self.namespace().as_str()),
-            None => self.namespace().stream_subjects(subscribe.context),
-        }
-    }
-}
-
-fn deliver_policy(start: Start) -> consumer::DeliverPolicy {
-    match start {
-        Start::Beginning => consumer::DeliverPolicy::All,
-        Start::At(sequence) => consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence.max(1) },
-        Start::Since(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
-        Start::New => consumer::DeliverPolicy::New,
     }
 }
 
@@ -734,23 +437,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stream_definitions_in_infra_cover_every_context() {
-        let definitions = stream_definitions().unwrap();
-        assert_eq!(definitions.len(), Context::ALL.len());
-        assert!(definitions.iter().all(|d| d.max_msg_size > 1024 && d.duplicate_window_secs >= 60));
-    }
-
-    #[test]
-    fn positions_render_and_parse_as_consistency_tokens() {
-        let position = Position { context: Context::Content, sequence: 42 };
-        assert_eq!(position.to_string(), "content:42");
-        assert_eq!("content:42".parse(), Ok(position));
-        for bad in ["content", "content:x", "nope:1", ":1"] {
-            assert!(bad.parse::<Position>().is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
     fn a_server_below_the_floor_is_refused_with_what_to_do() {
         assert_eq!(supported("nats://x:4222", "2.10.0"), Ok(()));
         for old in ["2.9.10", "unknown"] {
@@ -760,14 +446,6 @@ mod tests {
             assert!(message.contains(old) && message.contains("nats://x:4222"), "{message}");
             assert!(message.contains("make services") && message.contains("PULSE_NATS_URL"), "{message}");
             assert!(message.contains(">= 2.10.0"), "{message}");
-        }
-    }
-
-    #[test]
-    fn idempotency_keys_are_printable_and_bounded() {
-        assert!(IdempotencyKey::parse("a1b2-c3").is_ok());
-        for bad in ["", "has space", "ünï", &"k".repeat(201)] {
-            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 }
