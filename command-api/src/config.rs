@@ -2,6 +2,7 @@
 //! variables (or by tests in code) and handed to [`crate::App::new`].
 
 use events::ids::UserId;
+use ipnet::IpNet;
 use std::fmt;
 
 /// A secret whose `Debug` never prints it.
@@ -46,7 +47,12 @@ pub struct RateLimits {
     pub comments_per_minute: u32,
     /// Chat messages a user may send.
     pub messages_per_minute: u32,
-    /// Commands of any kind from one IP address.
+    /// Group conversations a user may start, plus member adds.
+    pub groups_per_minute: u32,
+    /// Commands of any kind a signed-in user may send.
+    pub commands_per_user_per_minute: u32,
+    /// Requests from one client address without a usable token (including
+    /// every first check of a new token) and to internal routes.
     pub commands_per_ip_per_minute: u32,
 }
 
@@ -56,6 +62,8 @@ impl RateLimits {
         posts_per_minute: 0,
         comments_per_minute: 0,
         messages_per_minute: 0,
+        groups_per_minute: 0,
+        commands_per_user_per_minute: 0,
         commands_per_ip_per_minute: 0,
     };
 }
@@ -66,6 +74,8 @@ impl Default for RateLimits {
             posts_per_minute: 30,
             comments_per_minute: 60,
             messages_per_minute: 120,
+            groups_per_minute: 10,
+            commands_per_user_per_minute: 600,
             commands_per_ip_per_minute: 1200,
         }
     }
@@ -84,6 +94,9 @@ pub struct Config {
     pub service_api_key: Option<Secret>,
     /// Rate limits.
     pub limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client
+    /// address; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// Moderation word list: comma-separated `word`, `word:reject` or
     /// `word:flag` entries.
     pub words: String,
@@ -101,6 +114,7 @@ impl Config {
             moderators: Vec::new(),
             service_api_key: None,
             limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
             words: String::new(),
             body_limit: 64 * 1024,
             conflict_retries: 3,

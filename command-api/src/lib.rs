@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod facts;
+pub mod forwarded;
 pub mod limits;
 pub mod openapi;
 pub mod response;

@@ -74,9 +74,18 @@ pub struct CommandApiArgs {
     /// Chat messages per user per minute (0: no limit).
     #[arg(long, env = "PULSE_RATE_MESSAGES_PER_MINUTE", default_value_t = 120)]
     pub rate_messages_per_minute: u32,
-    /// Commands per client IP per minute (0: no limit).
+    /// Group conversations started plus member adds per user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_GROUPS_PER_MINUTE", default_value_t = 10)]
+    pub rate_groups_per_minute: u32,
+    /// Commands of any kind per signed-in user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_USER_PER_MINUTE", default_value_t = 600)]
+    pub rate_user_per_minute: u32,
+    /// Requests per client address per minute without a known token, and to internal routes (0: no limit).
     #[arg(long, env = "PULSE_RATE_IP_PER_MINUTE", default_value_t = 1200)]
     pub rate_ip_per_minute: u32,
+    /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client.
+    #[arg(long, env = "PULSE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Moderation words: `word` or `word:reject` refuses, `word:flag` flags; comma-separated.
     #[arg(long, env = "PULSE_MODERATION_WORDS", default_value = "")]
     pub moderation_words: String,
@@ -135,6 +144,12 @@ impl CommandApiArgs {
             .filter(|m| !m.trim().is_empty())
             .map(|m| UserId::parse(m.trim()).with_context(|| format!("PULSE_MODERATORS: {m:?}")))
             .collect::<anyhow::Result<_>>()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| command_api::forwarded::parse_proxy(p).with_context(|| format!("PULSE_TRUSTED_PROXIES: {p:?}")))
+            .collect::<anyhow::Result<_>>()?;
         Ok(command_api::Config {
             jwt: shared.jwt()?,
             moderators,
@@ -143,8 +158,11 @@ impl CommandApiArgs {
                 posts_per_minute: self.rate_posts_per_minute,
                 comments_per_minute: self.rate_comments_per_minute,
                 messages_per_minute: self.rate_messages_per_minute,
+                groups_per_minute: self.rate_groups_per_minute,
+                commands_per_user_per_minute: self.rate_user_per_minute,
                 commands_per_ip_per_minute: self.rate_ip_per_minute,
             },
+            trusted_proxies,
             words: self.moderation_words.clone(),
             body_limit: self.body_limit_bytes,
             conflict_retries: 3,

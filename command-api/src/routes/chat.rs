@@ -151,6 +151,7 @@ async fn start_group(
     caller: Caller,
     Body(req): Body<GroupRequest>,
 ) -> Result<Accepted, ApiError> {
+    app.limiter().check(Limit::Groups, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let title = GroupTitle::parse(&req.title)?;
     let members = user_ids("members", &req.members)?;
     let blocked = blocking(&app, &members, &caller.user).await?;
@@ -174,6 +175,7 @@ async fn add_members(
     Path(conversation_id): Path<String>,
     Body(req): Body<MembersRequest>,
 ) -> Result<Accepted, ApiError> {
+    app.limiter().check(Limit::Groups, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let id = conversation_path(&conversation_id)?;
     let members = user_ids("members", &req.members)?;
     let blocked = blocking(&app, &members, &caller.user).await?;
