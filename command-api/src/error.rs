@@ -89,6 +89,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The problem's `detail`: what went wrong, for the client. A lost race
+    /// says what to do, and not which internal subject or version lost (the
+    /// log line above keeps those).
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::Conflict { .. }) => {
+                "the resource was changed by other requests while this one was decided; retry it".to_owned()
+            }
+            answer => answer.to_string(),
+        }
+    }
+}
+
 /// An RFC 9457 problem details body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -119,7 +133,7 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(invalid) => Some(invalid.field.clone()),
             _ => None,
         };
-        let detail = (!status.is_server_error()).then(|| self.to_string());
+        let detail = (!status.is_server_error()).then(|| self.detail());
         let problem = Problem {
             kind: format!("urn:pulse:problem:{slug}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -326,3 +340,22 @@ rejection_into_api_error!(
     chat::ReadRejection,
     notify::NotifySettingsRejection
 );
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lost_race_tells_the_client_to_retry_without_naming_subjects_or_versions() {
+        let conflict = StoreError::Conflict { aggregate: "pulse.content.post.0199aaaa".to_owned(), expected: 41 };
+        let response = ApiError::Store(conflict).into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["type"], "urn:pulse:problem:concurrent-update");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("retry"), "{detail}");
+        assert!(!detail.contains("pulse.") && !detail.contains("0199aaaa") && !detail.contains("41"), "{detail}");
+    }
+}
