@@ -4,6 +4,7 @@
 use events::ids::UserId;
 use ipnet::IpNet;
 use std::fmt;
+use std::time::Duration;
 
 /// A secret whose `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,6 +103,9 @@ pub struct Config {
     pub words: String,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Longest a request may take, body included; past it the answer is
+    /// `503 timed-out`.
+    pub request_timeout: Duration,
     /// How many times a command is decided again after losing a race.
     pub conflict_retries: u32,
 }
@@ -117,6 +121,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             words: String::new(),
             body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
             conflict_retries: 3,
         }
     }

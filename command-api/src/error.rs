@@ -53,6 +53,10 @@ pub enum ApiError {
     /// The event store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The request took longer than the configured request timeout and was
+    /// abandoned; a command may or may not have been appended.
+    #[error("the request took too long and was abandoned")]
+    TimedOut,
     /// A bug: a handler panicked. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,6 +86,9 @@ impl ApiError {
             E::Store(StoreError::Conflict { .. }) => (StatusCode::CONFLICT, "concurrent-update"),
             E::Store(StoreError::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             E::Store(StoreError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // 503, not 408: 408 says the client was slow to send, and some
+            // clients resend a 408 on their own, without backing off.
+            E::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, "timed-out"),
             E::Store(StoreError::Codec(_) | StoreError::Config(_)) | E::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -153,7 +160,7 @@ impl IntoResponse for ApiError {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
-            ApiError::Store(StoreError::Unavailable(_)) => {
+            ApiError::Store(StoreError::Unavailable(_)) | ApiError::TimedOut => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

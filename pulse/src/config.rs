@@ -92,6 +92,9 @@ pub struct CommandApiArgs {
     /// Largest request body, in bytes.
     #[arg(long, env = "PULSE_BODY_LIMIT_BYTES", default_value_t = 65536)]
     pub body_limit_bytes: usize,
+    /// Longest a request may take, body included, in milliseconds; past it the answer is 503 timed-out.
+    #[arg(long, env = "PULSE_REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
 }
 
 fn parse_flag(raw: &str) -> Result<bool, String> {
@@ -165,6 +168,7 @@ impl CommandApiArgs {
             trusted_proxies,
             words: self.moderation_words.clone(),
             body_limit: self.body_limit_bytes,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
             conflict_retries: 3,
         })
     }
