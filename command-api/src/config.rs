@@ -6,6 +6,11 @@ use ipnet::IpNet;
 use std::fmt;
 use std::time::Duration;
 
+/// The shortest JWT secret or service API key accepted, in bytes: an HS256
+/// key shorter than the hash's 32 bytes is easier to guess offline from one
+/// captured token.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// A secret whose `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -19,6 +24,11 @@ impl Secret {
     /// The secret itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether it is at least [`MIN_SECRET_BYTES`] long.
+    pub fn is_long_enough(&self) -> bool {
+        self.0.len() >= MIN_SECRET_BYTES
     }
 }
 

@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use command_api::config::MIN_SECRET_BYTES;
 use command_api::{JwtConfig, RateLimits, Secret};
 use events::ids::UserId;
 use events::{Namespace, StoreConfig};
@@ -130,6 +131,12 @@ impl Config {
             (_, true) => dev_secret(&self.data_dir)?,
             _ => bail!("PULSE_JWT_SECRET is required (or set PULSE_DEV=1 for a generated dev secret)"),
         };
+        if secret.len() < MIN_SECRET_BYTES {
+            bail!(
+                "PULSE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {}); `openssl rand -hex 32` makes one",
+                secret.len()
+            );
+        }
         Ok(JwtConfig {
             secret: Secret::new(secret),
             issuer: self.jwt_issuer.clone(),
@@ -153,10 +160,14 @@ impl CommandApiArgs {
             .filter(|p| !p.trim().is_empty())
             .map(|p| command_api::forwarded::parse_proxy(p).with_context(|| format!("PULSE_TRUSTED_PROXIES: {p:?}")))
             .collect::<anyhow::Result<_>>()?;
+        let service_api_key = self.service_api_key.as_deref().filter(|k| !k.is_empty());
+        if let Some(key) = service_api_key.filter(|k| k.len() < MIN_SECRET_BYTES) {
+            bail!("PULSE_SERVICE_API_KEY must be at least {MIN_SECRET_BYTES} bytes (it has {}), or unset", key.len());
+        }
         Ok(command_api::Config {
             jwt: shared.jwt()?,
             moderators,
-            service_api_key: self.service_api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new),
+            service_api_key: service_api_key.map(Secret::new),
             limits: RateLimits {
                 posts_per_minute: self.rate_posts_per_minute,
                 comments_per_minute: self.rate_comments_per_minute,
@@ -174,12 +185,28 @@ impl CommandApiArgs {
     }
 }
 
+/// The dev secret kept in the data dir, made on first use. An empty file (a
+/// run stopped between creating and writing it) is replaced: an empty HMAC
+/// key would let anyone sign tokens. A short one was put there by hand and
+/// is refused rather than silently replaced.
 fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("dev-jwt-secret");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(secret.trim().to_owned());
+    if let Ok(kept) = std::fs::read_to_string(&path) {
+        let kept = kept.trim();
+        if kept.len() >= MIN_SECRET_BYTES {
+            return Ok(kept.to_owned());
+        }
+        if !kept.is_empty() {
+            bail!(
+                "{} holds a secret of {} bytes, fewer than {MIN_SECRET_BYTES}; delete it to have one generated",
+                path.display(),
+                kept.len()
+            );
+        }
+        std::fs::remove_file(&path).with_context(|| format!("replacing the empty {}", path.display()))?;
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // 64 hex digits from two random UUIDs: 244 random bits.
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
