@@ -134,15 +134,27 @@ impl JwtKeys {
         self.verify_at(token, jsonwebtoken::get_current_timestamp())
     }
 
+    /// The answer for a token verified before, without verifying it again;
+    /// `None` for a token never seen (or forgotten). Lets a caller charge only
+    /// new tokens to a rate limit, so guessing tokens is throttled while a
+    /// signed-in client's repeats are not.
+    pub fn recall(&self, token: &str) -> Option<Result<Arc<Verified>, AuthError>> {
+        self.recall_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    fn recall_at(&self, token: &str, now: u64) -> Option<Result<Arc<Verified>, AuthError>> {
+        let verified = self.verified.read().ok().and_then(|map| map.get(token).cloned())?;
+        // jsonwebtoken's own rule: expired once `exp < now - leeway`.
+        if verified.claims.exp.saturating_add(self.validation.leeway) < now {
+            let expired = jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::ExpiredSignature);
+            return Some(Err(AuthError::Invalid(expired.to_string())));
+        }
+        Some(Ok(verified))
+    }
+
     fn verify_at(&self, token: &str, now: u64) -> Result<Arc<Verified>, AuthError> {
-        let remembered = self.verified.read().ok().and_then(|map| map.get(token).cloned());
-        if let Some(verified) = remembered {
-            // jsonwebtoken's own rule: expired once `exp < now - leeway`.
-            if verified.claims.exp.saturating_add(self.validation.leeway) < now {
-                let expired = jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::ExpiredSignature);
-                return Err(AuthError::Invalid(expired.to_string()));
-            }
-            return Ok(verified);
+        if let Some(answer) = self.recall_at(token, now) {
+            return answer;
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;

@@ -2,7 +2,14 @@
 //! variables (or by tests in code) and handed to [`crate::App::new`].
 
 use events::ids::UserId;
+use ipnet::IpNet;
 use std::fmt;
+use std::time::Duration;
+
+/// The shortest JWT secret or service API key accepted, in bytes: an HS256
+/// key shorter than the hash's 32 bytes is easier to guess offline from one
+/// captured token.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// A secret whose `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -17,6 +24,11 @@ impl Secret {
     /// The secret itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether it is at least [`MIN_SECRET_BYTES`] long.
+    pub fn is_long_enough(&self) -> bool {
+        self.0.len() >= MIN_SECRET_BYTES
     }
 }
 
@@ -46,7 +58,12 @@ pub struct RateLimits {
     pub comments_per_minute: u32,
     /// Chat messages a user may send.
     pub messages_per_minute: u32,
-    /// Commands of any kind from one IP address.
+    /// Group conversations a user may start, plus member adds.
+    pub groups_per_minute: u32,
+    /// Commands of any kind a signed-in user may send.
+    pub commands_per_user_per_minute: u32,
+    /// Requests from one client address without a usable token (including
+    /// every first check of a new token) and to internal routes.
     pub commands_per_ip_per_minute: u32,
 }
 
@@ -56,6 +73,8 @@ impl RateLimits {
         posts_per_minute: 0,
         comments_per_minute: 0,
         messages_per_minute: 0,
+        groups_per_minute: 0,
+        commands_per_user_per_minute: 0,
         commands_per_ip_per_minute: 0,
     };
 }
@@ -66,6 +85,8 @@ impl Default for RateLimits {
             posts_per_minute: 30,
             comments_per_minute: 60,
             messages_per_minute: 120,
+            groups_per_minute: 10,
+            commands_per_user_per_minute: 600,
             commands_per_ip_per_minute: 1200,
         }
     }
@@ -84,11 +105,17 @@ pub struct Config {
     pub service_api_key: Option<Secret>,
     /// Rate limits.
     pub limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client
+    /// address; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// Moderation word list: comma-separated `word`, `word:reject` or
     /// `word:flag` entries.
     pub words: String,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Longest a request may take, body included; past it the answer is
+    /// `503 timed-out`.
+    pub request_timeout: Duration,
     /// How commands run: conflict retries, the aggregate cache.
     pub commands: commands::Settings,
 }
@@ -101,8 +128,10 @@ impl Config {
             moderators: Vec::new(),
             service_api_key: None,
             limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
             words: String::new(),
             body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
             commands: commands::Settings::default(),
         }
     }

@@ -53,6 +53,10 @@ pub enum ApiError {
     /// The event store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The request took longer than the configured request timeout and was
+    /// abandoned; a command may or may not have been appended.
+    #[error("the request took too long and was abandoned")]
+    TimedOut,
     /// A bug: a handler panicked. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,9 +90,26 @@ impl ApiError {
             E::Store(StoreError::Unavailable(_) | StoreError::ServerTooOld { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
+            // 503, not 408: 408 says the client was slow to send, and some
+            // clients resend a 408 on their own, without backing off.
+            E::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, "timed-out"),
             E::Store(StoreError::Codec(_) | StoreError::Config(_)) | E::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+        }
+    }
+}
+
+impl ApiError {
+    /// The problem's `detail`: what went wrong, for the client. A lost race
+    /// says what to do, and not which internal subject or version lost (the
+    /// log line above keeps those).
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::Conflict { .. }) => {
+                "the resource was changed by other requests while this one was decided; retry it".to_owned()
+            }
+            answer => answer.to_string(),
         }
     }
 }
@@ -123,7 +144,7 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(invalid) => Some(invalid.field.clone()),
             _ => None,
         };
-        let detail = (!status.is_server_error()).then(|| self.to_string());
+        let detail = (!status.is_server_error()).then(|| self.detail());
         let problem = Problem {
             kind: format!("urn:pulse:problem:{slug}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -143,7 +164,7 @@ impl IntoResponse for ApiError {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
-            ApiError::Store(StoreError::Unavailable(_)) => {
+            ApiError::Store(StoreError::Unavailable(_)) | ApiError::TimedOut => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
@@ -340,3 +361,22 @@ rejection_into_api_error!(
     chat::ReadRejection,
     notify::NotifySettingsRejection
 );
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lost_race_tells_the_client_to_retry_without_naming_subjects_or_versions() {
+        let conflict = StoreError::Conflict { aggregate: "pulse.content.post.0199aaaa".to_owned(), expected: 41 };
+        let response = ApiError::Store(conflict).into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["type"], "urn:pulse:problem:concurrent-update");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("retry"), "{detail}");
+        assert!(!detail.contains("pulse.") && !detail.contains("0199aaaa") && !detail.contains("41"), "{detail}");
+    }
+}

@@ -1,10 +1,11 @@
 //! Request extractors: who is calling ([`Caller`]: token, ids, idempotency
-//! key, per-IP limit) and what they sent ([`Body`]: JSON checked against its
+//! key, per-user and per-address limits) and what they sent ([`Body`]: JSON checked against its
 //! type, errors naming the field).
 
 use crate::App;
 use crate::auth::{AuthError, Verified};
 use crate::error::ApiError;
+use crate::forwarded;
 use crate::limits::Limit;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -62,17 +63,28 @@ impl FromRequestParts<App> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let peer =
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().filter(|_| app.limiter().is_on(Limit::CommandsPerIp));
-        if let Some(ConnectInfo(peer)) = peer {
-            app.limiter().check(Limit::CommandsPerIp, &peer.ip().to_string()).map_err(ApiError::rate_limited)?;
-        }
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let token = header(AUTHORIZATION.as_str())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or(ApiError::Unauthenticated(AuthError::Missing))?;
-        let token = app.keys().verify(token.trim()).map_err(ApiError::Unauthenticated)?;
+            .map(str::trim);
+        // A token verified before answers from memory and is limited per
+        // user below. Anything else (no token, a new or a wrong one) counts
+        // against the client address first, so guessing tokens is throttled
+        // before the guess is checked.
+        let verified = match token.map(|token| (token, app.keys().recall(token))) {
+            Some((_, Some(remembered))) => remembered,
+            Some((token, None)) => {
+                limit_address(parts, app)?;
+                app.keys().verify(token)
+            }
+            None => {
+                limit_address(parts, app)?;
+                Err(AuthError::Missing)
+            }
+        };
+        let token = verified.map_err(ApiError::Unauthenticated)?;
         let user = token.user.clone();
+        app.limiter().check(Limit::Commands, user.as_str()).map_err(ApiError::rate_limited)?;
         let key = match header(IDEMPOTENCY_KEY) {
             Some(raw) => Some(scoped_key(&user, raw)?),
             None => None,
@@ -81,6 +93,18 @@ impl FromRequestParts<App> for Identity {
         let moderator = token.claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
         Ok(Identity(Caller { user, token, moderator, context: CommandContext { metadata, key } }))
     }
+}
+
+/// Takes one request from the client address's allowance. The address is the
+/// TCP peer's, or the one a trusted proxy forwarded; a router served without
+/// connection info (some tests) has no address to limit.
+fn limit_address(parts: &Parts, app: &App) -> Result<(), ApiError> {
+    if !app.limiter().is_ip_on() {
+        return Ok(());
+    }
+    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else { return Ok(()) };
+    let client = forwarded::client_ip(peer.ip(), &parts.headers, &app.config().trusted_proxies);
+    app.limiter().check_ip(client).map_err(ApiError::rate_limited)
 }
 
 /// Another backend calling `/api/v1/internal/*` with the service API key.
@@ -94,6 +118,9 @@ impl FromRequestParts<App> for Service {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        // Every call counts against the client address, before the key is
+        // compared: otherwise keys could be guessed at full speed.
+        limit_address(parts, app)?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let expected = app.config().service_api_key.as_ref().ok_or(ApiError::Unauthenticated(AuthError::ApiKey))?;
         let presented = header(API_KEY).ok_or(ApiError::Unauthenticated(AuthError::ApiKey))?;

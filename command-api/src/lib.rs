@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod facts;
+pub mod forwarded;
 pub mod limits;
 pub mod openapi;
 pub mod response;
@@ -56,12 +57,22 @@ pub enum StartError {
     /// The moderation word list does not parse.
     #[error("moderation word list: {0}")]
     Words(domain::InvalidInput),
+    /// The JWT secret or the service API key is shorter than
+    /// [`config::MIN_SECRET_BYTES`].
+    #[error("the {0} must be at least {min} bytes", min = config::MIN_SECRET_BYTES)]
+    ShortSecret(&'static str),
 }
 
 impl App {
     /// The API over an event store.
     pub fn new(events: EventStore, config: Config, metrics: ops::Metrics) -> Result<Self, StartError> {
         let words = WordList::parse(&config.words).map_err(StartError::Words)?;
+        if !config.jwt.secret.is_long_enough() {
+            return Err(StartError::ShortSecret("JWT secret"));
+        }
+        if config.service_api_key.as_ref().is_some_and(|key| !key.is_long_enough()) {
+            return Err(StartError::ShortSecret("service API key"));
+        }
         let commands = Commands::new(events, config.commands);
         let counters = commands.metrics();
         metrics.register("events_appended", "Events appended by commands, by type", counters.appended.clone());

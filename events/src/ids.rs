@@ -8,9 +8,11 @@ use uuid::Uuid;
 /// Why a raw string is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidId {
-    /// Empty, or longer than the limit.
-    #[error("must be 1 to {max} characters long")]
+    /// Shorter or longer than the limits.
+    #[error("must be {min} to {max} characters long")]
     Length {
+        /// The shortest allowed.
+        min: usize,
         /// The longest allowed.
         max: usize,
     },
@@ -38,7 +40,7 @@ impl UserId {
     /// Checks a raw user id.
     pub fn parse(raw: &str) -> Result<Self, InvalidId> {
         if raw.is_empty() || raw.len() > 64 {
-            return Err(InvalidId::Length { max: 64 });
+            return Err(InvalidId::Length { min: 1, max: 64 });
         }
         if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(InvalidId::Characters { allowed: "letters, digits, '_' and '-'" });
@@ -76,7 +78,7 @@ impl Handle {
     pub fn parse(raw: &str) -> Result<Self, InvalidId> {
         let lower = raw.to_ascii_lowercase();
         if lower.len() < 3 || lower.len() > 30 {
-            return Err(InvalidId::Length { max: 30 });
+            return Err(InvalidId::Length { min: 3, max: 30 });
         }
         if !lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             return Err(InvalidId::Characters { allowed: "a-z, 0-9 and '_'" });
@@ -195,6 +197,7 @@ mod tests {
         for bad in ["ab", "has space", "dot.ted", "émile", &"a".repeat(31)] {
             assert!(Handle::parse(bad).is_err(), "{bad:?} accepted");
         }
+        assert_eq!(Handle::parse("ab").unwrap_err().to_string(), "must be 3 to 30 characters long");
     }
 
     #[test]

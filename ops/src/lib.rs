@@ -78,8 +78,9 @@ impl Metrics {
     }
 }
 
-/// Axum middleware recording request count and latency by matched route (the
-/// route template, never the raw path, so ids do not explode the label set).
+/// Axum middleware recording request count and latency by method, matched
+/// route and status (see [`Metrics::observe_request`] for why labels come from
+/// closed sets).
 pub async fn track_requests(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -92,11 +93,31 @@ pub async fn track_requests(State(metrics): State<Metrics>, request: Request, ne
 impl Metrics {
     /// Records one answered request: what [`track_requests`] does, for a
     /// service that folds it into its own middleware.
+    ///
+    /// Every label comes from a closed set, because each new combination is
+    /// a series kept for the life of the process, and anyone can send any
+    /// method name or path: the method is one of the standard ones or
+    /// `other`, the route a template of the router or `unmatched`, and the
+    /// status one the service itself answered.
     pub fn observe_request(&self, method: &Method, route: Option<&MatchedPath>, status: StatusCode, took: Duration) {
         let route = route.map_or("unmatched", MatchedPath::as_str).to_owned();
-        let labels = RouteLabels { method: method.as_str().to_owned(), route, status: status.as_u16() };
+        let labels = RouteLabels { method: method_label(method).to_owned(), route, status: status.as_u16() };
         self.http.requests.get_or_create(&labels).inc();
         self.http.latency.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+}
+
+/// The method's label: a standard method by name, anything else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 

@@ -41,6 +41,25 @@ async fn requests_are_counted_by_route_template_and_status_not_by_raw_path() {
 }
 
 #[tokio::test]
+async fn junk_methods_and_paths_leave_a_bounded_number_of_series() {
+    let (base, _) = serve().await;
+    let http = reqwest::Client::new();
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+        http.request(method.clone(), format!("{base}/items/{i}")).send().await.unwrap();
+        http.request(method, format!("{base}/junk/{i}")).send().await.unwrap();
+        http.get(format!("{base}/junk/{i}")).send().await.unwrap();
+    }
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = text.lines().filter(|line| line.starts_with("pulse_http_requests_total{")).count();
+    assert!(series <= 4, "a handful of (method, route, status) series, not one per junk request: {text}");
+    assert!(!text.contains("FOO"), "{text}");
+    assert!(text.contains(r#"method="other",route="/items/{id}",status="405"} 50"#), "{text}");
+    assert!(text.contains(r#"method="other",route="unmatched",status="404"} 50"#), "{text}");
+    assert!(text.contains(r#"method="GET",route="unmatched",status="404"} 50"#), "{text}");
+}
+
+#[tokio::test]
 async fn health_says_the_process_is_up_and_ready_follows_its_check() {
     let (base, ready) = serve().await;
     let http = reqwest::Client::new();

@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use command_api::config::MIN_SECRET_BYTES;
 use command_api::{JwtConfig, RateLimits, Secret};
 use events::ids::UserId;
 use events::{Namespace, StoreConfig};
@@ -74,9 +75,18 @@ pub struct CommandApiArgs {
     /// Chat messages per user per minute (0: no limit).
     #[arg(long, env = "PULSE_RATE_MESSAGES_PER_MINUTE", default_value_t = 120)]
     pub rate_messages_per_minute: u32,
-    /// Commands per client IP per minute (0: no limit).
+    /// Group conversations started plus member adds per user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_GROUPS_PER_MINUTE", default_value_t = 10)]
+    pub rate_groups_per_minute: u32,
+    /// Commands of any kind per signed-in user per minute (0: no limit).
+    #[arg(long, env = "PULSE_RATE_USER_PER_MINUTE", default_value_t = 600)]
+    pub rate_user_per_minute: u32,
+    /// Requests per client address per minute without a known token, and to internal routes (0: no limit).
     #[arg(long, env = "PULSE_RATE_IP_PER_MINUTE", default_value_t = 1200)]
     pub rate_ip_per_minute: u32,
+    /// Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client.
+    #[arg(long, env = "PULSE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Moderation words: `word` or `word:reject` refuses, `word:flag` flags; comma-separated.
     #[arg(long, env = "PULSE_MODERATION_WORDS", default_value = "")]
     pub moderation_words: String,
@@ -86,6 +96,9 @@ pub struct CommandApiArgs {
     /// Aggregates whose state each process keeps between commands (0: none).
     #[arg(long, env = "PULSE_AGGREGATE_CACHE_SIZE", default_value_t = 10_000)]
     pub aggregate_cache_size: usize,
+    /// Longest a request may take, body included, in milliseconds; past it the answer is 503 timed-out.
+    #[arg(long, env = "PULSE_REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
 }
 
 fn parse_flag(raw: &str) -> Result<bool, String> {
@@ -121,6 +134,12 @@ impl Config {
             (_, true) => dev_secret(&self.data_dir)?,
             _ => bail!("PULSE_JWT_SECRET is required (or set PULSE_DEV=1 for a generated dev secret)"),
         };
+        if secret.len() < MIN_SECRET_BYTES {
+            bail!(
+                "PULSE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {}); `openssl rand -hex 32` makes one",
+                secret.len()
+            );
+        }
         Ok(JwtConfig {
             secret: Secret::new(secret),
             issuer: self.jwt_issuer.clone(),
@@ -138,29 +157,59 @@ impl CommandApiArgs {
             .filter(|m| !m.trim().is_empty())
             .map(|m| UserId::parse(m.trim()).with_context(|| format!("PULSE_MODERATORS: {m:?}")))
             .collect::<anyhow::Result<_>>()?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| command_api::forwarded::parse_proxy(p).with_context(|| format!("PULSE_TRUSTED_PROXIES: {p:?}")))
+            .collect::<anyhow::Result<_>>()?;
+        let service_api_key = self.service_api_key.as_deref().filter(|k| !k.is_empty());
+        if let Some(key) = service_api_key.filter(|k| k.len() < MIN_SECRET_BYTES) {
+            bail!("PULSE_SERVICE_API_KEY must be at least {MIN_SECRET_BYTES} bytes (it has {}), or unset", key.len());
+        }
         Ok(command_api::Config {
             jwt: shared.jwt()?,
             moderators,
-            service_api_key: self.service_api_key.as_deref().filter(|k| !k.is_empty()).map(Secret::new),
+            service_api_key: service_api_key.map(Secret::new),
             limits: RateLimits {
                 posts_per_minute: self.rate_posts_per_minute,
                 comments_per_minute: self.rate_comments_per_minute,
                 messages_per_minute: self.rate_messages_per_minute,
+                groups_per_minute: self.rate_groups_per_minute,
+                commands_per_user_per_minute: self.rate_user_per_minute,
                 commands_per_ip_per_minute: self.rate_ip_per_minute,
             },
+            trusted_proxies,
             words: self.moderation_words.clone(),
             body_limit: self.body_limit_bytes,
             commands: commands::Settings { cache_capacity: self.aggregate_cache_size, ..commands::Settings::default() },
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
         })
     }
 }
 
+/// The dev secret kept in the data dir, made on first use. An empty file (a
+/// run stopped between creating and writing it) is replaced: an empty HMAC
+/// key would let anyone sign tokens. A short one was put there by hand and
+/// is refused rather than silently replaced.
 fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("dev-jwt-secret");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(secret.trim().to_owned());
+    if let Ok(kept) = std::fs::read_to_string(&path) {
+        let kept = kept.trim();
+        if kept.len() >= MIN_SECRET_BYTES {
+            return Ok(kept.to_owned());
+        }
+        if !kept.is_empty() {
+            bail!(
+                "{} holds a secret of {} bytes, fewer than {MIN_SECRET_BYTES}; delete it to have one generated",
+                path.display(),
+                kept.len()
+            );
+        }
+        std::fs::remove_file(&path).with_context(|| format!("replacing the empty {}", path.display()))?;
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // 64 hex digits from two random UUIDs: 244 random bits.
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)

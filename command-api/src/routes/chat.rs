@@ -142,6 +142,7 @@ async fn start_group(
     caller: Caller,
     Body(req): Body<GroupRequest>,
 ) -> Result<Accepted, ApiError> {
+    app.limiter().check(Limit::Groups, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let title = GroupTitle::parse(&req.title)?;
     let members = user_ids("members", &req.members)?;
     let refused = facts::refusing(&app, &caller.user, &members).await?;
@@ -163,6 +164,7 @@ async fn add_members(
     PathId(id): PathId<ConversationId>,
     Body(req): Body<MembersRequest>,
 ) -> Result<Accepted, ApiError> {
+    app.limiter().check(Limit::Groups, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let members = user_ids("members", &req.members)?;
     let refused = facts::refusing(&app, &caller.user, &members).await?;
     run(&app, &caller, id, ConversationCommand::AddMembers { by: caller.user.clone(), members, refused }).await

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every `/api/v1` route with its OpenAPI description.
@@ -51,6 +51,7 @@ pub fn router(app: App) -> Router {
         Box::pin(async move { connected })
     });
     let metrics = app.metrics().clone();
+    let context = RequestContext { metrics: metrics.clone(), timeout: app.config().request_timeout };
     Router::new()
         .merge(api.route("/api/v1/openapi.json", get(move || openapi_json(document.clone()))))
         .fallback(|| async { ApiError::NoSuchRoute })
@@ -58,11 +59,18 @@ pub fn router(app: App) -> Router {
         .layer(DefaultBodyLimit::max(app.config().body_limit))
         .with_state(app)
         .merge(ops::router("command-api", ready, metrics.clone()))
-        .layer(axum::middleware::from_fn_with_state(metrics, request_context))
+        .layer(axum::middleware::from_fn_with_state(context, request_context))
 }
 
 async fn openapi_json(document: Arc<utoipa::openapi::OpenApi>) -> Response {
     Json(document.as_ref().clone()).into_response()
+}
+
+/// What [`request_context`] needs.
+#[derive(Clone)]
+struct RequestContext {
+    metrics: ops::Metrics,
+    timeout: Duration,
 }
 
 /// What every request goes through, in one middleware rather than a layer
@@ -70,9 +78,13 @@ async fn openapi_json(document: Arc<utoipa::openapi::OpenApi>) -> Response {
 /// - an id: the client's `X-Request-Id`, else a new one, echoed in the response;
 /// - a span carrying the request and correlation ids, so every log line of the
 ///   request (and the events it appends) can be found by either;
+/// - a time limit: a request still running after `timeout` (reading its body
+///   included) is dropped and answered `503 timed-out`, so a stuck
+///   dependency or a slow sender cannot hold a connection and its memory
+///   forever;
 /// - a panic in a handler becomes a 500 problem, not a dropped connection;
 /// - the request metrics, by matched route and status.
-async fn request_context(State(metrics): State<ops::Metrics>, mut request: Request, next: Next) -> Response {
+async fn request_context(State(context): State<RequestContext>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = match request.headers().get(REQUEST_ID) {
         Some(id) => id.clone(),
@@ -94,13 +106,18 @@ async fn request_context(State(metrics): State<ops::Metrics>, mut request: Reque
     };
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let answered = AssertUnwindSafe(next.run(request)).catch_unwind().instrument(span.clone()).await;
-    let mut response = answered.unwrap_or_else(|_| {
-        span.in_scope(|| tracing::error!("the handler panicked"));
-        ApiError::Internal("handler panicked".into()).into_response()
-    });
+    let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
+    let answered = tokio::time::timeout(context.timeout, handled).instrument(span.clone()).await;
+    let mut response = match answered {
+        Ok(Ok(response)) => response,
+        Ok(Err(_panic)) => {
+            span.in_scope(|| tracing::error!("the handler panicked"));
+            ApiError::Internal("handler panicked".into()).into_response()
+        }
+        Err(_elapsed) => span.in_scope(|| ApiError::TimedOut.into_response()),
+    };
     let took = started.elapsed();
-    metrics.observe_request(&method, route.as_ref(), response.status(), took);
+    context.metrics.observe_request(&method, route.as_ref(), response.status(), took);
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), ?took, "answered"));
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
@@ -115,17 +132,28 @@ mod tests {
         panic!("a bug")
     }
 
+    async fn stuck() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        "too late"
+    }
+
+    /// Serves `router` behind the middleware; the base URL and the metrics.
+    async fn serve(router: Router, timeout: Duration) -> (String, ops::Metrics) {
+        let metrics = ops::Metrics::new("test");
+        let context = RequestContext { metrics: metrics.clone(), timeout };
+        let router = router.layer(axum::middleware::from_fn_with_state(context, request_context));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (base, metrics)
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_answers_a_500_problem_with_its_request_id_and_is_counted() {
-        let metrics = ops::Metrics::new("test");
-        let router = Router::new()
-            .route("/boom", get(boom))
-            .layer(axum::middleware::from_fn_with_state(metrics.clone(), request_context));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/boom", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let (base, metrics) = serve(Router::new().route("/boom", get(boom)), Duration::from_secs(10)).await;
 
-        let response = reqwest::Client::new().get(&url).header(REQUEST_ID, "req-7").send().await.unwrap();
+        let response =
+            reqwest::Client::new().get(format!("{base}/boom")).header(REQUEST_ID, "req-7").send().await.unwrap();
 
         assert_eq!(response.status(), 500);
         assert_eq!(response.headers()[REQUEST_ID], "req-7");
@@ -134,5 +162,24 @@ mod tests {
         assert_eq!(problem["type"], "urn:pulse:problem:internal");
         assert!(problem.get("detail").is_none(), "no internal text leaks: {problem}");
         assert!(metrics.encode().contains(r#"route="/boom",status="500""#), "{}", metrics.encode());
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_answers_503_timed_out_with_retry_after_and_is_counted() {
+        let router = Router::new().route("/stuck", get(stuck)).route("/quick", get(|| async { "ok" }));
+        let (base, metrics) = serve(router, Duration::from_millis(200)).await;
+        let http = reqwest::Client::new();
+
+        let started = Instant::now();
+        let response = http.get(format!("{base}/stuck")).header(REQUEST_ID, "req-8").send().await.unwrap();
+
+        assert!(started.elapsed() < Duration::from_secs(5), "answered at the timeout, not when the handler ends");
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[REQUEST_ID], "req-8");
+        assert_eq!(response.headers()["retry-after"], "1");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:pulse:problem:timed-out");
+        assert!(metrics.encode().contains(r#"route="/stuck",status="503""#), "{}", metrics.encode());
+        assert_eq!(http.get(format!("{base}/quick")).send().await.unwrap().status(), 200);
     }
 }

@@ -8,7 +8,7 @@ use events::ids::UserId;
 use reqwest::StatusCode;
 use serde_json::json;
 
-const KEY: &str = "service-key-0123456789";
+const KEY: &str = "service-key-0123456789abcdef0123456789";
 
 async fn call(api: &Api, key: Option<&str>) -> Reply {
     let mut request = api
@@ -25,7 +25,7 @@ async fn call(api: &Api, key: Option<&str>) -> Reply {
 async fn a_backend_with_the_key_registers_a_user_and_their_own_call_then_changes_nothing() {
     let api = spawn_with(command_api::Config { service_api_key: Some(Secret::new(KEY)), ..config() }).await;
     call(&api, None).await.problem(401, "unauthenticated");
-    call(&api, Some("wrong-key-0123456789!!")).await.problem(401, "unauthenticated");
+    call(&api, Some("wrong-key-0123456789abcdef0123456789!!")).await.problem(401, "unauthenticated");
     let registered = call(&api, Some(KEY)).await;
     registered.accepted();
     let history = api.log.store.load(&Aggregate::user(&UserId::parse("google-42").unwrap())).await.unwrap();
@@ -62,4 +62,14 @@ async fn a_user_named_service_shares_no_idempotency_keys_with_the_backend() {
     backend.accepted();
     assert_eq!(backend.body["replayed"], false, "the backend's key is not the user's");
     assert_eq!(backend.body["changed"], false);
+}
+
+#[tokio::test]
+async fn an_api_with_a_secret_or_key_shorter_than_32_bytes_does_not_start() {
+    let log = testkit::TestLog::new().await;
+    let start = |config| command_api::App::new(log.store.clone(), config, ops::Metrics::new("command-api")).err();
+    let short_secret = command_api::Config::with_secret("0123456789abcdef0123456789abcde");
+    assert!(matches!(start(short_secret), Some(command_api::StartError::ShortSecret("JWT secret"))));
+    let short_key = command_api::Config { service_api_key: Some(Secret::new("short")), ..config() };
+    assert!(matches!(start(short_key), Some(command_api::StartError::ShortSecret("service API key"))));
 }

@@ -9,6 +9,7 @@ mod comments;
 mod events;
 mod internal;
 mod likes;
+mod limits;
 mod notifications;
 mod posts;
 mod probes;

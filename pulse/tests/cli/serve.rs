@@ -23,7 +23,7 @@ fn start(subcommand: &str, port: u16, namespace: &str) -> Running {
         .env("PULSE_COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
         .env("PULSE_NAMESPACE", namespace)
         .env("PULSE_NATS_URL", testkit::nats_url())
-        .env("PULSE_JWT_SECRET", "serve-test-secret-0123456789")
+        .env("PULSE_JWT_SECRET", "serve-test-secret-0123456789abcdef")
         .env_remove("PULSE_DEV")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -69,4 +69,26 @@ fn without_a_secret_outside_dev_mode_the_api_refuses_to_start() {
     let output = crate::pulse(&["command-api"], &[("PULSE_COMMAND_API_ADDR", "127.0.0.1:0")]);
     assert!(!output.status.success());
     assert!(crate::stderr(&output).contains("PULSE_JWT_SECRET is required"), "{}", crate::stderr(&output));
+}
+
+#[test]
+fn a_jwt_secret_shorter_than_32_bytes_is_refused_at_start_up() {
+    let env = [("PULSE_COMMAND_API_ADDR", "127.0.0.1:0"), ("PULSE_JWT_SECRET", "0123456789abcdef0123456789abcde")];
+    let output = crate::pulse(&["command-api"], &env);
+    assert!(!output.status.success());
+    let stderr = crate::stderr(&output);
+    assert!(stderr.contains("PULSE_JWT_SECRET must be at least 32 bytes (it has 31)"), "{stderr}");
+}
+
+#[test]
+fn a_service_api_key_shorter_than_32_bytes_is_refused_at_start_up() {
+    let env = [
+        ("PULSE_COMMAND_API_ADDR", "127.0.0.1:0"),
+        ("PULSE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("PULSE_SERVICE_API_KEY", "short-key"),
+    ];
+    let output = crate::pulse(&["command-api"], &env);
+    assert!(!output.status.success());
+    let stderr = crate::stderr(&output);
+    assert!(stderr.contains("PULSE_SERVICE_API_KEY must be at least 32 bytes (it has 9)"), "{stderr}");
 }

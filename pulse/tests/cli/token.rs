@@ -23,7 +23,7 @@ fn a_dev_token_carries_the_given_claims_and_verifies_with_the_secret() {
 
 #[test]
 fn tokens_are_refused_outside_dev_mode() {
-    let output = pulse(&["token", "ana"], &[("PULSE_JWT_SECRET", "whatever-secret")]);
+    let output = pulse(&["token", "ana"], &[("PULSE_JWT_SECRET", "whatever-secret-0123456789abcdef")]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("dev mode"), "{}", stderr(&output));
 }
@@ -40,5 +40,33 @@ fn dev_mode_without_a_secret_generates_one_and_keeps_it() {
     assert!(keys.verify(stdout(&first).trim()).is_ok(), "the token is signed with the kept secret");
     let second = pulse(&["token", "ben"], &env);
     assert!(keys.verify(stdout(&second).trim()).is_ok(), "a second run reuses it");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_empty_dev_secret_file_is_replaced_by_a_generated_secret() {
+    let dir = std::env::temp_dir().join(format!("pulse-dev-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dev-jwt-secret"), "\n").unwrap();
+    let env = [("PULSE_DEV", "1"), ("PULSE_DATA_DIR", dir.to_str().unwrap())];
+    let minted = pulse(&["token", "ana"], &env);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let secret = std::fs::read_to_string(dir.join("dev-jwt-secret")).unwrap();
+    assert!(secret.trim().len() >= 32, "{secret:?}");
+    let keys = JwtKeys::new(&JwtConfig { secret: Secret::new(secret.trim()), issuer: None, audience: None });
+    assert!(keys.verify(stdout(&minted).trim()).is_ok(), "signed with the new secret");
+    let empty_key = JwtKeys::new(&JwtConfig { secret: Secret::new(""), issuer: None, audience: None });
+    assert!(empty_key.verify(stdout(&minted).trim()).is_err(), "not with an empty one");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_short_dev_secret_file_is_refused() {
+    let dir = std::env::temp_dir().join(format!("pulse-dev-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dev-jwt-secret"), "too-short").unwrap();
+    let output = pulse(&["token", "ana"], &[("PULSE_DEV", "1"), ("PULSE_DATA_DIR", dir.to_str().unwrap())]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("fewer than 32; delete it"), "{}", stderr(&output));
     std::fs::remove_dir_all(dir).unwrap();
 }
