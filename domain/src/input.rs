@@ -161,6 +161,43 @@ pub fn url(field: &str, raw: &str, allow_http: bool) -> Result<String, InvalidIn
     Ok(trimmed.to_owned())
 }
 
+/// Longest reason (for a report, a hide, a cancellation), in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Defines a reason someone gives: 1 to [`MAX_REASON_CHARS`] characters, line
+/// breaks allowed, checked by [`text`] (field `reason`). Only its `parse`
+/// makes one; `parse_optional` reads an absent or blank reason as none.
+macro_rules! reason {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Trims and checks a raw reason (field `reason`).
+            pub fn parse(raw: &str) -> Result<Self, $crate::input::InvalidInput> {
+                $crate::input::text("reason", raw, 1, $crate::input::MAX_REASON_CHARS, true).map(Self)
+            }
+
+            /// An optional reason as sent: absent or blank is no reason.
+            pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, $crate::input::InvalidInput> {
+                raw.filter(|r| !r.trim().is_empty()).map(Self::parse).transpose()
+            }
+
+            /// The reason as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The reason as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+    };
+}
+pub(crate) use reason;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -12,9 +12,6 @@ use events::ids::{EventId, UserId};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-/// Longest cancel reason, in characters.
-pub const MAX_CANCEL_REASON_CHARS: usize = 500;
-
 /// Most seats an event can have.
 pub const MAX_CAPACITY: u32 = 100_000;
 /// Longest title, in characters.
@@ -127,33 +124,11 @@ pub enum CalendarEventRejection {
     Blocked,
 }
 
-/// Why an organiser cancels an event, as told to attendees: 1 to 500
-/// characters, line breaks allowed. Only [`CancelReason::parse`] makes one; a
-/// cancel without a reason is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CancelReason(String);
-
-impl CancelReason {
-    /// Trims and checks a raw reason (field `reason`).
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        input::text("reason", raw, 1, MAX_CANCEL_REASON_CHARS, true).map(Self)
-    }
-
-    /// An optional reason as sent: absent or blank is no reason.
-    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
-        raw.filter(|r| !r.trim().is_empty()).map(Self::parse).transpose()
-    }
-
-    /// The reason as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The reason as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+crate::input::reason!(
+    /// Why an organiser cancels an event, as told to attendees; a cancel
+    /// without a reason is `None`.
+    CancelReason
+);
 
 /// Raw calendar event details from a request, before [`parse_details`]. The
 /// times are already parsed (RFC 3339, by the HTTP layer).
@@ -371,7 +346,7 @@ mod tests {
             CancelReason::parse_optional(Some(" rain ")).unwrap().map(CancelReason::into_string),
             Some("rain".into())
         );
-        for bad in [&"x".repeat(MAX_CANCEL_REASON_CHARS + 1), "rain\u{2028}again"] {
+        for bad in [&"x".repeat(crate::input::MAX_REASON_CHARS + 1), "rain\u{2028}again"] {
             assert_eq!(
                 CancelReason::parse_optional(Some(bad)).map_err(|e| e.field),
                 Err("reason".to_owned()),

@@ -5,63 +5,22 @@
 //! reported already) and answer the same way, so the rules live here once and
 //! [`post`](super::post) and [`comment`](super::comment) call them.
 
-use crate::input::{self, InvalidInput};
 use events::catalog::ContentEvent;
 use events::catalog::content::{ContentHidden, ContentRef, ContentReported, ContentRestored};
 use events::ids::UserId;
 use std::collections::BTreeSet;
 
-/// Longest report reason, in characters.
-pub const MAX_REASON_CHARS: usize = 500;
+pub use crate::input::MAX_REASON_CHARS;
 
-/// Why a user reports content: 1 to 500 characters, line breaks allowed.
-/// Only [`ReportReason::parse`] makes one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportReason(String);
+crate::input::reason!(
+    /// Why a user reports content.
+    ReportReason
+);
 
-impl ReportReason {
-    /// Trims and checks a raw reason (field `reason`).
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        input::text("reason", raw, 1, MAX_REASON_CHARS, true).map(Self)
-    }
-
-    /// The reason as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The reason as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-/// Why a moderator hides content: 1 to 500 characters, line breaks allowed.
-/// Only [`HideReason::parse`] makes one; a hide without a reason is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HideReason(String);
-
-impl HideReason {
-    /// Trims and checks a raw reason (field `reason`).
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        input::text("reason", raw, 1, MAX_REASON_CHARS, true).map(Self)
-    }
-
-    /// An optional reason as sent: absent or blank is no reason.
-    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
-        raw.filter(|r| !r.trim().is_empty()).map(Self::parse).transpose()
-    }
-
-    /// The reason as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The reason as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+crate::input::reason!(
+    /// Why a moderator hides content; a hide without a reason is `None`.
+    HideReason
+);
 
 /// A moderation request, whatever the content.
 pub(crate) enum Moderate {
