@@ -207,6 +207,7 @@ impl Commands {
         mut start: Start,
     ) -> Result<Outcome, D::Rejection> {
         let key = context.key.as_ref().map(|k| k.on(aggregate));
+        let mut last_seen = 0;
         for _attempt in 0..=self.inner.settings.conflict_retries {
             let (snapshot, expected) = match start {
                 Start::New if key.is_some() => (Snapshot::<D>::empty(), Expected::Version(0)),
@@ -218,8 +219,8 @@ impl Commands {
                     {
                         return Ok(outcome);
                     }
-                    let version = snapshot.version;
-                    (snapshot, Expected::Version(version))
+                    last_seen = snapshot.version;
+                    (snapshot, Expected::Version(last_seen))
                 }
             };
             let decided = snapshot.state.decide(command.clone()).map_err(CommandError::Rejected)?;
@@ -238,8 +239,7 @@ impl Commands {
                 Ok(outcome) => return Ok(outcome),
             }
         }
-        let expected = self.inner.store.version(aggregate).await.unwrap_or_default();
-        Err(StoreError::Conflict { aggregate: aggregate.to_string(), expected }.into())
+        Err(StoreError::Conflict { aggregate: aggregate.to_string(), expected: last_seen }.into())
     }
 
     /// The aggregate's state: the cached one brought up to date with the
