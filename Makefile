@@ -28,6 +28,7 @@ bench: services ## benchmarks, as ratios against raw baselines measured in the s
 	@infra/scripts/services.sh tool wrk
 	$(nats_env) cargo run --release -p events --example append_bench
 	$(nats_env) cargo run --release -p command-api --example post_bench
+	$(nats_env) cargo run --release -p command-api --example growth_bench
 
 lint: ## clippy and rustfmt checks
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -17,113 +17,25 @@
 //!   with a lighter client, so the servers' own costs weigh more.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "bench/mod.rs"]
+mod bench;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use bench::{Comparison, Run, Target, http_load, load, report, serve};
 use bytes::Bytes;
-use command_api::auth::{Claims, JwtKeys};
+use command_api::auth::JwtKeys;
 use command_api::{App, Config, RateLimits};
-use events::{EventStore, Namespace, StoreConfig};
-use hdrhistogram::Histogram;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-struct Run {
-    rate: f64,
-    /// Latency percentiles, in microseconds.
-    p50: f64,
-    p99: f64,
-    failures: usize,
-}
-
-impl Run {
-    fn print(&self, name: &str) {
-        println!(
-            "{name:<36} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   failures {}",
-            self.rate,
-            self.p50 / 1000.0,
-            self.p99 / 1000.0,
-            self.failures
-        );
-    }
-}
+use events::{EventStore, StoreConfig};
+use std::time::Duration;
 
 /// Alternating floor/API pairs with the in-process clients.
 const PAIRS: usize = 7;
 /// Alternating floor/API pairs with wrk, and the seconds of each run.
 const WRK_PAIRS: usize = 7;
 const WRK_SECONDS: u64 = 3;
-
-async fn load<F, Fut>(workers: usize, total: usize, op: F) -> Run
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let op = Arc::new(op);
-    let per_worker = total / workers;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                let mut latency = Histogram::<u64>::new(3).unwrap();
-                let mut failures = 0;
-                for _ in 0..per_worker {
-                    let t = Instant::now();
-                    if !op(w).await {
-                        failures += 1;
-                    }
-                    latency.record(t.elapsed().as_micros() as u64).unwrap();
-                }
-                (latency, failures)
-            })
-        })
-        .collect();
-    let (mut latency, mut failures) = (Histogram::<u64>::new(3).unwrap(), 0);
-    for task in tasks {
-        let (l, f) = task.await.unwrap();
-        latency.add(l).unwrap();
-        failures += f;
-    }
-    Run {
-        rate: (per_worker * workers) as f64 / started.elapsed().as_secs_f64(),
-        p50: latency.value_at_quantile(0.5) as f64,
-        p99: latency.value_at_quantile(0.99) as f64,
-        failures,
-    }
-}
-
-async fn http_load(
-    workers: usize,
-    total: usize,
-    method: reqwest::Method,
-    url: String,
-    token: Option<String>,
-    body: Bytes,
-) -> Run {
-    let clients: Arc<Vec<reqwest::Client>> =
-        Arc::new((0..workers).map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap()).collect());
-    load(workers, total, move |w| {
-        let mut request = clients[w].request(method.clone(), url.as_str()).header("content-type", "application/json");
-        if let Some(token) = &token {
-            request = request.bearer_auth(token);
-        }
-        if method == reqwest::Method::POST {
-            request = request.body(body.clone());
-        }
-        async move { request.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
-    })
-    .await
-}
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await });
-    base
-}
 
 #[derive(Clone)]
 struct Floor {
@@ -146,30 +58,14 @@ fn post_body(bytes: usize) -> Bytes {
     serde_json::to_vec(&serde_json::json!({ "text": text })).unwrap().into()
 }
 
-/// Prints the median pair of a generator's floor/API runs and every ratio.
-fn report(generator: &str, mut pairs: Vec<(Run, Run)>) {
-    if pairs.is_empty() {
-        println!("{generator}: no complete pair");
-        return;
-    }
-    let ratio = |(floor, posts): &(Run, Run)| posts.rate / floor.rate;
-    pairs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
-    let all: Vec<String> = pairs.iter().map(|p| format!("{:.2}", ratio(p))).collect();
-    let mut p99s: Vec<f64> = pairs.iter().map(|(floor, posts)| posts.p99 / floor.p99).collect();
-    p99s.sort_by(f64::total_cmp);
-    let median = &pairs[pairs.len() / 2];
-    println!("{generator}, median pair:");
-    median.0.print("floor: axum publish-only POST");
-    median.1.print("POST /api/v1/posts");
-    println!("throughput ratios to the floor, {} pairs: {}", pairs.len(), all.join(" "));
-    let p99_all: Vec<String> = p99s.iter().map(|r| format!("{r:.2}")).collect();
-    println!("p99 ratios to the floor, sorted: {}", p99_all.join(" "));
-    println!(
-        "median: throughput {:.2} of the floor (goal >= 0.70), p99 {:.2}x (goal <= 1.50)",
-        ratio(median),
-        p99s[p99s.len() / 2]
-    );
-}
+/// Floor first, API second in every pair.
+const FLOOR_VS_API: Comparison<'static> = Comparison {
+    base: "floor: axum publish-only POST",
+    measured: "POST /api/v1/posts",
+    min_throughput: Some(0.70),
+    max_p50: None,
+    max_p99: Some(1.50),
+};
 
 /// wrk driving the same servers with the same body and token.
 struct Wrk {
@@ -239,10 +135,6 @@ fn parse_wrk(report: &str) -> Option<Run> {
     Some(Run { rate, p50, p99, failures })
 }
 
-// The allocator the `pulse` binary ships with, so the API is measured as it runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -251,32 +143,18 @@ async fn main() {
     let bytes = args.get(2).copied().unwrap_or(512);
     let url = std::env::var("PULSE_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
 
-    let namespace = Namespace::parse(&format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).unwrap();
+    let namespace = bench::throwaway_namespace("bench");
     let store_config =
         StoreConfig { namespace: namespace.clone(), source: "/pulse/bench".to_owned(), ..StoreConfig::default() };
     let store = EventStore::connect(&url, store_config).await.expect("NATS with JetStream");
     let jetstream = async_nats::jetstream::new(store.client().clone());
     let body = post_body(bytes);
 
-    let secret = "bench-secret-0123456789abcdef0123456789";
-    let config = Config { limits: RateLimits::OFF, ..Config::with_secret(secret) };
-    let keys = JwtKeys::new(&config.jwt);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let claims = Claims {
-        sub: "bench_user".to_owned(),
-        name: None,
-        email: None,
-        picture: None,
-        role: None,
-        iat: now,
-        exp: now + 3600,
-        nbf: None,
-        iss: None,
-        aud: None,
-    };
-    let token = keys.mint(&claims).unwrap();
+    let config = Config { limits: RateLimits::OFF, ..Config::with_secret(bench::SECRET) };
+    let token = bench::token(&JwtKeys::new(&config.jwt), "bench_user");
     let app = App::new(store.clone(), config, ops::Metrics::new("command-api")).unwrap();
     let api = serve(command_api::router(app)).await;
+    bench::register(&api, &token).await;
     let floor = Floor { jetstream: jetstream.clone(), subject: format!("{}.content.post", namespace.as_str()) };
     let floor_base = serve(
         Router::new().route("/floor", post(publish_only)).route("/hello", get(|| async { "ok" })).with_state(floor),
@@ -284,24 +162,21 @@ async fn main() {
     .await;
 
     println!("{workers} connections, {total} requests per variant, {}-byte bodies; rate limits off", body.len());
-    let get_trivial =
-        || http_load(workers, total, reqwest::Method::GET, format!("{floor_base}/hello"), None, body.clone());
-    let floor_run =
-        || http_load(workers, total, reqwest::Method::POST, format!("{floor_base}/floor"), None, body.clone());
+    let get_trivial = || {
+        http_load(workers, total, Target::one(reqwest::Method::GET, format!("{floor_base}/hello"), None, body.clone()))
+    };
+    let floor_run = || {
+        http_load(workers, total, Target::one(reqwest::Method::POST, format!("{floor_base}/floor"), None, body.clone()))
+    };
     let api_run = || {
-        http_load(
-            workers,
-            total,
-            reqwest::Method::POST,
-            format!("{api}/api/v1/posts"),
-            Some(token.clone()),
-            body.clone(),
-        )
+        let target =
+            Target::one(reqwest::Method::POST, format!("{api}/api/v1/posts"), Some(token.clone()), body.clone());
+        http_load(workers, total, target)
     };
     let raw_run = || {
         let (jetstream, body, subject) =
             (jetstream.clone(), body.clone(), format!("{}.content.post", namespace.as_str()));
-        load(workers, total, move |_| {
+        load(workers, total, move |_, _| {
             let (jetstream, body, subject) =
                 (jetstream.clone(), body.clone(), format!("{subject}.{}", uuid::Uuid::now_v7()));
             async move {
@@ -339,7 +214,7 @@ async fn main() {
     }
     trivial.print("trivial axum GET");
     raw.print("raw async-nats publish+ack");
-    report("in-process clients", pairs);
+    report("in-process clients", &FLOOR_VS_API, pairs);
 
     match Wrk::new(&token, &body) {
         None => println!("\nwrk is not installed: only the in-process clients measured"),
@@ -361,7 +236,7 @@ async fn main() {
             if let Some(trivial) = wrk.run_get(&format!("{floor_base}/hello"), workers, WRK_SECONDS).await {
                 trivial.print("trivial axum GET");
             }
-            report("wrk", pairs);
+            report("wrk", &FLOOR_VS_API, pairs);
         }
     }
     store.delete_streams().await.unwrap();
