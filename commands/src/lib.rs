@@ -317,7 +317,11 @@ impl Commands {
         let last = decided.len().saturating_sub(1);
         for (i, event) in decided.into_iter().enumerate() {
             let part = key.map(|k| if i == 0 { k.clone() } else { k.part(&i.to_string()) });
-            let domain_event = event.clone().into_domain();
+            // The event is kept to fold into the cached state (checked appends)
+            // or to compare with a duplicate's (keyed ones); a create under a
+            // fresh id, the hot path, needs neither and pays no copy.
+            let kept = (checked || part.is_some()).then(|| event.clone());
+            let domain_event = event.into_domain();
             let name = domain_event.name();
             let store = &self.inner.store;
             let appended = store.append(aggregate, expected, domain_event, &context.metadata, part.as_ref()).await;
@@ -329,13 +333,15 @@ impl Commands {
                 self.inner.cache.forget::<D>(aggregate);
                 if i == last {
                     let stored = store.get(appended.position).await?;
-                    if stored.map(|s| s.event) != Some(event.into_domain()) {
+                    if stored.map(|s| s.event) != kept.map(IntoDomainEvent::into_domain) {
                         return Err(CommandError::KeyReused);
                     }
                 }
             } else {
                 self.inner.metrics.appended.get_or_create(&EventLabels { event: name }).inc();
-                snapshot.fold(&event, appended.position.sequence, part.as_ref().map(IdempotencyKey::as_str));
+                if let Some(event) = &kept {
+                    snapshot.fold(event, appended.position.sequence, part.as_ref().map(IdempotencyKey::as_str));
+                }
             }
             expected = Expected::Version(appended.position.sequence);
             outcome = Outcome { position: appended.position, replayed: appended.duplicate, changed: true };
