@@ -214,42 +214,32 @@ impl ReadStore for SqliteStore {
             if query.filter.matches_nothing() {
                 return Ok(Page { items: Vec::new(), next: None });
             }
-            let key = format!("json_extract(doc, '$.{}')", query.order.field);
-            let (mut conditions, mut values) = where_filter(&name, &query.filter);
-            if let Some(after) = after {
-                let (condition, more) = after_position(&key, query.order.direction, after);
-                conditions.push(condition);
-                values.extend(more);
-            }
-            let direction = match query.order.direction {
-                Direction::Ascending => "ASC",
-                Direction::Descending => "DESC",
-            };
-            let size = query.page_size();
-            // One more than the page, to know whether there is a next one
-            // without handing out a cursor to an empty page.
-            values.push(SqlValue::Integer(i64::from(size) + 1));
-            let sql = format!(
-                r#"SELECT id, doc, {key} FROM "rs_{name}" {} ORDER BY {key} {direction}, id {direction} LIMIT ?"#,
-                where_clause(&conditions),
-            );
-            let mut statement = state.conn.prepare_cached(&sql).map_err(unavailable)?;
-            let mut rows = statement.query(params_from_iter(values)).map_err(unavailable)?;
+            let size = query.page_size() as usize;
             let mut items = Vec::new();
-            let mut last_key = Value::Null;
             let mut more = false;
-            while let Some(row) = rows.next().map_err(unavailable)? {
-                if items.len() == size as usize {
-                    more = true;
+            for (sql, mut values) in page_sql(&name, &query, after) {
+                // One row more than the page, to know whether another page
+                // follows without handing out a cursor to an empty one.
+                let wanted = size + 1 - items.len();
+                values.push(SqlValue::Integer(i64::try_from(wanted).unwrap_or(i64::MAX)));
+                let mut statement = state.conn.prepare_cached(&sql).map_err(unavailable)?;
+                let mut rows = statement.query(params_from_iter(values)).map_err(unavailable)?;
+                while let Some(row) = rows.next().map_err(unavailable)? {
+                    if items.len() == size {
+                        more = true;
+                        break;
+                    }
+                    let id: String = row.get(0).map_err(unavailable)?;
+                    let doc = parse(&row.get::<_, String>(1).map_err(unavailable)?)?;
+                    items.push(Found { id, doc });
+                }
+                if more {
                     break;
                 }
-                let id: String = row.get(0).map_err(unavailable)?;
-                let doc = parse(&row.get::<_, String>(1).map_err(unavailable)?)?;
-                last_key = doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
-                items.push(Found { id, doc });
             }
+            let last_key = |found: &Found| found.doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
             let next = match items.last() {
-                Some(last) if more => Some(cursor::encode(&query.order, &last_key, &last.id)),
+                Some(last) if more => Some(cursor::encode(&query.order, &last_key(last), &last.id)),
                 _ => None,
             };
             Ok(Page { items, next })
@@ -271,6 +261,59 @@ impl ReadStore for SqliteStore {
             Ok(u64::try_from(count).unwrap_or(0))
         })
         .await
+    }
+}
+
+/// The statements that read one page of `query`, in turn, each with its
+/// parameters but the limit. Each is one index range in index order: paging
+/// deep costs a seek, not a walk over the earlier pages.
+///
+/// SQLite, like MongoDB, sorts a missing field (NULL) first ascending and last
+/// descending. A position cannot be one range when the rows after it are
+/// values and then NULLs (descending) or NULLs and then values (ascending
+/// from a NULL), so those pages read two ranges, the second only when the
+/// first did not fill the page.
+fn page_sql(name: &str, query: &Query, after: Option<Position>) -> Vec<(String, Vec<SqlValue>)> {
+    let key = format!("json_extract(doc, '$.{}')", query.order.field);
+    let (conditions, values) = where_filter(name, &query.filter);
+    let segment = |extra: Option<String>, order: &str, more: Vec<SqlValue>| {
+        let mut conditions = conditions.clone();
+        conditions.extend(extra);
+        let mut values = values.clone();
+        values.extend(more);
+        (format!(r#"SELECT id, doc FROM "rs_{name}" {} ORDER BY {order} LIMIT ?"#, where_clause(&conditions)), values)
+    };
+    let by_key_asc = format!("{key} ASC, id ASC");
+    let by_key_desc = format!("{key} DESC, id DESC");
+    let Some(after) = after else {
+        let order = match query.order.direction {
+            Direction::Ascending => by_key_asc,
+            Direction::Descending => by_key_desc,
+        };
+        return vec![segment(None, &order, vec![])];
+    };
+    let id = SqlValue::Text(after.id);
+    match (query.order.direction, after.value) {
+        (Direction::Ascending, Value::Null) => vec![
+            segment(Some(format!("{key} IS NULL AND id > ?")), "id ASC", vec![id]),
+            segment(Some(format!("{key} IS NOT NULL")), &by_key_asc, vec![]),
+        ],
+        (Direction::Descending, Value::Null) => {
+            vec![segment(Some(format!("{key} IS NULL AND id < ?")), "id DESC", vec![id])]
+        }
+        // The first comparison alone is the range SQLite seeks to; the second
+        // drops the ties at or before the cursor's id.
+        (Direction::Ascending, value) => {
+            let v = sql_value(&value);
+            vec![segment(Some(format!("{key} >= ? AND ({key} > ? OR id > ?)")), &by_key_asc, vec![v.clone(), v, id])]
+        }
+        (Direction::Descending, value) => {
+            let v = sql_value(&value);
+            vec![
+                segment(Some(format!("{key} <= ? AND ({key} < ? OR id < ?)")), &by_key_desc, vec![v.clone(), v, id]),
+                segment(Some(format!("{key} IS NULL")), "id DESC", vec![]),
+            ]
+        }
     }
 }
 
@@ -343,25 +386,6 @@ fn where_filter(name: &str, filter: &Filter) -> (Vec<String>, Vec<SqlValue>) {
     (conditions, values)
 }
 
-/// Rows strictly after `after` in the order (key, id), both in `direction`.
-/// SQLite, like MongoDB, sorts a missing field (NULL) first ascending and
-/// last descending, so a NULL position needs its own comparisons.
-fn after_position(key: &str, direction: Direction, after: Position) -> (String, Vec<SqlValue>) {
-    let id = SqlValue::Text(after.id);
-    match (direction, after.value) {
-        (Direction::Ascending, Value::Null) => (format!("({key} IS NOT NULL OR id > ?)"), vec![id]),
-        (Direction::Descending, Value::Null) => (format!("({key} IS NULL AND id < ?)"), vec![id]),
-        (Direction::Ascending, value) => {
-            let v = sql_value(&value);
-            (format!("({key} > ? OR ({key} = ? AND id > ?))"), vec![v.clone(), v, id])
-        }
-        (Direction::Descending, value) => {
-            let v = sql_value(&value);
-            (format!("({key} < ? OR {key} IS NULL OR ({key} = ? AND id < ?))"), vec![v.clone(), v, id])
-        }
-    }
-}
-
 fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
 }
@@ -390,4 +414,56 @@ fn parse(text: &str) -> Result<Document, ReadStoreError> {
 
 fn unavailable(error: rusqlite::Error) -> ReadStoreError {
     ReadStoreError::Unavailable(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The query planner's account of each statement of one page of `query`
+    /// on a table of `collection`, after a cursor at `value`.
+    fn plans(collection: &Collection, query: &Query, value: Value) -> Vec<String> {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        create(&tx, collection).unwrap();
+        tx.commit().unwrap();
+        let after = Position { value, id: "x".into() };
+        let mut plans = Vec::new();
+        for (sql, mut values) in page_sql(&collection.name, query, Some(after)) {
+            values.push(SqlValue::Integer(21));
+            let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3)).unwrap();
+            plans.push(rows.map(Result::unwrap).collect::<Vec<_>>().join("; "));
+        }
+        plans
+    }
+
+    #[test]
+    fn a_page_after_a_cursor_seeks_in_the_index_and_never_sorts() {
+        let posts = Collection::new("posts").index(&["author", "at"]);
+        for direction in [Direction::Ascending, Direction::Descending] {
+            let query = Query::new(Filter::all().eq("author", "ana"), "at", direction).limit(20);
+            let plans = plans(&posts, &query, json!(5));
+            // The first range starts at the cursor: a seek on `at`, not only `author`.
+            let seek = match direction {
+                Direction::Ascending => "(<expr>=? AND <expr>>?)",
+                Direction::Descending => "(<expr>=? AND <expr><?)",
+            };
+            assert!(plans[0].contains(&format!("USING INDEX rs_posts__author__at {seek}")), "{plans:?}");
+            for plan in plans.iter().chain(&self::plans(&posts, &query, Value::Null)) {
+                assert!(plan.contains("USING INDEX rs_posts__author__at"), "{plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_search_looks_words_up_in_the_token_index() {
+        let people = Collection::new("people").index(&["name"]);
+        let query = Query::new(Filter::all().search("ana sousa"), "name", Direction::Ascending);
+        let plans = plans(&people, &query, json!("ana"));
+        assert!(plans[0].contains("rs_people__tokens USING PRIMARY KEY"), "{plans:?}");
+        assert!(!plans[0].contains("SCAN rs_people__tokens"), "{plans:?}");
+    }
 }
