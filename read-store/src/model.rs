@@ -24,7 +24,7 @@ pub const MAX_ID_BYTES: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collection {
     /// Table or collection name: a lowercase ASCII letter, then up to 47
-    /// lowercase letters, digits or `_`.
+    /// lowercase letters, digits or single `_` (a backend joins names with `__`).
     pub name: String,
     /// Each index is a list of fields, compared in that order, with the
     /// document id last. Filters and sorts may only use fields named here, so
@@ -54,7 +54,8 @@ impl Collection {
     pub fn check(&self) -> Result<(), ReadStoreError> {
         let ok = self.name.len() <= 48
             && self.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !self.name.contains("__");
         if !ok {
             return Err(ReadStoreError::Invalid(format!("collection name {:?}", self.name)));
         }
@@ -87,12 +88,15 @@ impl Collection {
 }
 
 /// Refuses a field name that is not an ASCII letter followed by up to 63
-/// letters, digits or `_`. Names come from code, but they end up in SQL and in
-/// MongoDB paths, where `.` and `$` mean something: checked all the same.
+/// letters, digits or single `_`. Names come from code, but they end up in
+/// SQL and in MongoDB paths, where `.` and `$` mean something: checked all the
+/// same. A backend joins names with `__` to name its indexes, so that
+/// separator cannot occur inside one.
 pub fn check_field(field: &str) -> Result<(), ReadStoreError> {
     let ok = field.len() <= 64
         && field.starts_with(|c: char| c.is_ascii_alphabetic())
-        && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !field.contains("__");
     if ok { Ok(()) } else { Err(ReadStoreError::Invalid(format!("field name {field:?}"))) }
 }
 
@@ -340,7 +344,7 @@ mod tests {
 
     #[test]
     fn field_names_outside_the_charset_are_refused() {
-        for bad in ["", "_id", "a.b", "$inc", "a b", "1st", "naïve", &"a".repeat(65)] {
+        for bad in ["", "_id", "a.b", "$inc", "a b", "1st", "naïve", "a__b", &"a".repeat(65)] {
             assert!(check_field(bad).is_err(), "{bad:?} should be refused");
         }
         for good in ["a", "created_at", "followers2"] {

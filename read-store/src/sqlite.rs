@@ -1,10 +1,12 @@
 //! The embedded backend: one SQLite file (or memory, for tests), bundled into
 //! the binary, no server. Each collection is a table `rs_<name>` of
 //! `(id TEXT PRIMARY KEY, doc TEXT)` holding the JSON, with one expression
-//! index per declared index (`json_extract(doc, '$.field')`, ..., then `id`,
-//! so a filtered, sorted page is one index range), and a side table
-//! `rs_<name>__tokens` of `(token, id)` mirroring each document's `tokens`
-//! array, so a search is index lookups rather than a scan of every array.
+//! index `rs_<name>__by__<field>__...` per declared index
+//! (`json_extract(doc, '$.field')`, ..., then `id`, so a filtered, sorted page
+//! is one index range), and a side table `rs_<name>__tokens` of `(token, id)`
+//! mirroring each document's `tokens` array, so a search is index lookups
+//! rather than a scan of every array. Names never hold `__`, so these cannot
+//! collide.
 //!
 //! rusqlite is blocking and a connection is not `Sync`, so the connection lives
 //! on a thread of its own and calls reach it through a queue, answered over a
@@ -324,12 +326,12 @@ fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<(), ReadStore
         r#"CREATE TABLE IF NOT EXISTS "rs_{name}" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
            CREATE TABLE IF NOT EXISTS "rs_{name}__tokens" (
                token TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (token, id)) WITHOUT ROWID;
-           CREATE INDEX IF NOT EXISTS "rs_{name}__tokens_by_id" ON "rs_{name}__tokens" (id);"#
+           CREATE INDEX IF NOT EXISTS "rs_{name}__tokens__id" ON "rs_{name}__tokens" (id);"#
     );
     for index in &collection.indexes {
         let columns: Vec<String> = index.iter().map(|f| format!("json_extract(doc, '$.{f}')")).collect();
         sql.push_str(&format!(
-            r#"CREATE INDEX IF NOT EXISTS "rs_{name}__{}" ON "rs_{name}" ({}, id);"#,
+            r#"CREATE INDEX IF NOT EXISTS "rs_{name}__by__{}" ON "rs_{name}" ({}, id);"#,
             index.join("__"),
             columns.join(", ")
         ));
@@ -450,9 +452,9 @@ mod tests {
                 Direction::Ascending => "(<expr>=? AND <expr>>?)",
                 Direction::Descending => "(<expr>=? AND <expr><?)",
             };
-            assert!(plans[0].contains(&format!("USING INDEX rs_posts__author__at {seek}")), "{plans:?}");
+            assert!(plans[0].contains(&format!("USING INDEX rs_posts__by__author__at {seek}")), "{plans:?}");
             for plan in plans.iter().chain(&self::plans(&posts, &query, Value::Null)) {
-                assert!(plan.contains("USING INDEX rs_posts__author__at"), "{plan}");
+                assert!(plan.contains("USING INDEX rs_posts__by__author__at"), "{plan}");
                 assert!(!plan.contains("TEMP B-TREE"), "{plan}");
             }
         }
