@@ -1,0 +1,108 @@
+//! The read-model store: where projections keep what queries read. A small
+//! document store, JSON objects by string id in named collections, behind one
+//! trait, [`ReadStore`], with an embedded SQLite backend ([`SqliteStore`], the
+//! default: bundled, no server) and, next, a MongoDB one. Everything here can
+//! be thrown away and rebuilt from the event log.
+//!
+//! Owns: the operations projections and queries need and nothing more
+//! (get, put, delete, field updates that replay cheaply, indexed equality
+//! queries in a stable order with opaque cursors, counts, word search), their
+//! checks ([`model`]), cursors ([`cursor`]) and search words ([`tokens()`]).
+//! Never touches: events, NATS, HTTP, the shape of any read model.
+//!
+//! Search does not use text indexes (the MongoDB server the tests run against
+//! has none): a searchable document carries a `tokens` array of normalized
+//! words, from [`tokens()`] or [`prefix_tokens`], and a search asks for
+//! documents whose `tokens` contain every word of the query.
+//!
+//! Every backend passes the same behaviours, [`conformance`] (feature
+//! `conformance`), each a pub async fn a backend's tests call on a fresh store.
+
+pub mod cursor;
+pub mod model;
+pub mod sqlite;
+pub mod tokens;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use model::{
+    Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Order, Page, Query, TOKENS_FIELD, Update,
+};
+pub use sqlite::SqliteStore;
+pub use tokens::{prefix_tokens, tokens};
+
+use std::future::Future;
+
+/// Failures of the read-model store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadStoreError {
+    /// A page cursor that this store did not make for this query: forged,
+    /// truncated, or from another list. The client's mistake.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// A collection, field, id, filter or update the store refuses; a bug in
+    /// the calling code, not in the data.
+    #[error("invalid request to the read store: {0}")]
+    Invalid(String),
+    /// The collection was not declared with [`ReadStore::ensure`].
+    #[error("collection {0} was not declared")]
+    UnknownCollection(String),
+    /// An update met a stored field of another type (an increment of text).
+    #[error("field {field} is not {expected}")]
+    WrongType {
+        /// The field.
+        field: String,
+        /// What the update needed it to be.
+        expected: &'static str,
+    },
+    /// The database is down, locked, full or unreachable; nothing changed.
+    #[error("read store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored document is not a readable JSON object.
+    #[error("unreadable document: {0}")]
+    Codec(String),
+}
+
+/// What projections and queries need from a document store. Ids and
+/// documents are plain; names of collections and fields come from code and
+/// are checked anyway ([`model::check_field`]); values are always passed as
+/// data, never spliced into a query.
+pub trait ReadStore: Send + Sync + 'static {
+    /// Creates the collections and their indexes if missing; safe to run at
+    /// every start-up, and declares them to this handle. Indexes are added,
+    /// never dropped.
+    fn ensure(&self, collections: &[Collection]) -> impl Future<Output = Result<(), ReadStoreError>> + Send;
+
+    /// The document with this id, if any.
+    fn get(&self, collection: &str, id: &str) -> impl Future<Output = Result<Option<Document>, ReadStoreError>> + Send;
+
+    /// Stores the whole document under the id, replacing any other.
+    fn put(
+        &self,
+        collection: &str,
+        id: &str,
+        doc: &Document,
+    ) -> impl Future<Output = Result<(), ReadStoreError>> + Send;
+
+    /// Removes the document; whether there was one.
+    fn delete(&self, collection: &str, id: &str) -> impl Future<Output = Result<bool, ReadStoreError>> + Send;
+
+    /// Applies the updates to one document atomically (all or none), creating
+    /// it from an empty one when missing and asked to. Whether a document was
+    /// updated or created. See [`Update`] for each operation's rules.
+    fn update(
+        &self,
+        collection: &str,
+        id: &str,
+        updates: &[Update],
+        missing: IfMissing,
+    ) -> impl Future<Output = Result<bool, ReadStoreError>> + Send;
+
+    /// One page of the documents matching the query's filter, in its order
+    /// (then by id), after its cursor.
+    fn find(&self, collection: &str, query: &Query) -> impl Future<Output = Result<Page, ReadStoreError>> + Send;
+
+    /// How many documents match the filter.
+    fn count(&self, collection: &str, filter: &Filter) -> impl Future<Output = Result<u64, ReadStoreError>> + Send;
+}

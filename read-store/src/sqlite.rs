@@ -1,0 +1,471 @@
+//! The embedded backend: one SQLite file (or memory, for tests), bundled into
+//! the binary, no server. Each collection is a table `rs_<name>` of
+//! `(id TEXT PRIMARY KEY, doc TEXT)` holding the JSON, with one expression
+//! index `rs_<name>__by__<field>__...` per declared index
+//! (`json_extract(doc, '$.field')`, ..., then `id`, so a filtered, sorted page
+//! is one index range), and a side table `rs_<name>__tokens` of `(token, id)`
+//! mirroring each document's `tokens` array, so a search is index lookups
+//! rather than a scan of every array. Names never hold `__`, so these cannot
+//! collide.
+//!
+//! rusqlite is blocking and a connection is not `Sync`, so the connection lives
+//! on a thread of its own and calls reach it through a queue, answered over a
+//! oneshot channel. Chosen over `spawn_blocking` with a mutex: SQLite allows
+//! one writer anyway, the queue keeps calls in the order they were made, the
+//! connection's prepared statements stay warm on one thread, and a slow disk
+//! holds one thread, not a growing share of tokio's blocking pool. An
+//! in-memory database exists only inside its one connection, so tests need
+//! exactly this shape too. Reads wait behind writes; a pool of read-only
+//! connections beside the writer (WAL allows them) is the next step if a
+//! benchmark shows queries queueing.
+//!
+//! Only checked names (see [`crate::model`]) are written into SQL; every
+//! value, id and cursor part is a bound parameter.
+
+use crate::cursor::{self, Position};
+use crate::model::{
+    Collection, Direction, Document, Filter, Found, IfMissing, Page, Query, TOKENS_FIELD, Update, apply_updates,
+    check_document, check_id, check_updates,
+};
+use crate::{ReadStore, ReadStoreError};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A read-model store in one SQLite database. Cheap to clone: clones share the
+/// connection's thread, which ends when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce(&mut State) + Send>;
+
+/// What the connection's thread owns.
+struct State {
+    conn: Connection,
+    /// Declared by `ensure`: the only collections and fields queries may name.
+    collections: HashMap<String, Collection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Self, ReadStoreError> {
+        Self::start(Connection::open(path).map_err(unavailable)?)
+    }
+
+    /// A private database in memory, gone when the store is dropped: for tests.
+    pub fn in_memory() -> Result<Self, ReadStoreError> {
+        Self::start(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn start(conn: Connection) -> Result<Self, ReadStoreError> {
+        // WAL lets readers in other processes (an operator's `verify`) run
+        // beside the writer; NORMAL sync is safe in WAL against a crash of
+        // Pulse, and a power cut costs at most the last transactions of a
+        // model that is rebuilt from the log anyway.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let mut state = State { conn, collections: HashMap::new() };
+        std::thread::Builder::new()
+            .name("read-store-sqlite".into())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    job(&mut state);
+                }
+            })
+            .map_err(|e| ReadStoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` on the connection's thread and waits for its answer.
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut State) -> Result<T, ReadStoreError> + Send + 'static,
+    ) -> Result<T, ReadStoreError> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |state| {
+            // The caller may have given up (its future dropped); nobody to tell.
+            let _ = answer.send(work(state));
+        });
+        let stopped = || ReadStoreError::Unavailable("the SQLite thread has stopped".into());
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+impl State {
+    fn collection(&self, name: &str) -> Result<&Collection, ReadStoreError> {
+        self.collections.get(name).ok_or_else(|| ReadStoreError::UnknownCollection(name.to_owned()))
+    }
+}
+
+impl ReadStore for SqliteStore {
+    async fn ensure(&self, collections: &[Collection]) -> Result<(), ReadStoreError> {
+        collections.iter().try_for_each(Collection::check)?;
+        let collections = collections.to_vec();
+        self.call(move |state| {
+            let tx = state.conn.transaction().map_err(unavailable)?;
+            for collection in &collections {
+                create(&tx, collection)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            for collection in collections {
+                let declared = state
+                    .collections
+                    .entry(collection.name.clone())
+                    .or_insert_with(|| Collection::new(&collection.name));
+                for index in collection.indexes {
+                    if !declared.indexes.contains(&index) {
+                        declared.indexes.push(index);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
+        check_id(id)?;
+        let (name, id) = (collection.to_owned(), id.to_owned());
+        self.call(move |state| {
+            state.collection(&name)?;
+            read(&state.conn, &name, &id)
+        })
+        .await
+    }
+
+    async fn put(&self, collection: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
+        check_id(id)?;
+        check_document(doc)?;
+        let (name, id, doc) = (collection.to_owned(), id.to_owned(), doc.clone());
+        self.call(move |state| {
+            state.collection(&name)?;
+            let tx = state.conn.transaction().map_err(unavailable)?;
+            write(&tx, &name, &id, &doc)?;
+            sync_tokens(&tx, &name, &id, &doc)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn delete(&self, collection: &str, id: &str) -> Result<bool, ReadStoreError> {
+        check_id(id)?;
+        let (name, id) = (collection.to_owned(), id.to_owned());
+        self.call(move |state| {
+            state.collection(&name)?;
+            let tx = state.conn.transaction().map_err(unavailable)?;
+            let removed =
+                tx.execute(&format!(r#"DELETE FROM "rs_{name}" WHERE id = ?1"#), [&id]).map_err(unavailable)?;
+            tx.execute(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE id = ?1"#), [&id]).map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        collection: &str,
+        id: &str,
+        updates: &[Update],
+        missing: IfMissing,
+    ) -> Result<bool, ReadStoreError> {
+        check_id(id)?;
+        check_updates(updates)?;
+        let (name, id, updates) = (collection.to_owned(), id.to_owned(), updates.to_vec());
+        self.call(move |state| {
+            state.collection(&name)?;
+            // Read, change and write in one transaction on the one writer:
+            // nothing can slip between, which is what MongoDB's update
+            // operators give the other backend.
+            let tx = state.conn.transaction().map_err(unavailable)?;
+            let mut doc = match (read(&tx, &name, &id)?, missing) {
+                (Some(doc), _) => doc,
+                (None, IfMissing::Create) => Document::new(),
+                (None, IfMissing::Skip) => return Ok(false),
+            };
+            apply_updates(&mut doc, &updates)?;
+            check_document(&doc)?;
+            write(&tx, &name, &id, &doc)?;
+            // Counters and sets are most updates; only a change of the words
+            // costs the side table a rewrite.
+            if updates.iter().any(|u| u.field() == TOKENS_FIELD) {
+                sync_tokens(&tx, &name, &id, &doc)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
+        let after = query.after.as_deref().map(|raw| cursor::decode(&query.order, raw)).transpose()?;
+        let (name, query) = (collection.to_owned(), query.clone());
+        self.call(move |state| {
+            state.collection(&name)?.check_query(&query.filter, Some(&query.order))?;
+            if query.filter.matches_nothing() {
+                return Ok(Page { items: Vec::new(), next: None });
+            }
+            let size = query.page_size() as usize;
+            let mut items = Vec::new();
+            let mut more = false;
+            for (sql, mut values) in page_sql(&name, &query, after) {
+                // One row more than the page, to know whether another page
+                // follows without handing out a cursor to an empty one.
+                let wanted = size + 1 - items.len();
+                values.push(SqlValue::Integer(i64::try_from(wanted).unwrap_or(i64::MAX)));
+                let mut statement = state.conn.prepare_cached(&sql).map_err(unavailable)?;
+                let mut rows = statement.query(params_from_iter(values)).map_err(unavailable)?;
+                while let Some(row) = rows.next().map_err(unavailable)? {
+                    if items.len() == size {
+                        more = true;
+                        break;
+                    }
+                    let id: String = row.get(0).map_err(unavailable)?;
+                    let doc = parse(&row.get::<_, String>(1).map_err(unavailable)?)?;
+                    items.push(Found { id, doc });
+                }
+                if more {
+                    break;
+                }
+            }
+            let last_key = |found: &Found| found.doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
+            let next = match items.last() {
+                Some(last) if more => Some(cursor::encode(&query.order, &last_key(last), &last.id)),
+                _ => None,
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> Result<u64, ReadStoreError> {
+        let (name, filter) = (collection.to_owned(), filter.clone());
+        self.call(move |state| {
+            state.collection(&name)?.check_query(&filter, None)?;
+            if filter.matches_nothing() {
+                return Ok(0);
+            }
+            let (conditions, values) = where_filter(&name, &filter);
+            let sql = format!(r#"SELECT count(*) FROM "rs_{name}" {}"#, where_clause(&conditions));
+            let mut statement = state.conn.prepare_cached(&sql).map_err(unavailable)?;
+            let count: i64 = statement.query_row(params_from_iter(values), |row| row.get(0)).map_err(unavailable)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+/// The statements that read one page of `query`, in turn, each with its
+/// parameters but the limit. Each is one index range in index order: paging
+/// deep costs a seek, not a walk over the earlier pages.
+///
+/// SQLite, like MongoDB, sorts a missing field (NULL) first ascending and last
+/// descending. A position cannot be one range when the rows after it are
+/// values and then NULLs (descending) or NULLs and then values (ascending
+/// from a NULL), so those pages read two ranges, the second only when the
+/// first did not fill the page.
+fn page_sql(name: &str, query: &Query, after: Option<Position>) -> Vec<(String, Vec<SqlValue>)> {
+    let key = format!("json_extract(doc, '$.{}')", query.order.field);
+    let (conditions, values) = where_filter(name, &query.filter);
+    let segment = |extra: Option<String>, order: &str, more: Vec<SqlValue>| {
+        let mut conditions = conditions.clone();
+        conditions.extend(extra);
+        let mut values = values.clone();
+        values.extend(more);
+        (format!(r#"SELECT id, doc FROM "rs_{name}" {} ORDER BY {order} LIMIT ?"#, where_clause(&conditions)), values)
+    };
+    let by_key_asc = format!("{key} ASC, id ASC");
+    let by_key_desc = format!("{key} DESC, id DESC");
+    let Some(after) = after else {
+        let order = match query.order.direction {
+            Direction::Ascending => by_key_asc,
+            Direction::Descending => by_key_desc,
+        };
+        return vec![segment(None, &order, vec![])];
+    };
+    let id = SqlValue::Text(after.id);
+    match (query.order.direction, after.value) {
+        (Direction::Ascending, Value::Null) => vec![
+            segment(Some(format!("{key} IS NULL AND id > ?")), "id ASC", vec![id]),
+            segment(Some(format!("{key} IS NOT NULL")), &by_key_asc, vec![]),
+        ],
+        (Direction::Descending, Value::Null) => {
+            vec![segment(Some(format!("{key} IS NULL AND id < ?")), "id DESC", vec![id])]
+        }
+        // The first comparison alone is the range SQLite seeks to; the second
+        // drops the ties at or before the cursor's id.
+        (Direction::Ascending, value) => {
+            let v = sql_value(&value);
+            vec![segment(Some(format!("{key} >= ? AND ({key} > ? OR id > ?)")), &by_key_asc, vec![v.clone(), v, id])]
+        }
+        (Direction::Descending, value) => {
+            let v = sql_value(&value);
+            vec![
+                segment(Some(format!("{key} <= ? AND ({key} < ? OR id < ?)")), &by_key_desc, vec![v.clone(), v, id]),
+                segment(Some(format!("{key} IS NULL")), "id DESC", vec![]),
+            ]
+        }
+    }
+}
+
+/// Creates a collection's tables and indexes unless they exist.
+fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<(), ReadStoreError> {
+    let name = &collection.name;
+    let mut sql = format!(
+        r#"CREATE TABLE IF NOT EXISTS "rs_{name}" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+           CREATE TABLE IF NOT EXISTS "rs_{name}__tokens" (
+               token TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (token, id)) WITHOUT ROWID;
+           CREATE INDEX IF NOT EXISTS "rs_{name}__tokens__id" ON "rs_{name}__tokens" (id);"#
+    );
+    for index in &collection.indexes {
+        let columns: Vec<String> = index.iter().map(|f| format!("json_extract(doc, '$.{f}')")).collect();
+        sql.push_str(&format!(
+            r#"CREATE INDEX IF NOT EXISTS "rs_{name}__by__{}" ON "rs_{name}" ({}, id);"#,
+            index.join("__"),
+            columns.join(", ")
+        ));
+    }
+    tx.execute_batch(&sql).map_err(unavailable)
+}
+
+fn read(conn: &Connection, name: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
+    let mut statement =
+        conn.prepare_cached(&format!(r#"SELECT doc FROM "rs_{name}" WHERE id = ?1"#)).map_err(unavailable)?;
+    let text: Option<String> = statement.query_row([id], |row| row.get(0)).optional().map_err(unavailable)?;
+    text.as_deref().map(parse).transpose()
+}
+
+fn write(tx: &Transaction<'_>, name: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
+    let text = serde_json::to_string(doc).map_err(|e| ReadStoreError::Codec(e.to_string()))?;
+    let mut statement = tx
+        .prepare_cached(&format!(
+            r#"INSERT INTO "rs_{name}" (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"#
+        ))
+        .map_err(unavailable)?;
+    statement.execute(params![id, text]).map_err(unavailable)?;
+    Ok(())
+}
+
+/// Makes the side table hold exactly the document's words.
+fn sync_tokens(tx: &Transaction<'_>, name: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
+    tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE id = ?1"#))
+        .and_then(|mut s| s.execute([id]))
+        .map_err(unavailable)?;
+    let Some(Value::Array(words)) = doc.get(TOKENS_FIELD) else { return Ok(()) };
+    let mut insert = tx
+        .prepare_cached(&format!(r#"INSERT OR IGNORE INTO "rs_{name}__tokens" (token, id) VALUES (?1, ?2)"#))
+        .map_err(unavailable)?;
+    for word in words.iter().filter_map(Value::as_str) {
+        insert.execute(params![word, id]).map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The conditions and parameters of a filter (equalities, then words).
+fn where_filter(name: &str, filter: &Filter) -> (Vec<String>, Vec<SqlValue>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    for (field, value) in &filter.equals {
+        conditions.push(format!("json_extract(doc, '$.{field}') = ?"));
+        values.push(sql_value(value));
+    }
+    if let Some(words) = filter.words.as_ref().filter(|w| !w.is_empty()) {
+        let each = format!(r#"SELECT id FROM "rs_{name}__tokens" WHERE token = ?"#);
+        conditions.push(format!("id IN ({})", vec![each; words.len()].join(" INTERSECT ")));
+        values.extend(words.iter().map(|w| SqlValue::Text(w.clone())));
+    }
+    (conditions, values)
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
+}
+
+/// A JSON scalar as `json_extract` returns it: booleans are 0 and 1.
+fn sql_value(value: &Value) -> SqlValue {
+    match value {
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        // Filters refuse the rest; a cursor's NULL is handled by the caller.
+        _ => SqlValue::Null,
+    }
+}
+
+fn parse(text: &str) -> Result<Document, ReadStoreError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(doc)) => Ok(doc),
+        Ok(_) => Err(ReadStoreError::Codec("a stored document is not an object".into())),
+        Err(e) => Err(ReadStoreError::Codec(e.to_string())),
+    }
+}
+
+fn unavailable(error: rusqlite::Error) -> ReadStoreError {
+    ReadStoreError::Unavailable(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The query planner's account of each statement of one page of `query`
+    /// on a table of `collection`, after a cursor at `value`.
+    fn plans(collection: &Collection, query: &Query, value: Value) -> Vec<String> {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        create(&tx, collection).unwrap();
+        tx.commit().unwrap();
+        let after = Position { value, id: "x".into() };
+        let mut plans = Vec::new();
+        for (sql, mut values) in page_sql(&collection.name, query, Some(after)) {
+            values.push(SqlValue::Integer(21));
+            let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3)).unwrap();
+            plans.push(rows.map(Result::unwrap).collect::<Vec<_>>().join("; "));
+        }
+        plans
+    }
+
+    #[test]
+    fn a_page_after_a_cursor_seeks_in_the_index_and_never_sorts() {
+        let posts = Collection::new("posts").index(&["author", "at"]);
+        for direction in [Direction::Ascending, Direction::Descending] {
+            let query = Query::new(Filter::all().eq("author", "ana"), "at", direction).limit(20);
+            let plans = plans(&posts, &query, json!(5));
+            // The first range starts at the cursor: a seek on `at`, not only `author`.
+            let seek = match direction {
+                Direction::Ascending => "(<expr>=? AND <expr>>?)",
+                Direction::Descending => "(<expr>=? AND <expr><?)",
+            };
+            assert!(plans[0].contains(&format!("USING INDEX rs_posts__by__author__at {seek}")), "{plans:?}");
+            for plan in plans.iter().chain(&self::plans(&posts, &query, Value::Null)) {
+                assert!(plan.contains("USING INDEX rs_posts__by__author__at"), "{plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_search_looks_words_up_in_the_token_index() {
+        let people = Collection::new("people").index(&["name"]);
+        let query = Query::new(Filter::all().search("ana sousa"), "name", Direction::Ascending);
+        let plans = plans(&people, &query, json!("ana"));
+        assert!(plans[0].contains("rs_people__tokens USING PRIMARY KEY"), "{plans:?}");
+        assert!(!plans[0].contains("SCAN rs_people__tokens"), "{plans:?}");
+    }
+}
