@@ -1,10 +1,13 @@
 //! `pulse events tail` and `pulse events show`: the log as operators read it,
-//! as compact lines or as CloudEvents JSON (the structured format), one per line.
+//! as compact lines or as CloudEvents JSON (the structured format), one per line;
+//! `show --at` also prints the aggregate as the rules saw it at that point.
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
-use events::{Aggregate, Context, EventStore, Recorded, Start, Subscribe};
+use domain::Decider;
+use events::{Aggregate, Context, EventStore, IntoDomainEvent, Position, Recorded, Start, Subscribe};
 use serde_json::{Value, json};
+use std::fmt::Debug;
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -54,9 +57,17 @@ pub struct ShowArgs {
     /// The aggregate, such as `content.post.<id>` or `users.user.<id>`.
     #[arg(value_parser = Aggregate::parse)]
     pub aggregate: Aggregate,
+    /// Only the history up to this position (`<context>:<sequence>`, as a
+    /// command answers it), then the aggregate's state there.
+    #[arg(long, value_parser = parse_position)]
+    pub at: Option<Position>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+fn parse_position(raw: &str) -> Result<Position, String> {
+    raw.parse()
 }
 
 fn parse_context(raw: &str) -> Result<Context, String> {
@@ -130,14 +141,54 @@ fn print(recorded: &Recorded, format: Format) {
     }
 }
 
-/// Prints an aggregate's history, then its version.
+/// Prints an aggregate's history, then its version; with `--at`, the history
+/// up to that position and the state it folds to.
 pub async fn show(store: &EventStore, args: &ShowArgs) -> anyhow::Result<()> {
-    let history = store.load(&args.aggregate).await.with_context(|| format!("reading {}", args.aggregate))?;
+    let aggregate = &args.aggregate;
+    let mut history = store.load(aggregate).await.with_context(|| format!("reading {aggregate}"))?;
+    if let Some(at) = args.at {
+        if at.context != aggregate.context() {
+            bail!("{aggregate} is in the {} stream, not {}", aggregate.context(), at.context);
+        }
+        history.events.retain(|r| r.position.sequence <= at.sequence);
+        history.version = history.events.last().map_or(0, |r| r.position.sequence);
+    }
     for recorded in &history.events {
         print(recorded, args.format);
     }
-    eprintln!("{}: {} events, version {}", args.aggregate, history.events.len(), history.version);
+    eprintln!("{aggregate}: {} events, version {}", history.events.len(), history.version);
+    if let Some(at) = args.at {
+        match state(aggregate, &history.events) {
+            Some(state) => println!("state at {at}:\n{state}"),
+            None => eprintln!("no rules fold a {} aggregate; its events are above", aggregate.kind()),
+        }
+    }
     Ok(())
+}
+
+/// What the rules of the aggregate's kind make of these events; `None` for
+/// kinds no rule folds (notifications and inboxes are read models, not
+/// aggregates a command decides on).
+fn state(aggregate: &Aggregate, events: &[Recorded]) -> Option<String> {
+    use domain::{chat, content, notify, users};
+    fn fold<D: Decider + Debug>(events: &[Recorded]) -> String {
+        format!("{:#?}", D::fold(events.iter().filter_map(|r| D::Event::peel(&r.event))))
+    }
+    Some(match aggregate.kind() {
+        "user" => fold::<users::User>(events),
+        "handle" => fold::<users::HandleClaim>(events),
+        "follow" => fold::<users::Follow>(events),
+        "block" => fold::<users::Block>(events),
+        "post" => fold::<content::Post>(events),
+        "comment" => fold::<content::Comment>(events),
+        "like" => fold::<content::Like>(events),
+        "event" => fold::<content::CalendarEvent>(events),
+        "conversation" => fold::<chat::Conversation>(events),
+        "message" => fold::<chat::Message>(events),
+        "read" => fold::<chat::ReadMark>(events),
+        "preferences" => fold::<notify::NotifySettings>(events),
+        _ => return None,
+    })
 }
 
 /// Follows the streams and prints what passes the filter. With `--until`, it

@@ -1,7 +1,7 @@
 //! `pulse events show` and `pulse events tail`.
 
 use crate::{pulse, stderr, stdout};
-use events::catalog::content::{PostBody, PostCreated, PostEdited};
+use events::catalog::content::{PostBody, PostCreated, PostDeleted, PostEdited};
 use events::ids::{PostId, UserId};
 use events::{Aggregate, Expected, Metadata};
 use testkit::TestLog;
@@ -40,6 +40,38 @@ async fn show_prints_an_aggregates_history_in_order_with_its_version() {
     assert!(lines[0].contains("pulse.content.PostCreated.v1") && lines[0].contains("actor=ana"), "{}", lines[0]);
     assert!(lines[1].contains("pulse.content.PostEdited.v1") && lines[1].contains("hello again"), "{}", lines[1]);
     assert!(stderr(&output).contains("2 events, version"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn show_at_a_position_prints_the_history_up_to_it_and_the_state_the_rules_saw_there() {
+    let log = TestLog::new().await;
+    let (first, _) = given_two_posts(&log).await;
+    let aggregate = Aggregate::post(first);
+    let edited = log.store.version(&aggregate).await.unwrap();
+    let deletion = PostDeleted { post: first, by: UserId::parse("ana").unwrap() };
+    let metadata = Metadata::new(UserId::parse("ana").ok());
+    let deleted = log.store.append(&aggregate, Expected::Version(edited), deletion, &metadata, None).await.unwrap();
+    let namespace = log.namespace.as_str().to_owned();
+    let show = move |at: String| {
+        let (namespace, address) = (namespace.clone(), aggregate.to_string());
+        tokio::task::spawn_blocking(move || {
+            pulse(&["events", "show", &address, "--at", &at], &[("PULSE_NAMESPACE", &namespace)])
+        })
+    };
+
+    let output = show(format!("content:{edited}")).await.unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("PostEdited.v1") && !printed.contains("PostDeleted"), "{printed}");
+    assert!(printed.contains(&format!("state at content:{edited}:")) && printed.contains("Live {"), "{printed}");
+    assert!(stderr(&output).contains(&format!("2 events, version {edited}")), "{}", stderr(&output));
+
+    let later = show(deleted.position.to_string()).await.unwrap();
+    assert!(stdout(&later).contains("Deleted"), "{}", stdout(&later));
+
+    let elsewhere = show("chat:1".to_owned()).await.unwrap();
+    assert!(!elsewhere.status.success());
+    assert!(stderr(&elsewhere).contains("is in the content stream, not chat"), "{}", stderr(&elsewhere));
 }
 
 #[tokio::test]
