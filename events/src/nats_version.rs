@@ -8,11 +8,12 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-/// The oldest nats-server Pulse supports. 2.10 brings `sync_interval` (which
-/// `infra/nats/nats-server.production.conf` sets for durability) and consumers
-/// with several filter subjects (which the projectors use); older servers also
-/// load an aggregate more slowly the longer the stream grows.
-pub const MIN_NATS_VERSION: NatsVersion = NatsVersion::release(2, 10, 0);
+/// The oldest nats-server Pulse supports. 2.11 brings pinned-client priority
+/// groups, which let several projector processes share a consumer with one
+/// reading at a time, in order. 2.10 brought `sync_interval` (which
+/// `infra/nats/nats-server.production.conf` sets for durability); older
+/// servers also load an aggregate more slowly the longer the stream grows.
+pub const MIN_NATS_VERSION: NatsVersion = NatsVersion::release(2, 11, 0);
 
 /// A nats-server version: `major.minor.patch`, with an optional pre-release
 /// suffix (`2.11.0-RC.1`). Build metadata after `+` is ignored.
@@ -111,11 +112,12 @@ mod tests {
         check("2.9.10", Some(false));
         check("2.9.25", Some(false));
         check("1.4.1", Some(false));
-        check("2.10.0-RC.1", Some(false));
-        check("2.10.0-beta.5", Some(false));
-        check("2.10.0", Some(true));
-        check("2.10.22", Some(true));
-        check("2.11.0-RC.1", Some(true));
+        check("2.10.22", Some(false));
+        check("2.11.0-RC.1", Some(false));
+        check("2.11.0-beta.5", Some(false));
+        check("2.11.0", Some(true));
+        check("2.11.4", Some(true));
+        check("2.12.0-RC.1", Some(true));
         check("2.15.1", Some(true));
         check("v2.15.1", Some(true));
         check("2.12.0+build.7", Some(true));
@@ -144,6 +146,6 @@ mod tests {
         for raw in ["2.10.0", "2.11.0-RC.1"] {
             assert_eq!(NatsVersion::parse(raw).unwrap().to_string(), raw);
         }
-        assert_eq!(MIN_NATS_VERSION.to_string(), "2.10.0");
+        assert_eq!(MIN_NATS_VERSION.to_string(), "2.11.0");
     }
 }

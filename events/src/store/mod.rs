@@ -438,14 +438,14 @@ mod tests {
 
     #[test]
     fn a_server_below_the_floor_is_refused_with_what_to_do() {
-        assert_eq!(supported("nats://x:4222", "2.10.0"), Ok(()));
-        for old in ["2.9.10", "unknown"] {
+        assert_eq!(supported("nats://x:4222", "2.11.0"), Ok(()));
+        for old in ["2.9.10", "2.10.22", "unknown"] {
             let refused = supported("nats://x:4222", old).unwrap_err();
             assert!(matches!(refused, StoreError::ServerTooOld { .. }), "{old}");
             let message = refused.to_string();
             assert!(message.contains(old) && message.contains("nats://x:4222"), "{message}");
             assert!(message.contains("make services") && message.contains("PULSE_NATS_URL"), "{message}");
-            assert!(message.contains(">= 2.10.0"), "{message}");
+            assert!(message.contains(">= 2.11.0"), "{message}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Subscriptions: durable pull consumers with explicit acks (at-least-once,
-//! surviving restarts) for the services that consume the log, and ordered,
-//! throwaway tails for operators.
+//! surviving restarts) for the services that consume the log; shared ones,
+//! where several processes stand by and one at a time reads in order (the
+//! projectors); and ordered, throwaway tails for operators.
 
 use super::{EventStore, Recorded, StoreError, bounded, unavailable};
 use crate::catalog::Context;
@@ -53,7 +54,42 @@ pub struct Subscription {
     timeout: Duration,
 }
 
+/// The priority group of shared subscriptions: one name, since every process
+/// that shares a consumer runs the same code.
+const SHARED_GROUP: &str = "pulse";
+
+/// How long a shared subscription's pin survives without a pull before a
+/// standby process takes over; also how long a restarted process may wait
+/// for the pin its crashed predecessor held. Pulls expire well within it (a
+/// third), so a live process never loses its pin between two pulls.
+const PIN_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// The most events a shared subscription has delivered and not had
+/// acknowledged: what a process taking over may find missing in front of its
+/// first delivery (see [`EventStore::share`]).
+pub const SHARED_MAX_PENDING: i64 = 1024;
+
 impl Subscription {
+    /// The next delivery and whatever more has already arrived, up to `max`
+    /// in all, in stream order; waits for the first only. An empty batch means
+    /// the subscription ended or failed: the error, if any, is in it.
+    pub async fn next_batch(&mut self, max: usize) -> Vec<Result<Delivery, StoreError>> {
+        let mut batch = Vec::new();
+        let Some(first) = self.next().await else { return batch };
+        let failed = first.is_err();
+        batch.push(first);
+        while !failed && batch.len() < max.max(1) {
+            let Some(ready) = futures::FutureExt::now_or_never(self.next()) else { break };
+            let Some(next) = ready else { break };
+            let failed = next.is_err();
+            batch.push(next);
+            if failed {
+                break;
+            }
+        }
+        batch
+    }
+
     /// The next delivery; `None` when the subscription ended.
     pub async fn next(&mut self) -> Option<Result<Delivery, StoreError>> {
         let message = match self.messages.next().await? {
@@ -61,12 +97,12 @@ impl Subscription {
             Err(e) => return Some(Err(StoreError::Unavailable(e))),
         };
         let info = match message.info() {
-            Ok(info) => (info.stream_sequence, info.delivered),
+            Ok(info) => (info.stream_sequence, info.delivered, info.pending),
             Err(e) => return Some(Err(StoreError::Codec(format!("delivery without metadata: {e}")))),
         };
-        let (sequence, delivered) = info;
+        let (sequence, delivered, pending) = info;
         let recorded = Recorded::decode(message.headers.as_ref(), &message.payload, sequence);
-        Some(Ok(Delivery { recorded, sequence, delivered: delivered as u64, message, timeout: self.timeout }))
+        Some(Ok(Delivery { recorded, sequence, delivered: delivered as u64, pending, message, timeout: self.timeout }))
     }
 }
 
@@ -80,13 +116,17 @@ pub struct Delivery {
     pub sequence: u64,
     /// How many times it has been delivered, 1 the first time.
     pub delivered: u64,
+    /// How many events of the consumer's stream were still waiting behind
+    /// this one when it was sent: the consumer's lag.
+    pub pending: u64,
     message: jetstream::Message,
     timeout: Duration,
 }
 
 impl Delivery {
     /// Acknowledges the event and waits for the server to confirm, so a crash
-    /// after this returns cannot bring the event back.
+    /// after this returns cannot bring the event back. On a shared
+    /// subscription this acknowledges every earlier delivery too.
     pub async fn ack(&self) -> Result<(), StoreError> {
         bounded(self.timeout, self.message.double_ack()).await?.map_err(unavailable)
     }
@@ -116,6 +156,40 @@ impl EventStore {
             .await?
             .map_err(|e| StoreError::Unavailable(format!("consumer {durable}: {e}")))?;
         let messages = bounded(self.timeout(), consumer.messages()).await?.map_err(unavailable)?;
+        Ok(self.subscription(messages.map(|m| m.map_err(|e| e.to_string()))))
+    }
+
+    /// A durable subscription that several processes may open at once, of
+    /// which one at a time receives events, in stream order: the others stand
+    /// by, and the server hands their turn over when the active one stops
+    /// pulling (JetStream's pinned-client priority group, nats-server 2.11).
+    /// Acknowledging a delivery acknowledges every earlier one, so a batch
+    /// costs one ack. A new durable starts at `start`; an existing one resumes
+    /// after its last acknowledged event.
+    ///
+    /// The server hands a new holder the events after the last one it
+    /// *delivered*; those its predecessor received but never acknowledged
+    /// (at most [`SHARED_MAX_PENDING`]) come back only after the ack wait. A
+    /// reader that must not skip reads that gap itself ([`EventStore::get`]).
+    pub async fn share(&self, durable: &str, subscribe: Subscribe) -> Result<Subscription, StoreError> {
+        let stream = self.stream(subscribe.context).await?;
+        let config = consumer::pull::Config {
+            durable_name: Some(durable.to_owned()),
+            filter_subject: self.filter_subject(&subscribe),
+            deliver_policy: deliver_policy(subscribe.start),
+            ack_policy: consumer::AckPolicy::All,
+            ack_wait: subscribe.ack_wait,
+            priority_policy: consumer::PriorityPolicy::PinnedClient,
+            priority_groups: vec![SHARED_GROUP.to_owned()],
+            priority_timeout: PIN_TIMEOUT,
+            max_ack_pending: SHARED_MAX_PENDING,
+            ..Default::default()
+        };
+        let consumer = bounded(self.timeout(), stream.get_or_create_consumer(durable, config))
+            .await?
+            .map_err(|e| StoreError::Unavailable(format!("consumer {durable}: {e}")))?;
+        let pulls = consumer.stream().group(SHARED_GROUP).expires(PIN_TIMEOUT / 3).heartbeat(PIN_TIMEOUT / 12);
+        let messages = bounded(self.timeout(), pulls.messages()).await?.map_err(unavailable)?;
         Ok(self.subscription(messages.map(|m| m.map_err(|e| e.to_string()))))
     }
 
