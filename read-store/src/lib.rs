@@ -20,6 +20,7 @@
 //! Every backend passes the same behaviours, [`conformance`] (feature
 //! `conformance`), each a pub async fn a backend's tests call on a fresh store.
 
+pub mod any;
 pub mod cursor;
 pub mod model;
 pub mod sqlite;
@@ -28,6 +29,7 @@ pub mod tokens;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use any::AnyStore;
 pub use model::{
     Change, Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Mark, Order, Page, Query,
     TOKENS_FIELD, Update, Write,

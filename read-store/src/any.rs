@@ -1,0 +1,57 @@
+//! The backend chosen at start-up, as one type: services hold an [`AnyStore`]
+//! and never name a backend. (The trait's methods return `impl Future`, so a
+//! `dyn ReadStore` is not possible; an enum costs one match per call.)
+
+use crate::model::{Collection, Document, Filter, Page, Query, Write};
+use crate::{ReadStore, ReadStoreError, SqliteStore};
+
+/// One of the backends.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// The embedded SQLite store.
+    Sqlite(SqliteStore),
+}
+
+impl From<SqliteStore> for AnyStore {
+    fn from(store: SqliteStore) -> Self {
+        Self::Sqlite(store)
+    }
+}
+
+impl ReadStore for AnyStore {
+    async fn ensure(&self, collections: &[Collection]) -> Result<(), ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.ensure(collections).await,
+        }
+    }
+
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.get(collection, id).await,
+        }
+    }
+
+    async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.write(writes).await,
+        }
+    }
+
+    async fn drop_collection(&self, collection: &str) -> Result<(), ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.drop_collection(collection).await,
+        }
+    }
+
+    async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.find(collection, query).await,
+        }
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> Result<u64, ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.count(collection, filter).await,
+        }
+    }
+}
