@@ -1,0 +1,26 @@
+//! Read models: what each projection keeps in the read store, and how queries
+//! read it back. The read half of CQRS, minus the plumbing.
+//!
+//! Owns: the [`Projection`] trait (a pure function from one event to the
+//! writes it makes), each projection ([`profiles`], ...) with the typed
+//! queries over what it wrote, and the naming of its collections by
+//! generation ([`Generation`]), so a rebuild can fill new collections beside
+//! the live ones, and the [`registry`] of live generations and checkpoints.
+//! Never touches: NATS, HTTP, consumers, checkpoints (the `projectors` crate
+//! runs projections; the command API serves the queries).
+//!
+//! A projection never reads while it applies: every write is a function of
+//! the event alone, stamped by the engine with the event's sequence
+//! ([`read_store::Mark`]), so redelivery and replay change nothing twice and
+//! the same log always builds the same model, on either store.
+
+pub mod profiles;
+pub mod projection;
+pub mod registry;
+
+pub use projection::{Event, Generation, Projection, mark_field};
+
+/// Every projection Pulse runs.
+pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
+    vec![std::sync::Arc::new(profiles::Profiles)]
+}
