@@ -1,0 +1,263 @@
+//! Running one projection: a task per stream it reads, each pulling batches
+//! from its shared durable consumer, writing them with their checkpoint, and
+//! acknowledging the batch once it is stored.
+//!
+//! The order of each stream is kept end to end: one process at a time
+//! receives a consumer's events (pinned client), a batch is stored before the
+//! next is taken, and a failed store write is retried in place rather than
+//! left for redelivery, which would come back behind later events.
+
+use crate::metrics::{Labels, ProjectorMetrics};
+use crate::progress::{self, Notice};
+use events::EventStore;
+use events::catalog::Context;
+use events::store::{Delivery, Position, Recorded, Start, StoreError, Subscribe};
+use read_models::{Event, Generation, Projection, registry};
+use read_store::{ReadStore, ReadStoreError, Write};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Why a projector stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// The read store refused the model's collections at start-up.
+    #[error("read store: {0}")]
+    Store(#[from] ReadStoreError),
+    /// The log could not be reached at start-up.
+    #[error("event log: {0}")]
+    Log(#[from] StoreError),
+}
+
+/// How projectors read.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The most events stored in one batch.
+    pub batch: usize,
+    /// How long JetStream waits for a batch's ack before it delivers again.
+    pub ack_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { batch: 256, ack_wait: Duration::from_secs(30) }
+    }
+}
+
+/// Runs projections over one event log into one read store.
+#[derive(Clone)]
+pub struct Projector<S> {
+    log: EventStore,
+    store: S,
+    metrics: ProjectorMetrics,
+    settings: Settings,
+}
+
+impl<S: ReadStore + Clone> Projector<S> {
+    /// A projector; nothing runs until [`Projector::run`].
+    pub fn new(log: EventStore, store: S, metrics: ProjectorMetrics, settings: Settings) -> Self {
+        Self { log, store, metrics, settings }
+    }
+
+    /// Runs every projection, each stream of each on its own task, until
+    /// `stop` fires. Start-up failures (the store refuses the collections)
+    /// end it with an error; failures while running are retried.
+    pub async fn run(
+        &self,
+        projections: &[Arc<dyn Projection>],
+        stop: watch::Receiver<bool>,
+    ) -> Result<(), ProjectorError> {
+        let live = registry::declare(&self.store, projections).await?;
+        let mut tasks = JoinSet::new();
+        for (projection, (_, generation)) in projections.iter().zip(live) {
+            for &context in projection.contexts() {
+                let stream = Stream {
+                    projector: self.clone(),
+                    projection: projection.clone(),
+                    generation,
+                    context,
+                    labels: Labels { projection: projection.name().to_owned(), context: context.as_str().to_owned() },
+                };
+                tasks.spawn(stream.run(stop.clone()));
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// An event read from the log, or why it could not be.
+type Read = Result<Recorded, StoreError>;
+
+/// An event of a batch with its sequence.
+type Item<'a> = (u64, &'a Read);
+
+/// One projection's generation reading one stream.
+struct Stream<S> {
+    projector: Projector<S>,
+    projection: Arc<dyn Projection>,
+    generation: Generation,
+    context: Context,
+    labels: Labels,
+}
+
+/// Pause after a failure before trying again: long enough not to spin on a
+/// dead server, short enough that recovery shows within seconds.
+const RETRY: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+impl<S: ReadStore + Clone> Stream<S> {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let durable = format!("{}_g{}_{}", self.projection.name(), self.generation.0, self.context.as_str());
+        let mut pause = RETRY;
+        while !*stop.borrow() {
+            let outcome = tokio::select! {
+                outcome = self.consume(&durable) => outcome,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match outcome {
+                Ok(()) => pause = RETRY,
+                Err(e) => {
+                    tracing::warn!(error = %e, projection = self.projection.name(), context = %self.context, "projector paused");
+                    pause = (pause * 2).min(RETRY_MAX);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// Reads batches until the subscription ends or fails.
+    async fn consume(&self, durable: &str) -> Result<(), String> {
+        let store = &self.projector.store;
+        let name = self.projection.name();
+        let mut applied =
+            registry::checkpoint(store, name, self.generation, self.context).await.map_err(|e| e.to_string())?.sequence;
+        let subscribe = Subscribe {
+            context: self.context,
+            filter: None,
+            start: Start::Beginning,
+            ack_wait: self.projector.settings.ack_wait,
+        };
+        let mut subscription = self.projector.log.share(durable, subscribe).await.map_err(|e| e.to_string())?;
+        loop {
+            let batch = subscription.next_batch(self.projector.settings.batch).await;
+            if batch.is_empty() {
+                return Err("the subscription ended".into());
+            }
+            let mut deliveries = Vec::with_capacity(batch.len());
+            let mut failure = None;
+            for item in batch {
+                match item {
+                    Ok(delivery) => deliveries.push(delivery),
+                    Err(e) => failure = Some(e.to_string()),
+                }
+            }
+            if let Some(last) = deliveries.last() {
+                let gap = self.gap(applied, &deliveries).await?;
+                let delivered = deliveries.iter().map(|d| (d.sequence, &d.recorded));
+                let mut events: Vec<Item<'_>> = gap.iter().map(|(s, read)| (*s, read)).chain(delivered).collect();
+                // A redelivery can arrive behind later events: stream order,
+                // each event once.
+                events.sort_by_key(|(sequence, _)| *sequence);
+                events.dedup_by_key(|(sequence, _)| *sequence);
+                applied = self.store_batch(&events, applied).await;
+                // Acknowledges the whole batch (ack policy "all"). A lost
+                // ack means the batch comes again, and its marks hold it back.
+                if let Err(e) = last.ack().await {
+                    tracing::debug!(error = %e, "batch ack not confirmed");
+                }
+                self.report_lag(last);
+            }
+            if let Some(failure) = failure {
+                return Err(failure);
+            }
+        }
+    }
+
+    /// The events between the checkpoint and the first new delivery, read
+    /// from the stream. After a hand-over or a crash the consumer delivers
+    /// what follows the last event it *sent*; the unacknowledged ones in front
+    /// come back only after the ack wait, and applied then, behind later
+    /// events, the marks of those later events would hold them back.
+    async fn gap(&self, applied: u64, deliveries: &[Delivery]) -> Result<Vec<(u64, Read)>, String> {
+        let Some(first) = deliveries.iter().map(|d| d.sequence).find(|s| *s > applied) else { return Ok(Vec::new()) };
+        let mut missing = Vec::new();
+        for sequence in applied + 1..first {
+            let position = Position { context: self.context, sequence };
+            match self.projector.log.get(position).await {
+                // Gone from the stream (limits, or deleted): nothing to apply.
+                Ok(None) => {}
+                Ok(Some(recorded)) => missing.push((sequence, Ok(recorded))),
+                Err(unreadable @ StoreError::Codec(_)) => missing.push((sequence, Err(unreadable))),
+                Err(e) => return Err(format!("reading {position}: {e}")),
+            }
+        }
+        if !missing.is_empty() {
+            let name = self.projection.name();
+            tracing::info!(events = missing.len(), projection = name, "read the events in front of the first delivery");
+        }
+        Ok(missing)
+    }
+
+    /// Stores the writes of the events after `applied`, in order, with the
+    /// checkpoint, retrying until the store takes them; the new checkpoint.
+    async fn store_batch(&self, events: &[Item<'_>], applied: u64) -> u64 {
+        let name = self.projection.name();
+        let metrics = &self.projector.metrics;
+        let mut writes = Vec::new();
+        let mut last = None;
+        let mut count = 0_u64;
+        for &(sequence, read) in events.iter().filter(|(sequence, _)| *sequence > applied) {
+            count += 1;
+            match read {
+                Ok(recorded) => {
+                    let event = Event { event: &recorded.event, sequence, time: recorded.envelope.time };
+                    writes.extend(self.generation.stamp(self.projection.apply(event), self.context, sequence));
+                    last = Some((sequence, recorded.envelope.time));
+                }
+                Err(e) => {
+                    // A poison event must not stop the stream; it is counted
+                    // and logged, and `pulse events show` can inspect it.
+                    tracing::error!(error = %e, sequence, projection = name, "unreadable event skipped");
+                    metrics.unreadable.get_or_create(&self.labels).inc();
+                    last = Some((sequence, last.map_or(OffsetDateTime::UNIX_EPOCH, |(_, time)| time)));
+                }
+            }
+        }
+        let Some((sequence, time)) = last else { return applied };
+        let time = time.format(&Rfc3339).unwrap_or_default();
+        writes.push(registry::advance(name, self.generation, self.context, sequence, &time));
+        self.write_until_stored(&writes).await;
+        metrics.applied.get_or_create(&self.labels).inc_by(count);
+        metrics.batch_size.observe(count as f64);
+        let notice = Notice { generation: self.generation.0, context: self.context, sequence };
+        progress::announce(&self.projector.log, name, &notice).await;
+        sequence
+    }
+
+    async fn write_until_stored(&self, writes: &[Write]) {
+        let mut pause = RETRY;
+        while let Err(e) = self.projector.store.write(writes).await {
+            tracing::warn!(error = %e, projection = self.projection.name(), "read store write failed; retrying");
+            self.projector.metrics.store_retries.get_or_create(&self.labels).inc();
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    }
+
+    fn report_lag(&self, last: &Delivery) {
+        let metrics = &self.projector.metrics;
+        metrics.lag_events.get_or_create(&self.labels).set(i64::try_from(last.pending).unwrap_or(i64::MAX));
+        let behind = match (&last.recorded, last.pending) {
+            (Ok(recorded), 1..) => (OffsetDateTime::now_utc() - recorded.envelope.time).as_seconds_f64().max(0.0),
+            _ => 0.0,
+        };
+        metrics.lag_seconds.get_or_create(&self.labels).set(behind);
+    }
+}

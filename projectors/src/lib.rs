@@ -1,0 +1,26 @@
+//! The projection engine: runs each read model's [`Projection`] over the log
+//! and keeps its model current.
+//!
+//! Owns: one shared durable JetStream consumer per projection, generation and
+//! stream ([`engine`]), read in batches, each batch's writes stamped with
+//! their events' sequences and stored with its checkpoint, then acknowledged
+//! with one ack; the lag metrics ([`metrics`]); the progress notices that
+//! wake read-your-writes waiters ([`progress`]); where each projection
+//! stands against the log ([`status`]).
+//! Never touches: what a model stores (in `read-models`), HTTP routes.
+//!
+//! Several `pulse projectors` processes may run at once: each consumer is
+//! shared, and JetStream delivers to one process at a time, in order, handing
+//! over when it stops. Marks make any event applied twice (redelivery, a
+//! crash between the write and the ack, a hand-over) change nothing.
+//!
+//! [`Projection`]: read_models::Projection
+
+pub mod engine;
+pub mod metrics;
+pub mod progress;
+pub mod status;
+
+pub use engine::{Projector, ProjectorError, Settings};
+pub use metrics::ProjectorMetrics;
+pub use progress::Progress;
