@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use domain::InvalidInput;
 use domain::{chat, content, notify, users};
 use events::StoreError;
+use read_store::ReadStoreError;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -53,6 +54,15 @@ pub enum ApiError {
     /// The event store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The read store failed, or a page cursor is not one it made.
+    #[error("{0}")]
+    ReadStore(#[from] read_store::ReadStoreError),
+    /// Nothing at this address: the detail names what.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// This process serves no queries (no read store was given to it).
+    #[error("this server does not serve queries")]
+    ReadSideOff,
     /// The request took longer than the configured request timeout and was
     /// abandoned; a command may or may not have been appended.
     #[error("the request took too long and was abandoned")]
@@ -90,6 +100,12 @@ impl ApiError {
             E::Store(StoreError::Unavailable(_) | StoreError::ServerTooOld { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
+            E::ReadStore(ReadStoreError::InvalidCursor) => (StatusCode::BAD_REQUEST, "invalid-cursor"),
+            E::ReadStore(ReadStoreError::Unavailable(_)) | E::ReadSideOff => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            E::ReadStore(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             // 503, not 408: 408 says the client was slow to send, and some
             // clients resend a 408 on their own, without backing off.
             E::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, "timed-out"),

@@ -1,11 +1,12 @@
-//! Pulse's REST command API (axum). Every route under `/api/v1` that changes
-//! state authenticates the caller, parses input into domain types, loads the
-//! aggregate, lets `domain` decide, and appends the resulting event.
+//! Pulse's REST API (axum). Every route under `/api/v1` that changes state
+//! authenticates the caller, parses input into domain types, loads the
+//! aggregate, lets `domain` decide, and appends the resulting event. Every
+//! GET route reads a projection ([`reads`]), never the event log.
 //!
 //! Owns: HTTP routing and status codes (only [`error`] picks them), auth,
-//! idempotency keys, rate limits, the OpenAPI document.
+//! idempotency keys, rate limits, read-your-writes waits, the OpenAPI document.
 //! Never touches: business rules (in `domain`), NATS headers (in `events`),
-//! read models (no GET route here reads the event log).
+//! the shape of read models (in `read-models`).
 
 pub mod auth;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod facts;
 pub mod forwarded;
 pub mod limits;
 pub mod openapi;
+pub mod reads;
 pub mod response;
 pub mod routes;
 
@@ -46,6 +48,7 @@ struct Inner {
     limiter: limits::RateLimiter,
     metrics: ops::Metrics,
     registered: quick_cache::sync::Cache<UserId, ()>,
+    reads: Option<reads::Reads>,
 }
 
 /// Registered users remembered per process.
@@ -64,8 +67,27 @@ pub enum StartError {
 }
 
 impl App {
-    /// The API over an event store.
+    /// The command routes over an event store; query routes answer 503.
     pub fn new(events: EventStore, config: Config, metrics: ops::Metrics) -> Result<Self, StartError> {
+        Self::build(events, config, metrics, None)
+    }
+
+    /// The whole API: commands over an event store, queries over a read side.
+    pub fn with_reads(
+        events: EventStore,
+        config: Config,
+        metrics: ops::Metrics,
+        reads: reads::Reads,
+    ) -> Result<Self, StartError> {
+        Self::build(events, config, metrics, Some(reads))
+    }
+
+    fn build(
+        events: EventStore,
+        config: Config,
+        metrics: ops::Metrics,
+        reads: Option<reads::Reads>,
+    ) -> Result<Self, StartError> {
         let words = WordList::parse(&config.words).map_err(StartError::Words)?;
         if !config.jwt.secret.is_long_enough() {
             return Err(StartError::ShortSecret("JWT secret"));
@@ -95,6 +117,7 @@ impl App {
             config,
             metrics,
             registered: quick_cache::sync::Cache::new(REMEMBERED_USERS),
+            reads,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -151,6 +174,11 @@ impl App {
     /// Remembers a registration that a command just made or found.
     pub(crate) fn remember_registered(&self, user: &UserId) {
         self.inner.registered.insert(user.clone(), ());
+    }
+
+    /// The read side, when this process serves queries.
+    pub fn read_side(&self) -> Option<&reads::Reads> {
+        self.inner.reads.as_ref()
     }
 
     /// The metrics registry.

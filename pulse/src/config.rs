@@ -99,6 +99,41 @@ pub struct CommandApiArgs {
     /// Longest a request may take, body included, in milliseconds; past it the answer is 503 timed-out.
     #[arg(long, env = "PULSE_REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
+    /// Longest a query waits for the projections to reach the position it passed (`Pulse-After`), in milliseconds.
+    #[arg(long, env = "PULSE_READ_WAIT_MS", default_value_t = 2_000)]
+    pub read_wait_ms: u64,
+}
+
+/// Settings of the projectors.
+#[derive(Args, Debug, Clone)]
+pub struct ProjectorArgs {
+    /// Where the projectors serve /health, /ready and /metrics.
+    #[arg(long, env = "PULSE_PROJECTORS_ADDR", default_value = "127.0.0.1:3002")]
+    pub projectors_addr: String,
+    /// The most events a projector stores in one batch.
+    #[arg(long, env = "PULSE_PROJECTOR_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub projector_batch: u64,
+}
+
+impl ProjectorArgs {
+    /// The engine's settings.
+    pub fn settings(&self) -> projectors::Settings {
+        projectors::Settings {
+            batch: usize::try_from(self.projector_batch).unwrap_or(256),
+            ..projectors::Settings::default()
+        }
+    }
+}
+
+/// `pulse all`: every service's settings.
+#[derive(Args, Debug, Clone)]
+pub struct AllArgs {
+    /// The command API's.
+    #[command(flatten)]
+    pub api: CommandApiArgs,
+    /// The projectors'.
+    #[command(flatten)]
+    pub projectors: ProjectorArgs,
 }
 
 fn parse_flag(raw: &str) -> Result<bool, String> {
@@ -124,6 +159,16 @@ impl Config {
             source: source.to_owned(),
             timeout: Duration::from_millis(self.nats_timeout_ms),
         })
+    }
+
+    /// The read store: the embedded SQLite database in the data dir.
+    pub fn read_store(&self) -> anyhow::Result<read_store::AnyStore> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating the data dir {}", self.data_dir.display()))?;
+        let path = self.data_dir.join("read.sqlite");
+        let store = read_store::SqliteStore::open(&path)
+            .with_context(|| format!("opening the read store {}", path.display()))?;
+        Ok(store.into())
     }
 
     /// Token checking: the configured secret, or in dev mode one generated once
@@ -185,6 +230,11 @@ impl CommandApiArgs {
             commands: commands::Settings { cache_capacity: self.aggregate_cache_size, ..commands::Settings::default() },
             request_timeout: Duration::from_millis(self.request_timeout_ms),
         })
+    }
+
+    /// How long a query waits for a position it passed.
+    pub fn read_wait(&self) -> Duration {
+        Duration::from_millis(self.read_wait_ms)
     }
 }
 

@@ -8,7 +8,7 @@ pub mod services;
 
 use clap::{Parser, Subcommand};
 
-use config::{CommandApiArgs, Config};
+use config::{AllArgs, CommandApiArgs, Config, ProjectorArgs};
 
 /// Pulse: an event-sourced social backend over NATS JetStream.
 #[derive(Parser, Debug)]
@@ -24,9 +24,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Every service in one process, each on its own port.
-    All(CommandApiArgs),
-    /// The REST command API.
+    All(AllArgs),
+    /// The REST API: commands and queries.
     CommandApi(CommandApiArgs),
+    /// The projectors alone (several may run; they share the work).
+    Projectors(ProjectorArgs),
+    /// Inspect the projections.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
     /// Read the event log.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -43,20 +48,39 @@ pub enum EventsCommand {
     Show(cli::events::ShowArgs),
 }
 
+/// `pulse projections ...`.
+#[derive(Subcommand, Debug)]
+pub enum ProjectionsCommand {
+    /// Each projection's position and lag in each stream it reads.
+    Status,
+}
+
 /// Runs what the command line asks for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command {
-        Command::All(api) => {
+        Command::All(all) => {
             ops::init_tracing(config.json_logs());
             let stop = services::on_shutdown();
-            // Every service joins here; projectors, the chat gateway and the
-            // notifier are added beside the command API as they are built.
-            services::command_api(&config, &api, stop).await
+            // One read store for both: SQLite has one writer per file, and
+            // sharing the handle keeps the queries on the projectors' writes.
+            // The chat gateway and the notifier join here as they are built.
+            let reads = config.read_store()?;
+            let api = services::command_api(&config, &all.api, reads.clone(), stop.clone());
+            let projectors = services::projectors(&config, &all.projectors, reads, stop);
+            tokio::try_join!(api, projectors).map(drop)
         }
         Command::CommandApi(api) => {
             ops::init_tracing(config.json_logs());
-            services::command_api(&config, &api, services::on_shutdown()).await
+            services::command_api(&config, &api, config.read_store()?, services::on_shutdown()).await
+        }
+        Command::Projectors(args) => {
+            ops::init_tracing(config.json_logs());
+            services::projectors(&config, &args, config.read_store()?, services::on_shutdown()).await
+        }
+        Command::Projections(ProjectionsCommand::Status) => {
+            let log = services::event_store(&config, "/pulse/cli").await?;
+            cli::projections::status(&log, &config.read_store()?).await
         }
         Command::Events(EventsCommand::Tail(args)) => {
             let store = services::event_store(&config, "/pulse/cli").await?;

@@ -1,9 +1,11 @@
 //! Starting services: each binds its address and runs until the shared stop
 //! signal. `pulse all` runs every one of them in this process.
 
-use crate::config::{CommandApiArgs, Config};
+use crate::config::{CommandApiArgs, Config, ProjectorArgs};
 use anyhow::Context as _;
 use events::{EventStore, StoreError};
+use read_store::{AnyStore, ReadStore};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -21,16 +23,61 @@ pub async fn event_store(config: &Config, source: &str) -> anyhow::Result<EventS
     }
 }
 
-/// Runs the command API until `stop` fires.
-pub async fn command_api(config: &Config, args: &CommandApiArgs, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Runs the command API, with its queries over `reads`, until `stop` fires.
+pub async fn command_api(
+    config: &Config,
+    args: &CommandApiArgs,
+    reads: AnyStore,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let api_config = args.config(config)?;
     let store = event_store(config, "/pulse/command-api").await?;
-    let app = command_api::App::new(store, api_config, ops::Metrics::new("command-api"))?;
+    let projections = read_models::all();
+    let progress = projectors::Progress::start(&store, &reads, &projections)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("reading the projections' progress")?;
+    let reads = command_api::reads::Reads { store: reads, progress, wait: args.read_wait() };
+    let app = command_api::App::with_reads(store, api_config, ops::Metrics::new("command-api"), reads)?;
     let listener = TcpListener::bind(&args.command_api_addr)
         .await
         .with_context(|| format!("binding the command API to {}", args.command_api_addr))?;
     tracing::info!(address = %listener.local_addr()?, "command API listening");
     command_api::serve(listener, app, stopped(stop)).await?;
+    Ok(())
+}
+
+/// Runs every projection into `reads` until `stop` fires, with /health,
+/// /ready and /metrics on the projectors' address.
+pub async fn projectors(
+    config: &Config,
+    args: &ProjectorArgs,
+    reads: AnyStore,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let log = event_store(config, "/pulse/projectors").await?;
+    let metrics = ops::Metrics::new("projectors");
+    let projector_metrics = projectors::ProjectorMetrics::default();
+    projector_metrics.register(&metrics);
+    let listener = TcpListener::bind(&args.projectors_addr)
+        .await
+        .with_context(|| format!("binding the projectors to {}", args.projectors_addr))?;
+    tracing::info!(address = %listener.local_addr()?, "projectors listening");
+    let (ready_log, ready_store) = (log.clone(), reads.clone());
+    let ready: ops::ReadyCheck = Arc::new(move || {
+        let (log, store) = (ready_log.clone(), ready_store.clone());
+        Box::pin(async move {
+            log.is_connected()?;
+            store.ensure(&read_models::registry::collections()).await.map_err(|e| e.to_string())
+        })
+    });
+    let probes: axum::Router = ops::router("projectors", ready, metrics);
+    let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
+    let projector = projectors::Projector::new(log, reads, projector_metrics, args.settings());
+    let projections = read_models::all();
+    let (served, ran) = tokio::join!(server, projector.run(&projections, stop));
+    served?;
+    ran?;
     Ok(())
 }
 

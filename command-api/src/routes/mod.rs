@@ -8,6 +8,7 @@ pub mod internal;
 pub mod likes;
 pub mod notifications;
 pub mod posts;
+pub mod profiles;
 pub mod users;
 
 use crate::App;
@@ -36,6 +37,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(likes::router())
         .merge(events::router())
         .merge(users::router())
+        .merge(profiles::router())
         .merge(chat::router())
         .merge(notifications::router())
         .merge(internal::router())

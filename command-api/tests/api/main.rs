@@ -13,5 +13,6 @@ mod limits;
 mod notifications;
 mod posts;
 mod probes;
+mod profiles;
 mod support;
 mod users;

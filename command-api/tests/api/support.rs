@@ -42,6 +42,11 @@ impl Reply {
         self
     }
 
+    /// The position the command answered with.
+    pub fn position(&self) -> String {
+        self.body["position"].as_str().expect("a position").to_owned()
+    }
+
     #[track_caller]
     pub fn accepted(&self) -> &Self {
         assert_eq!(self.status, StatusCode::ACCEPTED, "{:?}", self.body);
@@ -62,13 +67,40 @@ pub async fn spawn() -> Api {
 }
 
 pub async fn spawn_with(config: Config) -> Api {
+    spawn_reading(config, std::time::Duration::from_secs(10)).await
+}
+
+/// An API whose queries wait at most `wait` for a position.
+pub async fn spawn_reading(config: Config, wait: std::time::Duration) -> Api {
     let log = TestLog::new().await;
     let keys = JwtKeys::new(&JwtConfig { secret: Secret::new(SECRET), issuer: None, audience: None });
-    let app = App::new(log.store.clone(), config, ops::Metrics::new("command-api")).unwrap();
+    let reads = read_side(&log, wait).await;
+    let app = App::with_reads(log.store.clone(), config, ops::Metrics::new("command-api"), reads).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(command_api::serve(listener, app, std::future::pending()));
     Api { base, log, http: reqwest::Client::new(), keys, members: Default::default() }
+}
+
+/// A real read side: the projectors running into an in-memory SQLite store
+/// for as long as the test runs, and the progress the queries wait on.
+async fn read_side(log: &TestLog, wait: std::time::Duration) -> command_api::reads::Reads {
+    let store = read_store::AnyStore::from(read_store::SqliteStore::in_memory().unwrap());
+    let projections = read_models::all();
+    let progress = projectors::Progress::start(&log.store, &store, &projections).await.unwrap();
+    let projector = projectors::Projector::new(
+        log.store.clone(),
+        store.clone(),
+        projectors::ProjectorMetrics::default(),
+        projectors::Settings::default(),
+    );
+    tokio::spawn(async move {
+        // The sender lives in this task, so the projector runs until the
+        // test's runtime ends.
+        let (_running, stop) = tokio::sync::watch::channel(false);
+        projector.run(&projections, stop).await
+    });
+    command_api::reads::Reads { store, progress, wait }
 }
 
 pub fn now() -> u64 {
@@ -135,6 +167,17 @@ impl Api {
         }
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        reply(request.send().await.unwrap()).await
+    }
+
+    /// A query as `user`, reading after `position` when given (as the
+    /// `Pulse-After` header).
+    pub async fn get(&self, path: &str, user: &str, position: Option<&str>) -> Reply {
+        self.member(user).await;
+        let mut request = self.http.get(format!("{}/api/v1{path}", self.base)).bearer_auth(self.token(user));
+        if let Some(position) = position {
+            request = request.header("Pulse-After", position);
         }
         reply(request.send().await.unwrap()).await
     }

@@ -1,5 +1,6 @@
-//! Operator commands: reading the log (`pulse events ...`) and minting dev
-//! tokens (`pulse token`).
+//! Operator commands: reading the log (`pulse events ...`), the projections'
+//! positions (`pulse projections status`) and minting dev tokens (`pulse token`).
 
 pub mod events;
+pub mod projections;
 pub mod token;
