@@ -1,8 +1,8 @@
 //! The read-model store: where projections keep what queries read. A small
 //! document store, JSON objects by string id in named collections, behind one
 //! trait, [`ReadStore`], with an embedded SQLite backend ([`SqliteStore`], the
-//! default: bundled, no server) and, next, a MongoDB one. Everything here can
-//! be thrown away and rebuilt from the event log.
+//! default: bundled, no server) and a MongoDB one ([`MongoStore`]). Everything
+//! here can be thrown away and rebuilt from the event log.
 //!
 //! Owns: the operations projections and queries need and nothing more
 //! (get, put, delete, field updates that replay cheaply, indexed equality
@@ -20,6 +20,7 @@
 
 pub mod cursor;
 pub mod model;
+pub mod mongo;
 pub mod sqlite;
 pub mod tokens;
 
@@ -29,6 +30,7 @@ pub mod conformance;
 pub use model::{
     Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Order, Page, Query, TOKENS_FIELD, Update,
 };
+pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{prefix_tokens, tokens};
 

@@ -1,0 +1,437 @@
+//! The MongoDB backend: one database of the server, one MongoDB collection
+//! per declared collection, under the same name. A document is stored as
+//! itself plus `_id` = its id; JSON integers become 64-bit integers and
+//! fractions doubles, so both read back as they were written. Each declared
+//! index becomes a compound index `by__<field>__...` over its fields then
+//! `_id`, so a filtered, sorted page is one index range; every collection also
+//! gets the multikey index `search` on `tokens`, because any collection may be
+//! searched (SQLite likewise keeps a token table for each).
+//!
+//! Search is `tokens: {$all: words}`, never `$text`: the server the tests run
+//! against has no text indexes, and this must run on every MongoDB. Updates
+//! are one `updateOne` with update operators, which the server applies
+//! atomically to one document; server errors become [`ReadStoreError`]s in
+//! one place, [`failure`] (and [`update_failure`] for the type errors only an
+//! update meets).
+//!
+//! Only checked names (see [`crate::model`]) become field names here; every
+//! value, id and cursor part is data inside a BSON document.
+
+use crate::cursor::{self, Position};
+use crate::model::{
+    Collection, Direction, Document, Filter, Found, IfMissing, Order, Page, Query, TOKENS_FIELD, Update,
+    check_document, check_id, check_updates,
+};
+use crate::{ReadStore, ReadStoreError};
+use mongodb::bson::{Bson, Document as BsonDocument, doc};
+use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Database, IndexModel};
+use serde_json::{Number, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// How long finding a server, or opening a connection to it, may take before
+/// a call fails as unavailable, unless the URL says otherwise: a store that is
+/// down should fail a request, not hold it for the driver's 30 s default.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The name of the index on `tokens`.
+const SEARCH_INDEX: &str = "search";
+
+/// JSON value kinds in MongoDB's sort order (null, numbers, strings, objects,
+/// booleans), as `$type` aliases; arrays sort by an element and are left out.
+const SORTED_TYPES: [&str; 4] = ["number", "string", "object", "bool"];
+
+/// A read-model store in one MongoDB database. Cheap to clone: clones share
+/// the driver's connection pool and the declared collections.
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    db: Database,
+    /// Declared by `ensure`: the only collections and fields queries may name.
+    declared: Arc<RwLock<HashMap<String, Collection>>>,
+}
+
+impl MongoStore {
+    /// Connects to the server at `url` (a `mongodb://` URL) and uses its
+    /// database `database`, which is created on the first write. Fails with
+    /// [`ReadStoreError::Unavailable`] within a few seconds when no server
+    /// answers.
+    pub async fn connect(url: &str, database: &str) -> Result<Self, ReadStoreError> {
+        check_database(database)?;
+        let mut options = ClientOptions::parse(url).await.map_err(failure)?;
+        options.server_selection_timeout.get_or_insert(TIMEOUT);
+        options.connect_timeout.get_or_insert(TIMEOUT);
+        options.app_name.get_or_insert_with(|| "pulse-read-store".to_owned());
+        let client = Client::with_options(options).map_err(failure)?;
+        let db = client.database(database);
+        // The driver connects lazily; asking now turns a wrong URL into an
+        // error at start-up instead of at the first request.
+        db.run_command(doc! { "ping": 1 }).await.map_err(failure)?;
+        Ok(Self { db, declared: Arc::default() })
+    }
+
+    fn declared(&self, name: &str) -> Result<Collection, ReadStoreError> {
+        let declared = self.declared.read().unwrap_or_else(PoisonError::into_inner);
+        declared.get(name).cloned().ok_or_else(|| ReadStoreError::UnknownCollection(name.to_owned()))
+    }
+
+    fn table(&self, name: &str) -> Result<mongodb::Collection<BsonDocument>, ReadStoreError> {
+        self.declared(name)?;
+        Ok(self.db.collection(name))
+    }
+}
+
+impl ReadStore for MongoStore {
+    async fn ensure(&self, collections: &[Collection]) -> Result<(), ReadStoreError> {
+        collections.iter().try_for_each(Collection::check)?;
+        for collection in collections {
+            let search = IndexModel::builder()
+                .keys(doc! { TOKENS_FIELD: 1 })
+                .options(IndexOptions::builder().name(SEARCH_INDEX.to_owned()).build())
+                .build();
+            let mut indexes = vec![search];
+            for fields in &collection.indexes {
+                let mut keys: BsonDocument = fields.iter().map(|f| (f.clone(), Bson::Int32(1))).collect();
+                keys.insert("_id", 1);
+                let name = format!("by__{}", fields.join("__"));
+                indexes
+                    .push(IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name).build()).build());
+            }
+            // Creating an index that exists with the same name and keys is a
+            // no-op, and creates the collection when it is missing.
+            self.db.collection::<BsonDocument>(&collection.name).create_indexes(indexes).await.map_err(failure)?;
+        }
+        let mut declared = self.declared.write().unwrap_or_else(PoisonError::into_inner);
+        for collection in collections {
+            let known = declared.entry(collection.name.clone()).or_insert_with(|| Collection::new(&collection.name));
+            for index in &collection.indexes {
+                if !known.indexes.contains(index) {
+                    known.indexes.push(index.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
+        check_id(id)?;
+        let found = self.table(collection)?.find_one(doc! { "_id": id }).await.map_err(failure)?;
+        found.map(|stored| from_stored(stored).map(|found| found.doc)).transpose()
+    }
+
+    async fn put(&self, collection: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
+        check_id(id)?;
+        check_document(doc)?;
+        let table = self.table(collection)?;
+        let mut stored = doc! { "_id": id };
+        for (field, value) in doc {
+            stored.insert(field.clone(), to_bson(value)?);
+        }
+        table.replace_one(doc! { "_id": id }, stored).upsert(true).await.map_err(failure)?;
+        Ok(())
+    }
+
+    async fn delete(&self, collection: &str, id: &str) -> Result<bool, ReadStoreError> {
+        check_id(id)?;
+        let removed = self.table(collection)?.delete_one(doc! { "_id": id }).await.map_err(failure)?;
+        Ok(removed.deleted_count > 0)
+    }
+
+    async fn update(
+        &self,
+        collection: &str,
+        id: &str,
+        updates: &[Update],
+        missing: IfMissing,
+    ) -> Result<bool, ReadStoreError> {
+        check_id(id)?;
+        check_updates(updates)?;
+        check_token_updates(updates)?;
+        let table = self.table(collection)?;
+        let mut operators = BsonDocument::new();
+        for update in updates {
+            let (operator, field, value) = match update {
+                Update::Set(field, value) => ("$set", field, to_bson(value)?),
+                Update::Increment(field, by) => ("$inc", field, Bson::Int64(*by)),
+                Update::AddToSet(field, value) => ("$addToSet", field, to_bson(value)?),
+                Update::RemoveFromSet(field, value) => ("$pull", field, to_bson(value)?),
+            };
+            match operators.get_mut(operator) {
+                Some(Bson::Document(fields)) => {
+                    fields.insert(field.clone(), value);
+                }
+                _ => {
+                    operators.insert(operator, doc! { field.clone(): value });
+                }
+            }
+        }
+        if operators.is_empty() {
+            // No change still creates an empty document when asked to, as
+            // applying nothing to an empty document does; the server refuses
+            // an update without operators.
+            operators.insert("$setOnInsert", doc! { "_id": id });
+        }
+        let result = table
+            .update_one(doc! { "_id": id }, operators)
+            .upsert(missing == IfMissing::Create)
+            .await
+            .map_err(|e| update_failure(e, updates))?;
+        Ok(result.matched_count > 0 || result.upserted_id.is_some())
+    }
+
+    async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
+        let after = query.after.as_deref().map(|raw| cursor::decode(&query.order, raw)).transpose()?;
+        self.declared(collection)?.check_query(&query.filter, Some(&query.order))?;
+        if query.filter.matches_nothing() {
+            return Ok(Page { items: Vec::new(), next: None });
+        }
+        let mut conditions = conditions(&query.filter)?;
+        conditions.extend(after.map(|at| after_position(&query.order, at)).transpose()?);
+        let direction = match query.order.direction {
+            Direction::Ascending => 1,
+            Direction::Descending => -1,
+        };
+        let size = query.page_size() as usize;
+        // One more than the page, to know whether another page follows
+        // without handing out a cursor to an empty one.
+        let mut rows = self
+            .db
+            .collection::<BsonDocument>(collection)
+            .find(all_of(conditions))
+            .sort(doc! { query.order.field.clone(): direction, "_id": direction })
+            .limit(i64::from(query.page_size()) + 1)
+            .await
+            .map_err(failure)?;
+        let mut items = Vec::new();
+        let mut more = false;
+        while rows.advance().await.map_err(failure)? {
+            if items.len() == size {
+                more = true;
+                break;
+            }
+            items.push(from_stored(rows.deserialize_current().map_err(failure)?)?);
+        }
+        let last_key = |found: &Found| found.doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
+        let next = match items.last() {
+            Some(last) if more => Some(cursor::encode(&query.order, &last_key(last), &last.id)),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> Result<u64, ReadStoreError> {
+        self.declared(collection)?.check_query(filter, None)?;
+        if filter.matches_nothing() {
+            return Ok(0);
+        }
+        let selector = all_of(conditions(filter)?);
+        self.db.collection::<BsonDocument>(collection).count_documents(selector).await.map_err(failure)
+    }
+}
+
+/// A database name MongoDB takes on every platform, kept to the characters of
+/// the rest of the store's names.
+fn check_database(name: &str) -> Result<(), ReadStoreError> {
+    let ok =
+        !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok { Ok(()) } else { Err(ReadStoreError::Invalid(format!("database name {name:?}"))) }
+}
+
+/// The server could store anything in `tokens`; SQLite checks the document
+/// after applying the updates, this backend has to refuse before sending them.
+fn check_token_updates(updates: &[Update]) -> Result<(), ReadStoreError> {
+    let refused = || ReadStoreError::Invalid(format!("{TOKENS_FIELD} must be an array of strings"));
+    for update in updates.iter().filter(|u| u.field() == TOKENS_FIELD) {
+        match update {
+            Update::Set(field, value) => check_document(&Document::from_iter([(field.clone(), value.clone())]))?,
+            Update::AddToSet(_, value) if !value.is_string() => return Err(refused()),
+            Update::Increment(..) => return Err(refused()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A filter's equalities and words, each one condition.
+fn conditions(filter: &Filter) -> Result<Vec<BsonDocument>, ReadStoreError> {
+    let mut conditions = Vec::new();
+    for (field, value) in &filter.equals {
+        conditions.push(doc! { field.clone(): to_bson(value)? });
+    }
+    if let Some(words) = filter.words.as_ref().filter(|w| !w.is_empty()) {
+        conditions.push(doc! { TOKENS_FIELD: { "$all": words.clone() } });
+    }
+    Ok(conditions)
+}
+
+/// One selector for all the conditions; `$and` keeps two on the same field
+/// apart where merging them into one document would keep only the last.
+fn all_of(mut conditions: Vec<BsonDocument>) -> BsonDocument {
+    match conditions.len() {
+        0 => BsonDocument::new(),
+        1 => conditions.remove(0),
+        _ => doc! { "$and": conditions },
+    }
+}
+
+/// What comes after the position `at` in `order`: the same value with a later
+/// id, a later value of the same type, or a value of a type MongoDB sorts
+/// later. MongoDB compares only within a type (`$gt: 5` never matches a
+/// string), so without the last branch a page ending on a number would never
+/// reach the strings. A missing field sorts as null: first ascending, last
+/// descending.
+fn after_position(order: &Order, at: Position) -> Result<BsonDocument, ReadStoreError> {
+    let field = order.field.as_str();
+    let id = at.id;
+    let beyond = match order.direction {
+        Direction::Ascending => "$gt",
+        Direction::Descending => "$lt",
+    };
+    let rank = match &at.value {
+        Value::Null => None,
+        Value::Number(_) => Some(0),
+        Value::String(_) => Some(1),
+        Value::Bool(_) => Some(3),
+        // Cursors only hold scalars (see `cursor::decode`).
+        Value::Array(_) | Value::Object(_) => return Err(ReadStoreError::InvalidCursor),
+    };
+    let Some(rank) = rank else {
+        return Ok(match order.direction {
+            Direction::Ascending => doc! { "$or": [
+                { field: Bson::Null, "_id": { "$gt": id } },
+                { field: { "$ne": Bson::Null } },
+            ] },
+            Direction::Descending => doc! { field: Bson::Null, "_id": { "$lt": id } },
+        });
+    };
+    let value = to_bson(&at.value).map_err(|_| ReadStoreError::InvalidCursor)?;
+    let mut branches = vec![doc! { field: value.clone(), "_id": { beyond: id } }, doc! { field: { beyond: value } }];
+    let other_types = match order.direction {
+        Direction::Ascending => &SORTED_TYPES[rank + 1..],
+        Direction::Descending => &SORTED_TYPES[..rank],
+    };
+    if !other_types.is_empty() {
+        branches.push(doc! { field: { "$type": other_types.to_vec() } });
+    }
+    if order.direction == Direction::Descending {
+        branches.push(doc! { field: Bson::Null });
+    }
+    Ok(doc! { "$or": branches })
+}
+
+/// A JSON value as BSON: integers as 64-bit integers, other numbers as doubles.
+fn to_bson(value: &Value) -> Result<Bson, ReadStoreError> {
+    Ok(match value {
+        Value::Null => Bson::Null,
+        Value::Bool(b) => Bson::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Bson::Int64(i),
+            None if n.is_f64() => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
+            // BSON has no unsigned 64-bit integer, and a double would not
+            // read back equal.
+            None => return Err(ReadStoreError::Invalid(format!("the integer {n} does not fit in 64 bits"))),
+        },
+        Value::String(s) => Bson::String(s.clone()),
+        Value::Array(items) => Bson::Array(items.iter().map(to_bson).collect::<Result<_, _>>()?),
+        Value::Object(fields) => Bson::Document(
+            fields.iter().map(|(k, v)| Ok((k.clone(), to_bson(v)?))).collect::<Result<_, ReadStoreError>>()?,
+        ),
+    })
+}
+
+/// A BSON value as JSON; kinds that no JSON value maps to are unreadable.
+fn to_json(value: Bson) -> Result<Value, ReadStoreError> {
+    Ok(match value {
+        Bson::Null => Value::Null,
+        Bson::Boolean(b) => Value::Bool(b),
+        Bson::Int32(i) => Value::from(i),
+        Bson::Int64(i) => Value::from(i),
+        Bson::Double(f) => Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| ReadStoreError::Codec(format!("a stored number {f} has no JSON form")))?,
+        Bson::String(s) => Value::String(s),
+        Bson::Array(items) => Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
+        Bson::Document(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| Ok((k, to_json(v)?))).collect::<Result<_, ReadStoreError>>()?)
+        }
+        other => return Err(ReadStoreError::Codec(format!("a stored {:?} has no JSON form", other.element_type()))),
+    })
+}
+
+/// A stored document as its id and the document without `_id`.
+fn from_stored(mut stored: BsonDocument) -> Result<Found, ReadStoreError> {
+    let id = match stored.remove("_id") {
+        Some(Bson::String(id)) => id,
+        _ => return Err(ReadStoreError::Codec("a stored document has no string _id".into())),
+    };
+    let mut doc = Document::new();
+    for (field, value) in stored {
+        doc.insert(field, to_json(value)?);
+    }
+    Ok(Found { id, doc })
+}
+
+/// The server's error code and message, when the server refused the operation.
+fn server_error(error: &MongoError) -> Option<(i32, &str)> {
+    match error.kind.as_ref() {
+        ErrorKind::Command(e) => Some((e.code, &e.message)),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => Some((e.code, &e.message)),
+        _ => None,
+    }
+}
+
+/// Every driver error as the store's: an argument the driver refuses or a
+/// document over the server's size limit is the caller's; a document the
+/// driver cannot (de)serialize is unreadable; anything else (no server, a
+/// lost connection, a refused command) leaves nothing changed but the data,
+/// so it is unavailability.
+fn failure(error: MongoError) -> ReadStoreError {
+    // BSONObjectTooLarge, and a document too large to insert or to update.
+    const TOO_LARGE: [i32; 3] = [10334, 17419, 17420];
+    match error.kind.as_ref() {
+        ErrorKind::InvalidArgument { message, .. } => ReadStoreError::Invalid(message.clone()),
+        ErrorKind::BsonSerialization(e) => ReadStoreError::Codec(e.to_string()),
+        ErrorKind::BsonDeserialization(e) => ReadStoreError::Codec(e.to_string()),
+        _ => match server_error(&error) {
+            Some((code, message)) if TOO_LARGE.contains(&code) => ReadStoreError::Invalid(message.to_owned()),
+            _ => ReadStoreError::Unavailable(error.to_string()),
+        },
+    }
+}
+
+/// An update's errors: a type mismatch (`$inc` of text: TypeMismatch, 14) or
+/// a bad value (`$addToSet` or `$pull` on a non-array, or an `$inc` past the
+/// 64-bit range: BadValue, 2; names and values are checked before, so nothing
+/// else of ours is bad) is the stored field's type,
+/// [`ReadStoreError::WrongType`], as in SQLite. The server names the field in
+/// its message in quotes when it can; else the operator tells which update it
+/// was.
+fn update_failure(error: MongoError, updates: &[Update]) -> ReadStoreError {
+    let Some((14 | 2, message)) = server_error(&error) else { return failure(error) };
+    let operator = |update: &Update| match update {
+        Update::Set(..) => "$set",
+        Update::Increment(..) => "$inc",
+        Update::AddToSet(..) => "$addToSet",
+        Update::RemoveFromSet(..) => "$pull",
+    };
+    let culprit = updates
+        .iter()
+        .filter(|u| !matches!(u, Update::Set(..)))
+        .find(|u| message.contains(&format!("'{}'", u.field())))
+        .or_else(|| updates.iter().find(|u| message.contains(operator(u))));
+    match culprit {
+        // Where SQLite's sum turns into a float, MongoDB refuses the sum.
+        Some(update @ Update::Increment(..)) if message.contains("Failed to apply $inc") => {
+            ReadStoreError::WrongType { field: update.field().to_owned(), expected: "a number the sum fits in 64 bits" }
+        }
+        Some(update @ Update::Increment(..)) => {
+            ReadStoreError::WrongType { field: update.field().to_owned(), expected: "a number" }
+        }
+        Some(update @ (Update::AddToSet(..) | Update::RemoveFromSet(..))) => {
+            ReadStoreError::WrongType { field: update.field().to_owned(), expected: "an array" }
+        }
+        _ => failure(error),
+    }
+}
