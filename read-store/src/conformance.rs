@@ -13,7 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::model::{Collection, Direction, Document, Filter, IfMissing, MAX_PAGE_SIZE, Query, Update};
+use crate::model::{Collection, Direction, Document, Filter, IfMissing, MAX_PAGE_SIZE, Query, Update, Write};
 use crate::{ReadStore, ReadStoreError, prefix_tokens, tokens};
 use serde_json::{Value, json};
 
@@ -47,6 +47,11 @@ macro_rules! conformance_tests {
             search_combines_with_filters_order_and_counts,
             ensure_is_idempotent,
             undeclared_collections_and_unindexed_fields_are_refused,
+            a_marked_write_applies_once_per_sequence_counters_included,
+            a_mark_holds_back_puts_and_deletes_of_older_sequences,
+            a_batch_applies_in_order_and_counts_what_changed,
+            a_bad_write_refuses_the_whole_batch_before_anything_runs,
+            a_dropped_collection_is_gone_and_can_be_declared_anew,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -456,4 +461,90 @@ pub async fn undeclared_collections_and_unindexed_fields_are_refused<S: ReadStor
     let twice = [Update::Increment("n".into(), 1), Update::Increment("n".into(), 1)];
     refused(store.update(PEOPLE, "x", &twice, IfMissing::Create).await.map(drop));
     assert_eq!(store.count(PEOPLE, &Filter::all()).await.unwrap(), 0);
+}
+
+fn bump(id: &str, field: &str, sequence: u64) -> Write {
+    Write::update(PEOPLE, id, vec![Update::Increment(field.into(), 1)], IfMissing::Create).marked("seq", sequence)
+}
+
+/// An event delivered again, or an older one arriving late, moves no counter.
+pub async fn a_marked_write_applies_once_per_sequence_counters_included<S: ReadStore>(store: S) {
+    ready(&store).await;
+    assert_eq!(store.write(&[bump("ana", "likes", 5)]).await.unwrap(), 1);
+    assert_eq!(store.write(&[bump("ana", "likes", 5)]).await.unwrap(), 0);
+    assert_eq!(store.write(&[bump("ana", "likes", 4)]).await.unwrap(), 0);
+    assert_eq!(store.write(&[bump("ana", "likes", 6), bump("ana", "likes", 6)]).await.unwrap(), 1);
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), Some(doc(json!({"likes": 2, "seq": 6}))));
+    // Marks of different fields are independent: two streams, one document.
+    let other = Write::update(PEOPLE, "ana", vec![Update::Increment("posts".into(), 1)], IfMissing::Create)
+        .marked("seq_content", 1);
+    assert_eq!(store.write(&[other]).await.unwrap(), 1);
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap().unwrap()["posts"], json!(1));
+}
+
+/// A replay after a crash puts and deletes only what is newer than the mark.
+pub async fn a_mark_holds_back_puts_and_deletes_of_older_sequences<S: ReadStore>(store: S) {
+    ready(&store).await;
+    let put = |name: &str, sequence| Write::put(PEOPLE, "ana", doc(json!({"name": name}))).marked("seq", sequence);
+    assert_eq!(store.write(&[put("Ana", 3)]).await.unwrap(), 1);
+    assert_eq!(store.write(&[put("Old", 2)]).await.unwrap(), 0);
+    assert_eq!(store.write(&[Write::delete(PEOPLE, "ana").marked("seq", 3)]).await.unwrap(), 0);
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), Some(doc(json!({"name": "Ana", "seq": 3}))));
+    assert_eq!(store.write(&[Write::delete(PEOPLE, "ana").marked("seq", 4)]).await.unwrap(), 1);
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), None);
+    let skip = Write::update(PEOPLE, "ana", vec![Update::Set("x".into(), json!(1))], IfMissing::Skip).marked("seq", 9);
+    assert_eq!(store.write(&[skip]).await.unwrap(), 0);
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), None);
+}
+
+/// Later writes of a batch see the earlier ones; the count leaves out what
+/// changed nothing.
+pub async fn a_batch_applies_in_order_and_counts_what_changed<S: ReadStore>(store: S) {
+    ready(&store).await;
+    let batch = [
+        Write::put(PEOPLE, "ana", person("Ana", "Lisboa", 30)),
+        Write::update(PEOPLE, "ana", vec![Update::Increment("age".into(), 1)], IfMissing::Skip),
+        Write::delete(PEOPLE, "nobody"),
+        Write::update(PEOPLE, "ghost", vec![Update::Set("x".into(), json!(1))], IfMissing::Skip),
+        Write::put(POSTS, "p1", post("ana", 1)),
+        Write::delete(POSTS, "p1"),
+    ];
+    assert_eq!(store.write(&batch).await.unwrap(), 4);
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap().unwrap()["age"], json!(31));
+    assert_eq!(search(&store, "ana").await, ["ana"]);
+    assert_eq!(store.count(POSTS, &Filter::all()).await.unwrap(), 0);
+    assert_eq!(store.write(&[]).await.unwrap(), 0);
+}
+
+/// Checks run over the whole batch first: a bad write anywhere applies none.
+pub async fn a_bad_write_refuses_the_whole_batch_before_anything_runs<S: ReadStore>(store: S) {
+    ready(&store).await;
+    let good = Write::put(PEOPLE, "ana", person("Ana", "Lisboa", 30));
+    for bad in [
+        Write::put(PEOPLE, "x", doc(json!({"$set": 1}))),
+        Write::put(PEOPLE, "", doc(json!({}))),
+        Write::update(PEOPLE, "x", vec![Update::Set("seq".into(), json!(1))], IfMissing::Create).marked("seq", 1),
+        Write::delete(PEOPLE, "x").marked("a.b", 1),
+    ] {
+        let refused = store.write(&[good.clone(), bad]).await;
+        assert!(matches!(refused, Err(ReadStoreError::Invalid(_))), "{refused:?}");
+    }
+    let unknown = store.write(&[good.clone(), Write::delete("nope", "x")]).await;
+    assert!(matches!(unknown, Err(ReadStoreError::UnknownCollection(_))), "{unknown:?}");
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), None);
+}
+
+/// A rebuilt projection's old collection is dropped whole; the name can be
+/// declared again, empty.
+pub async fn a_dropped_collection_is_gone_and_can_be_declared_anew<S: ReadStore>(store: S) {
+    ready(&store).await;
+    store.put(PEOPLE, "ana", &person("Ana", "Lisboa", 30)).await.unwrap();
+    store.drop_collection(PEOPLE).await.unwrap();
+    assert!(matches!(store.get(PEOPLE, "ana").await, Err(ReadStoreError::UnknownCollection(_))));
+    store.drop_collection(PEOPLE).await.unwrap();
+    store.drop_collection("never_declared").await.unwrap();
+    ready(&store).await;
+    assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), None);
+    assert_eq!(search(&store, "ana").await, Vec::<String>::new());
+    assert_eq!(store.count(PEOPLE, &Filter::all().eq("city", "Lisboa")).await.unwrap(), 0);
 }

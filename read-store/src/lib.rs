@@ -5,8 +5,10 @@
 //! here can be thrown away and rebuilt from the event log.
 //!
 //! Owns: the operations projections and queries need and nothing more
-//! (get, put, delete, field updates that replay cheaply, indexed equality
-//! queries in a stable order with opaque cursors, counts, word search), their
+//! (get, put, delete, field updates that replay cheaply, batches of writes
+//! each guarded by a [`Mark`] so a replayed event applies once, dropping a
+//! collection, indexed equality queries in a stable order with opaque
+//! cursors, counts, word search), their
 //! checks ([`model`]), cursors ([`cursor`]) and search words ([`tokens()`]).
 //! Never touches: events, NATS, HTTP, the shape of any read model.
 //!
@@ -28,7 +30,8 @@ pub mod tokens;
 pub mod conformance;
 
 pub use model::{
-    Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Order, Page, Query, TOKENS_FIELD, Update,
+    Change, Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Mark, Order, Page, Query,
+    TOKENS_FIELD, Update, Write,
 };
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
@@ -79,16 +82,33 @@ pub trait ReadStore: Send + Sync + 'static {
     /// The document with this id, if any.
     fn get(&self, collection: &str, id: &str) -> impl Future<Output = Result<Option<Document>, ReadStoreError>> + Send;
 
+    /// Applies the writes in order, each atomically; how many changed
+    /// something (a write its mark held back, a [`IfMissing::Skip`] update of
+    /// a missing document and a delete of nothing change nothing). A batch is
+    /// not one transaction on every backend: a failure may leave its first
+    /// writes applied, which [`Mark`]s make safe to run again.
+    fn write(&self, writes: &[Write]) -> impl Future<Output = Result<u64, ReadStoreError>> + Send;
+
+    /// Removes a collection with its documents and indexes, and forgets its
+    /// declaration; nothing happens when it does not exist.
+    fn drop_collection(&self, collection: &str) -> impl Future<Output = Result<(), ReadStoreError>> + Send;
+
     /// Stores the whole document under the id, replacing any other.
     fn put(
         &self,
         collection: &str,
         id: &str,
         doc: &Document,
-    ) -> impl Future<Output = Result<(), ReadStoreError>> + Send;
+    ) -> impl Future<Output = Result<(), ReadStoreError>> + Send {
+        let write = Write::put(collection, id, doc.clone());
+        async move { self.write(std::slice::from_ref(&write)).await.map(drop) }
+    }
 
     /// Removes the document; whether there was one.
-    fn delete(&self, collection: &str, id: &str) -> impl Future<Output = Result<bool, ReadStoreError>> + Send;
+    fn delete(&self, collection: &str, id: &str) -> impl Future<Output = Result<bool, ReadStoreError>> + Send {
+        let write = Write::delete(collection, id);
+        async move { self.write(std::slice::from_ref(&write)).await.map(|n| n > 0) }
+    }
 
     /// Applies the updates to one document atomically (all or none), creating
     /// it from an empty one when missing and asked to. Whether a document was
@@ -99,7 +119,10 @@ pub trait ReadStore: Send + Sync + 'static {
         id: &str,
         updates: &[Update],
         missing: IfMissing,
-    ) -> impl Future<Output = Result<bool, ReadStoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, ReadStoreError>> + Send {
+        let write = Write::update(collection, id, updates.to_vec(), missing);
+        async move { self.write(std::slice::from_ref(&write)).await.map(|n| n > 0) }
+    }
 
     /// One page of the documents matching the query's filter, in its order
     /// (then by id), after its cursor.

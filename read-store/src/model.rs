@@ -273,6 +273,109 @@ pub enum IfMissing {
     Skip,
 }
 
+/// A stamp that makes a write apply at most once. The write goes ahead only
+/// when the document's `field` is missing or holds a number below `sequence`,
+/// and it leaves `sequence` there. A projection stamps each document with the
+/// log sequence of the last event that changed it, so an event delivered
+/// again, or replayed after a crash in the middle of a batch, changes nothing:
+/// counters included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// Where the document keeps the sequence (one field per stream read).
+    pub field: String,
+    /// The sequence of the event making the write.
+    pub sequence: u64,
+}
+
+/// What a [`Write`] does to its document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Stores the whole document, replacing any other.
+    Put(Document),
+    /// Removes the document.
+    Delete,
+    /// Applies the updates atomically (see [`Update`]).
+    Update(Vec<Update>, IfMissing),
+}
+
+/// One change to one document, maybe held back by a [`Mark`]: the unit of
+/// [`crate::ReadStore::write`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// The collection.
+    pub collection: String,
+    /// The document id.
+    pub id: String,
+    /// The change.
+    pub change: Change,
+    /// Applies the change only once per sequence, when set.
+    pub mark: Option<Mark>,
+}
+
+impl Write {
+    /// Stores `doc` under `id`.
+    pub fn put(collection: &str, id: &str, doc: Document) -> Self {
+        Self::new(collection, id, Change::Put(doc))
+    }
+
+    /// Removes the document `id`.
+    pub fn delete(collection: &str, id: &str) -> Self {
+        Self::new(collection, id, Change::Delete)
+    }
+
+    /// Updates the document `id`.
+    pub fn update(collection: &str, id: &str, updates: Vec<Update>, missing: IfMissing) -> Self {
+        Self::new(collection, id, Change::Update(updates, missing))
+    }
+
+    /// Applies only if the document's `field` is missing or below `sequence`.
+    pub fn marked(mut self, field: &str, sequence: u64) -> Self {
+        self.mark = Some(Mark { field: field.to_owned(), sequence });
+        self
+    }
+
+    fn new(collection: &str, id: &str, change: Change) -> Self {
+        Self { collection: collection.to_owned(), id: id.to_owned(), change, mark: None }
+    }
+
+    /// Refuses a bad id, document, update list or mark field before anything
+    /// runs. A mark's field may not be written by the change itself.
+    pub fn check(&self) -> Result<(), ReadStoreError> {
+        check_id(&self.id)?;
+        match &self.change {
+            Change::Put(doc) => check_document(doc)?,
+            Change::Delete => {}
+            Change::Update(updates, _) => check_updates(updates)?,
+        }
+        if let Some(mark) = &self.mark {
+            check_field(&mark.field)?;
+            let clash = match &self.change {
+                Change::Put(doc) => doc.contains_key(&mark.field),
+                Change::Delete => false,
+                Change::Update(updates, _) => updates.iter().any(|u| u.field() == mark.field),
+            };
+            if clash || mark.field == TOKENS_FIELD {
+                return Err(ReadStoreError::Invalid(format!("{} is a mark and written by the change", mark.field)));
+            }
+            if i64::try_from(mark.sequence).is_err() {
+                return Err(ReadStoreError::Invalid(format!("a mark of {}", mark.sequence)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Mark {
+    /// Whether a document (or none) lets a write with this mark through.
+    pub fn admits(&self, doc: Option<&Document>) -> bool {
+        match doc.and_then(|d| d.get(&self.field)) {
+            None => true,
+            // A mark that is not a number is not below anything, as in MongoDB.
+            Some(stored) => stored.as_u64().is_some_and(|stored| stored < self.sequence),
+        }
+    }
+}
+
 /// Refuses updates with a bad field name, or two that touch the same field:
 /// MongoDB refuses those too, and their order would otherwise matter.
 pub fn check_updates(updates: &[Update]) -> Result<(), ReadStoreError> {

@@ -8,19 +8,22 @@
 //! searched (SQLite likewise keeps a token table for each).
 //!
 //! Search is `tokens: {$all: words}`, never `$text`: the server the tests run
-//! against has no text indexes, and this must run on every MongoDB. Updates
-//! are one `updateOne` with update operators, which the server applies
-//! atomically to one document; server errors become [`ReadStoreError`]s in
-//! one place, [`failure`] (and [`update_failure`] for the type errors only an
-//! update meets).
+//! against has no text indexes, and this must run on every MongoDB. Each
+//! write is one operation on one document, which the server applies
+//! atomically: a replace, a delete, or an `updateOne` with update operators;
+//! a [`crate::Mark`] is a condition of its filter. A batch runs its writes one
+//! after the other, not in a transaction (which needs a replica set): marks
+//! make a batch that failed half-way safe to run again.
+//! Server errors become [`ReadStoreError`]s in one place, [`failure`] (and
+//! [`update_failure`] for the type errors only an update meets).
 //!
 //! Only checked names (see [`crate::model`]) become field names here; every
 //! value, id and cursor part is data inside a BSON document.
 
 use crate::cursor::{self, Position};
 use crate::model::{
-    Collection, Direction, Document, Filter, Found, IfMissing, Order, Page, Query, TOKENS_FIELD, Update,
-    check_document, check_id, check_updates,
+    Change, Collection, Direction, Document, Filter, Found, IfMissing, Order, Page, Query, TOKENS_FIELD, Update, Write,
+    check_document, check_id,
 };
 use crate::{ReadStore, ReadStoreError};
 use mongodb::bson::{Bson, Document as BsonDocument, doc};
@@ -36,6 +39,9 @@ use std::time::Duration;
 /// a call fails as unavailable, unless the URL says otherwise: a store that is
 /// down should fail a request, not hold it for the driver's 30 s default.
 const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The server's code for an insert of an id that exists.
+const DUPLICATE_KEY: i32 = 11000;
 
 /// The name of the index on `tokens`.
 const SEARCH_INDEX: &str = "search";
@@ -121,64 +127,28 @@ impl ReadStore for MongoStore {
         found.map(|stored| from_stored(stored).map(|found| found.doc)).transpose()
     }
 
-    async fn put(&self, collection: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
-        check_id(id)?;
-        check_document(doc)?;
-        let table = self.table(collection)?;
-        let mut stored = doc! { "_id": id };
-        for (field, value) in doc {
-            stored.insert(field.clone(), to_bson(value)?);
+    async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
+        writes.iter().try_for_each(Write::check)?;
+        // Everything that can refuse a write does so before the first one
+        // runs: the batch is no transaction here, but a bad batch changes nothing.
+        let mut operations = Vec::with_capacity(writes.len());
+        for write in writes {
+            self.declared(&write.collection)?;
+            operations.push(operation(write)?);
         }
-        table.replace_one(doc! { "_id": id }, stored).upsert(true).await.map_err(failure)?;
+        let mut changed = 0;
+        for (write, operation) in writes.iter().zip(operations) {
+            changed += u64::from(self.run(write, operation).await?);
+        }
+        Ok(changed)
+    }
+
+    async fn drop_collection(&self, collection: &str) -> Result<(), ReadStoreError> {
+        Collection::new(collection).check()?;
+        // The driver takes "namespace not found" for success already.
+        self.db.collection::<BsonDocument>(collection).drop().await.map_err(failure)?;
+        self.declared.write().unwrap_or_else(PoisonError::into_inner).remove(collection);
         Ok(())
-    }
-
-    async fn delete(&self, collection: &str, id: &str) -> Result<bool, ReadStoreError> {
-        check_id(id)?;
-        let removed = self.table(collection)?.delete_one(doc! { "_id": id }).await.map_err(failure)?;
-        Ok(removed.deleted_count > 0)
-    }
-
-    async fn update(
-        &self,
-        collection: &str,
-        id: &str,
-        updates: &[Update],
-        missing: IfMissing,
-    ) -> Result<bool, ReadStoreError> {
-        check_id(id)?;
-        check_updates(updates)?;
-        check_token_updates(updates)?;
-        let table = self.table(collection)?;
-        let mut operators = BsonDocument::new();
-        for update in updates {
-            let (operator, field, value) = match update {
-                Update::Set(field, value) => ("$set", field, to_bson(value)?),
-                Update::Increment(field, by) => ("$inc", field, Bson::Int64(*by)),
-                Update::AddToSet(field, value) => ("$addToSet", field, to_bson(value)?),
-                Update::RemoveFromSet(field, value) => ("$pull", field, to_bson(value)?),
-            };
-            match operators.get_mut(operator) {
-                Some(Bson::Document(fields)) => {
-                    fields.insert(field.clone(), value);
-                }
-                _ => {
-                    operators.insert(operator, doc! { field.clone(): value });
-                }
-            }
-        }
-        if operators.is_empty() {
-            // No change still creates an empty document when asked to, as
-            // applying nothing to an empty document does; the server refuses
-            // an update without operators.
-            operators.insert("$setOnInsert", doc! { "_id": id });
-        }
-        let result = table
-            .update_one(doc! { "_id": id }, operators)
-            .upsert(missing == IfMissing::Create)
-            .await
-            .map_err(|e| update_failure(e, updates))?;
-        Ok(result.matched_count > 0 || result.upserted_id.is_some())
     }
 
     async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
@@ -229,6 +199,106 @@ impl ReadStore for MongoStore {
         let selector = all_of(conditions(filter)?);
         self.db.collection::<BsonDocument>(collection).count_documents(selector).await.map_err(failure)
     }
+}
+
+impl MongoStore {
+    /// Runs one write's operation; whether it changed anything.
+    async fn run(&self, write: &Write, operation: Operation) -> Result<bool, ReadStoreError> {
+        let table = self.db.collection::<BsonDocument>(&write.collection);
+        let outcome = match operation {
+            Operation::Replace { filter, doc } => table
+                .replace_one(filter, doc)
+                .upsert(true)
+                .await
+                .map(|r| r.matched_count > 0 || r.upserted_id.is_some()),
+            Operation::Delete { filter } => table.delete_one(filter).await.map(|r| r.deleted_count > 0),
+            Operation::Update { filter, operators, upsert } => table
+                .update_one(filter, operators)
+                .upsert(upsert)
+                .await
+                .map(|r| r.matched_count > 0 || r.upserted_id.is_some()),
+        };
+        match outcome {
+            Ok(changed) => Ok(changed),
+            // A marked upsert whose filter missed because the document is
+            // there with a mark at or past this one tries to insert that id
+            // anew: the write was applied before, so it is skipped.
+            Err(e) if write.mark.is_some() && server_error(&e).is_some_and(|(code, _)| code == DUPLICATE_KEY) => {
+                Ok(false)
+            }
+            Err(e) => Err(match &write.change {
+                Change::Update(updates, _) => update_failure(e, updates),
+                _ => failure(e),
+            }),
+        }
+    }
+}
+
+/// A write as the one server operation that makes it.
+enum Operation {
+    Replace { filter: BsonDocument, doc: BsonDocument },
+    Delete { filter: BsonDocument },
+    Update { filter: BsonDocument, operators: BsonDocument, upsert: bool },
+}
+
+/// The operation of a checked write. A mark becomes part of the filter (the
+/// mark field missing or below the sequence) and is set by the write itself,
+/// so the check and the change are one atomic operation on the server.
+fn operation(write: &Write) -> Result<Operation, ReadStoreError> {
+    let id = write.id.as_str();
+    let mut filter = doc! { "_id": id };
+    // `Write::check` refuses a sequence past the 64-bit integers BSON has.
+    let mark = write
+        .mark
+        .as_ref()
+        .map(|mark| (mark.field.clone(), Bson::Int64(i64::try_from(mark.sequence).unwrap_or(i64::MAX))));
+    if let Some((field, sequence)) = &mark {
+        filter.insert(
+            "$or",
+            vec![doc! { field.clone(): { "$exists": false } }, doc! { field.clone(): { "$lt": sequence.clone() } }],
+        );
+    }
+    Ok(match &write.change {
+        Change::Put(fields) => {
+            let mut doc = doc! { "_id": id };
+            for (field, value) in fields {
+                doc.insert(field.clone(), to_bson(value)?);
+            }
+            doc.extend(mark);
+            Operation::Replace { filter, doc }
+        }
+        Change::Delete => Operation::Delete { filter },
+        Change::Update(updates, missing) => {
+            check_token_updates(updates)?;
+            let mut operators = BsonDocument::new();
+            let mut add = |operator: &str, field: &str, value: Bson| match operators.get_mut(operator) {
+                Some(Bson::Document(fields)) => {
+                    fields.insert(field, value);
+                }
+                _ => {
+                    operators.insert(operator, doc! { field: value });
+                }
+            };
+            for update in updates {
+                match update {
+                    Update::Set(field, value) => add("$set", field, to_bson(value)?),
+                    Update::Increment(field, by) => add("$inc", field, Bson::Int64(*by)),
+                    Update::AddToSet(field, value) => add("$addToSet", field, to_bson(value)?),
+                    Update::RemoveFromSet(field, value) => add("$pull", field, to_bson(value)?),
+                }
+            }
+            if let Some((field, sequence)) = mark {
+                add("$set", &field, sequence);
+            }
+            if operators.is_empty() {
+                // No change still creates an empty document when asked to, as
+                // applying nothing to an empty document does; the server
+                // refuses an update without operators.
+                operators.insert("$setOnInsert", doc! { "_id": id });
+            }
+            Operation::Update { filter, operators, upsert: *missing == IfMissing::Create }
+        }
+    })
 }
 
 /// A database name MongoDB takes on every platform, kept to the characters of

@@ -24,8 +24,8 @@
 
 use crate::cursor::{self, Position};
 use crate::model::{
-    Collection, Direction, Document, Filter, Found, IfMissing, Page, Query, TOKENS_FIELD, Update, apply_updates,
-    check_document, check_id, check_updates,
+    Change, Collection, Direction, Document, Filter, Found, IfMissing, Page, Query, TOKENS_FIELD, Write, apply_updates,
+    check_document, check_id,
 };
 use crate::{ReadStore, ReadStoreError};
 use rusqlite::types::Value as SqlValue;
@@ -144,66 +144,36 @@ impl ReadStore for SqliteStore {
         .await
     }
 
-    async fn put(&self, collection: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
-        check_id(id)?;
-        check_document(doc)?;
-        let (name, id, doc) = (collection.to_owned(), id.to_owned(), doc.clone());
+    async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
+        writes.iter().try_for_each(Write::check)?;
+        let writes = writes.to_vec();
         self.call(move |state| {
-            state.collection(&name)?;
+            // One transaction for the whole batch: SQLite gives atomicity for
+            // free, and one commit (one fsync) instead of one per write is
+            // most of a projection's speed.
+            for write in &writes {
+                state.collection(&write.collection)?;
+            }
             let tx = state.conn.transaction().map_err(unavailable)?;
-            write(&tx, &name, &id, &doc)?;
-            sync_tokens(&tx, &name, &id, &doc)?;
-            tx.commit().map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn delete(&self, collection: &str, id: &str) -> Result<bool, ReadStoreError> {
-        check_id(id)?;
-        let (name, id) = (collection.to_owned(), id.to_owned());
-        self.call(move |state| {
-            state.collection(&name)?;
-            let tx = state.conn.transaction().map_err(unavailable)?;
-            let removed =
-                tx.execute(&format!(r#"DELETE FROM "rs_{name}" WHERE id = ?1"#), [&id]).map_err(unavailable)?;
-            tx.execute(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE id = ?1"#), [&id]).map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(removed > 0)
-        })
-        .await
-    }
-
-    async fn update(
-        &self,
-        collection: &str,
-        id: &str,
-        updates: &[Update],
-        missing: IfMissing,
-    ) -> Result<bool, ReadStoreError> {
-        check_id(id)?;
-        check_updates(updates)?;
-        let (name, id, updates) = (collection.to_owned(), id.to_owned(), updates.to_vec());
-        self.call(move |state| {
-            state.collection(&name)?;
-            // Read, change and write in one transaction on the one writer:
-            // nothing can slip between, which is what MongoDB's update
-            // operators give the other backend.
-            let tx = state.conn.transaction().map_err(unavailable)?;
-            let mut doc = match (read(&tx, &name, &id)?, missing) {
-                (Some(doc), _) => doc,
-                (None, IfMissing::Create) => Document::new(),
-                (None, IfMissing::Skip) => return Ok(false),
-            };
-            apply_updates(&mut doc, &updates)?;
-            check_document(&doc)?;
-            write(&tx, &name, &id, &doc)?;
-            // Counters and sets are most updates; only a change of the words
-            // costs the side table a rewrite.
-            if updates.iter().any(|u| u.field() == TOKENS_FIELD) {
-                sync_tokens(&tx, &name, &id, &doc)?;
+            let mut changed = 0;
+            for write in &writes {
+                changed += u64::from(apply(&tx, write)?);
             }
             tx.commit().map_err(unavailable)?;
-            Ok(true)
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn drop_collection(&self, collection: &str) -> Result<(), ReadStoreError> {
+        Collection::new(collection).check()?;
+        let name = collection.to_owned();
+        self.call(move |state| {
+            // Dropping a table drops its indexes with it.
+            let sql = format!(r#"DROP TABLE IF EXISTS "rs_{name}"; DROP TABLE IF EXISTS "rs_{name}__tokens";"#);
+            state.conn.execute_batch(&sql).map_err(unavailable)?;
+            state.collections.remove(&name);
+            Ok(())
         })
         .await
     }
@@ -319,6 +289,59 @@ fn page_sql(name: &str, query: &Query, after: Option<Position>) -> Vec<(String, 
     }
 }
 
+/// Runs one checked write inside the batch's transaction; whether it changed
+/// anything. Read, change and write happen on the one writer with nothing in
+/// between, which is what MongoDB's update operators give the other backend.
+fn apply(tx: &Transaction<'_>, write: &Write) -> Result<bool, ReadStoreError> {
+    let (name, id) = (&write.collection, &write.id);
+    let stored = match (&write.change, &write.mark) {
+        (Change::Put(_), None) | (Change::Delete, None) => None,
+        _ => read(tx, name, id)?,
+    };
+    if let Some(mark) = &write.mark
+        && !mark.admits(stored.as_ref())
+    {
+        return Ok(false);
+    }
+    let mut doc = match &write.change {
+        Change::Delete => {
+            let removed = tx
+                .prepare_cached(&format!(r#"DELETE FROM "rs_{name}" WHERE id = ?1"#))
+                .and_then(|mut s| s.execute([id]))
+                .map_err(unavailable)?;
+            tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE id = ?1"#))
+                .and_then(|mut s| s.execute([id]))
+                .map_err(unavailable)?;
+            return Ok(removed > 0);
+        }
+        Change::Put(doc) => doc.clone(),
+        Change::Update(updates, missing) => {
+            let mut doc = match (stored, missing) {
+                (Some(doc), _) => doc,
+                (None, IfMissing::Create) => Document::new(),
+                (None, IfMissing::Skip) => return Ok(false),
+            };
+            apply_updates(&mut doc, updates)?;
+            check_document(&doc)?;
+            doc
+        }
+    };
+    if let Some(mark) = &write.mark {
+        doc.insert(mark.field.clone(), Value::from(mark.sequence));
+    }
+    store(tx, name, id, &doc)?;
+    // Counters and sets are most updates; only a change of the words costs
+    // the side table a rewrite.
+    let words_changed = match &write.change {
+        Change::Update(updates, _) => updates.iter().any(|u| u.field() == TOKENS_FIELD),
+        _ => true,
+    };
+    if words_changed {
+        sync_tokens(tx, name, id, &doc)?;
+    }
+    Ok(true)
+}
+
 /// Creates a collection's tables and indexes unless they exist.
 fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<(), ReadStoreError> {
     let name = &collection.name;
@@ -346,7 +369,7 @@ fn read(conn: &Connection, name: &str, id: &str) -> Result<Option<Document>, Rea
     text.as_deref().map(parse).transpose()
 }
 
-fn write(tx: &Transaction<'_>, name: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
+fn store(tx: &Transaction<'_>, name: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
     let text = serde_json::to_string(doc).map_err(|e| ReadStoreError::Codec(e.to_string()))?;
     let mut statement = tx
         .prepare_cached(&format!(
