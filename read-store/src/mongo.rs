@@ -3,9 +3,9 @@
 //! itself plus `_id` = its id; JSON integers become 64-bit integers and
 //! fractions doubles, so both read back as they were written. Each declared
 //! index becomes a compound index `by__<field>__...` over its fields then
-//! `_id`, so a filtered, sorted page is one index range; every collection also
-//! gets the multikey index `search` on `tokens`, because any collection may be
-//! searched (SQLite likewise keeps a token table for each).
+//! `_id`, so a filtered, sorted page is read in index order; every collection
+//! also gets the multikey index `search` on `tokens`, because any collection
+//! may be searched (SQLite likewise keeps a token table for each).
 //!
 //! Search is `tokens: {$all: words}`, never `$text`: the server the tests run
 //! against has no text indexes, and this must run on every MongoDB. Each
@@ -14,8 +14,8 @@
 //! a [`crate::Mark`] is a condition of its filter. A batch runs its writes one
 //! after the other, not in a transaction (which needs a replica set): marks
 //! make a batch that failed half-way safe to run again.
-//! Server errors become [`ReadStoreError`]s in one place, [`failure`] (and
-//! [`update_failure`] for the type errors only an update meets).
+//! Server errors become [`ReadStoreError`]s in one place, `failure` (and
+//! `update_failure` for the type errors only an update meets).
 //!
 //! Only checked names (see [`crate::model`]) become field names here; every
 //! value, id and cursor part is data inside a BSON document.
@@ -452,20 +452,21 @@ fn server_error(error: &MongoError) -> Option<(i32, &str)> {
     }
 }
 
-/// Every driver error as the store's: an argument the driver refuses or a
-/// document over the server's size limit is the caller's; a document the
-/// driver cannot (de)serialize is unreadable; anything else (no server, a
-/// lost connection, a refused command) leaves nothing changed but the data,
-/// so it is unavailability.
+/// Every driver error as the store's: an argument the driver refuses, or a
+/// document the server will not store (too large, or a nested field name it
+/// refuses), is the caller's; a document the driver cannot (de)serialize is
+/// unreadable; anything else (no server, a lost connection, a command the
+/// server refused) is unavailability, worth trying again later.
 fn failure(error: MongoError) -> ReadStoreError {
+    // DollarPrefixedFieldName, EmptyFieldName, DottedFieldName,
     // BSONObjectTooLarge, and a document too large to insert or to update.
-    const TOO_LARGE: [i32; 3] = [10334, 17419, 17420];
+    const REFUSED_DOCUMENT: [i32; 6] = [52, 56, 57, 10334, 17419, 17420];
     match error.kind.as_ref() {
         ErrorKind::InvalidArgument { message, .. } => ReadStoreError::Invalid(message.clone()),
         ErrorKind::BsonSerialization(e) => ReadStoreError::Codec(e.to_string()),
         ErrorKind::BsonDeserialization(e) => ReadStoreError::Codec(e.to_string()),
         _ => match server_error(&error) {
-            Some((code, message)) if TOO_LARGE.contains(&code) => ReadStoreError::Invalid(message.to_owned()),
+            Some((code, message)) if REFUSED_DOCUMENT.contains(&code) => ReadStoreError::Invalid(message.to_owned()),
             _ => ReadStoreError::Unavailable(error.to_string()),
         },
     }

@@ -65,13 +65,14 @@ async fn sweep_stale_databases(url: &str) {
 /// A store on a new database, and the database's name.
 async fn fresh_database() -> (MongoStore, String) {
     let url = mongo_url();
-    sweep_stale_databases(&url).await;
     let random = RandomState::new().build_hasher().finish();
     let database = format!("{PREFIX}{}_{random:016x}", now_secs());
-    match MongoStore::connect(&url, &database).await {
-        Ok(store) => (store, database),
+    let store = match MongoStore::connect(&url, &database).await {
+        Ok(store) => store,
         Err(e) => panic!("the MongoDB tests need a server at {url} (run `make test`): {e}"),
-    }
+    };
+    sweep_stale_databases(&url).await;
+    (store, database)
 }
 
 async fn fresh() -> MongoStore {
