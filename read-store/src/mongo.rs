@@ -157,31 +157,42 @@ impl ReadStore for MongoStore {
         if query.filter.matches_nothing() {
             return Ok(Page { items: Vec::new(), next: None });
         }
-        let mut conditions = conditions(&query.filter)?;
-        conditions.extend(after.map(|at| after_position(&query.order, at)).transpose()?);
+        let filter = conditions(&query.filter)?;
+        let segments = match after {
+            None => vec![all_of(filter)],
+            Some(at) => after_position(&query.order, at)?
+                .into_iter()
+                .map(|segment| all_of(filter.iter().cloned().chain([segment]).collect()))
+                .collect(),
+        };
         let direction = match query.order.direction {
             Direction::Ascending => 1,
             Direction::Descending => -1,
         };
+        let table = self.db.collection::<BsonDocument>(collection);
         let size = query.page_size() as usize;
-        // One more than the page, to know whether another page follows
-        // without handing out a cursor to an empty one.
-        let mut rows = self
-            .db
-            .collection::<BsonDocument>(collection)
-            .find(all_of(conditions))
-            .sort(doc! { query.order.field.clone(): direction, "_id": direction })
-            .limit(i64::from(query.page_size()) + 1)
-            .await
-            .map_err(failure)?;
         let mut items = Vec::new();
         let mut more = false;
-        while rows.advance().await.map_err(failure)? {
-            if items.len() == size {
-                more = true;
+        for segment in segments {
+            // One more than the page, to know whether another page follows
+            // without handing out a cursor to an empty one.
+            let wanted = size + 1 - items.len();
+            let mut rows = table
+                .find(segment)
+                .sort(doc! { query.order.field.clone(): direction, "_id": direction })
+                .limit(i64::try_from(wanted).unwrap_or(i64::MAX))
+                .await
+                .map_err(failure)?;
+            while rows.advance().await.map_err(failure)? {
+                if items.len() == size {
+                    more = true;
+                    break;
+                }
+                items.push(from_stored(rows.deserialize_current().map_err(failure)?)?);
+            }
+            if more {
                 break;
             }
-            items.push(from_stored(rows.deserialize_current().map_err(failure)?)?);
         }
         let last_key = |found: &Found| found.doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
         let next = match items.last() {
@@ -346,19 +357,18 @@ fn all_of(mut conditions: Vec<BsonDocument>) -> BsonDocument {
     }
 }
 
-/// What comes after the position `at` in `order`: the same value with a later
-/// id, a later value of the same type, or a value of a type MongoDB sorts
-/// later. MongoDB compares only within a type (`$gt: 5` never matches a
-/// string), so without the last branch a page ending on a number would never
-/// reach the strings. A missing field sorts as null: first ascending, last
-/// descending.
-fn after_position(order: &Order, at: Position) -> Result<BsonDocument, ReadStoreError> {
+/// The conditions that, in turn, select what follows the position `at` in
+/// `order`, each one index range read in index order: paging deep costs a
+/// seek, not a walk over the earlier pages. The next is read only when the
+/// ones before did not fill the page.
+///
+/// MongoDB compares only within a type (`$gt: 5` never matches a string), so
+/// the values of the other types that sort after the position are a range of
+/// their own; a page ending on a number still reaches the strings. A missing
+/// field sorts as null: first ascending, last descending.
+fn after_position(order: &Order, at: Position) -> Result<Vec<BsonDocument>, ReadStoreError> {
     let field = order.field.as_str();
     let id = at.id;
-    let beyond = match order.direction {
-        Direction::Ascending => "$gt",
-        Direction::Descending => "$lt",
-    };
     let rank = match &at.value {
         Value::Null => None,
         Value::Number(_) => Some(0),
@@ -369,26 +379,34 @@ fn after_position(order: &Order, at: Position) -> Result<BsonDocument, ReadStore
     };
     let Some(rank) = rank else {
         return Ok(match order.direction {
-            Direction::Ascending => doc! { "$or": [
-                { field: Bson::Null, "_id": { "$gt": id } },
-                { field: { "$ne": Bson::Null } },
-            ] },
-            Direction::Descending => doc! { field: Bson::Null, "_id": { "$lt": id } },
+            Direction::Ascending => {
+                vec![doc! { field: Bson::Null, "_id": { "$gt": id } }, doc! { field: { "$ne": Bson::Null } }]
+            }
+            Direction::Descending => vec![doc! { field: Bson::Null, "_id": { "$lt": id } }],
         });
     };
     let value = to_bson(&at.value).map_err(|_| ReadStoreError::InvalidCursor)?;
-    let mut branches = vec![doc! { field: value.clone(), "_id": { beyond: id } }, doc! { field: { beyond: value } }];
+    // The first comparison alone is the range the index seeks to; `$nor`
+    // drops the ties at or before the cursor's id.
+    let (from, passed) = match order.direction {
+        Direction::Ascending => ("$gte", "$lte"),
+        Direction::Descending => ("$lte", "$gte"),
+    };
+    let same_type = doc! {
+        field: { from: value.clone() },
+        "$nor": [{ field: value, "_id": { passed: id } }],
+    };
     let other_types = match order.direction {
         Direction::Ascending => &SORTED_TYPES[rank + 1..],
         Direction::Descending => &SORTED_TYPES[..rank],
     };
-    if !other_types.is_empty() {
-        branches.push(doc! { field: { "$type": other_types.to_vec() } });
-    }
-    if order.direction == Direction::Descending {
-        branches.push(doc! { field: Bson::Null });
-    }
-    Ok(doc! { "$or": branches })
+    let other_types = (!other_types.is_empty()).then(|| doc! { field: { "$type": other_types.to_vec() } });
+    let rest = match (order.direction, other_types) {
+        (Direction::Ascending, other_types) => other_types,
+        (Direction::Descending, None) => Some(doc! { field: Bson::Null }),
+        (Direction::Descending, Some(other_types)) => Some(doc! { "$or": [other_types, { field: Bson::Null }] }),
+    };
+    Ok([Some(same_type), rest].into_iter().flatten().collect())
 }
 
 /// A JSON value as BSON: integers as 64-bit integers, other numbers as doubles.
