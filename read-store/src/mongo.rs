@@ -358,9 +358,9 @@ fn all_of(mut conditions: Vec<BsonDocument>) -> BsonDocument {
 }
 
 /// The conditions that, in turn, select what follows the position `at` in
-/// `order`, each one index range read in index order: paging deep costs a
-/// seek, not a walk over the earlier pages. The next is read only when the
-/// ones before did not fill the page.
+/// `order`, each read from the index in its order, from a bound on the sort
+/// field: paging deep costs a seek, not a walk over the earlier pages. The
+/// next is read only when the ones before did not fill the page.
 ///
 /// MongoDB compares only within a type (`$gt: 5` never matches a string), so
 /// the values of the other types that sort after the position are a range of
