@@ -1,11 +1,16 @@
 # Pulse: `make run` starts the whole backend, `make test` runs every test.
-# Both start NATS (JetStream) and Redis on loopback first, or reuse them.
+# Both start NATS (JetStream) and Redis on loopback first, or reuse them;
+# `make test` also starts SecantusDB (MongoDB) for the read store's tests, and
+# stops it after them (see infra/scripts/services.sh).
 SHELL := bash
 .DEFAULT_GOAL := help
 export PULSE_DATA_DIR ?= $(CURDIR)/.pulse/data
 # The NATS that `services` picked (a current one, maybe on another port than
 # 4222), unless the caller named one. Read in the recipe, after `services` ran.
 nats_env = export PULSE_NATS_URL="$${PULSE_NATS_URL:-$$(cat .pulse/nats.url)}";
+# The MongoDB server of the read store's tests: the caller's, else the
+# SecantusDB that `services.sh mongo-up` started. Read after mongo-up ran.
+mongo_env = export PULSE_MONGO_URL="$${PULSE_MONGO_URL:-$$(cat .pulse/mongo.url)}";
 
 .PHONY: help services run test bench stop lint
 
@@ -20,7 +25,10 @@ run: services ## run every service in one process, in dev mode
 
 test: services ## run every test against the real services
 	@mkdir -p .pulse
-	$(nats_env) set -o pipefail; { cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log
+	@# The EXIT trap stops the test MongoDB however the tests end; the line keeps their status.
+	trap 'infra/scripts/services.sh mongo-down' EXIT; infra/scripts/services.sh mongo-up || exit; \
+	$(nats_env) $(mongo_env) set -o pipefail; \
+	{ cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log
 	@# One closing line over every test binary, in the plain "N passed, N failed" form.
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .pulse/test.log
 

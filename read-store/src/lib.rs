@@ -1,8 +1,8 @@
 //! The read-model store: where projections keep what queries read. A small
 //! document store, JSON objects by string id in named collections, behind one
 //! trait, [`ReadStore`], with an embedded SQLite backend ([`SqliteStore`], the
-//! default: bundled, no server) and, next, a MongoDB one. Everything here can
-//! be thrown away and rebuilt from the event log.
+//! default: bundled, no server) and a MongoDB one ([`MongoStore`]). Everything
+//! here can be thrown away and rebuilt from the event log.
 //!
 //! Owns: the operations projections and queries need and nothing more
 //! (get, put, delete, field updates that replay cheaply, batches of writes
@@ -23,6 +23,7 @@
 pub mod any;
 pub mod cursor;
 pub mod model;
+pub mod mongo;
 pub mod sqlite;
 pub mod tokens;
 
@@ -34,6 +35,7 @@ pub use model::{
     Change, Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Mark, Order, Page, Query,
     TOKENS_FIELD, Update, Write,
 };
+pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 pub use tokens::{prefix_tokens, tokens};
 
