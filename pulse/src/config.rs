@@ -25,9 +25,15 @@ pub struct Config {
     /// Prefix of subjects and stream names; lets environments share one NATS.
     #[arg(long, global = true, env = "PULSE_NAMESPACE", default_value = "pulse")]
     pub namespace: String,
-    /// Where local state lives (in dev mode, the generated JWT secret).
+    /// Where local state lives: the embedded read store, and in dev mode the generated JWT secret.
     #[arg(long, global = true, env = "PULSE_DATA_DIR", default_value = ".pulse/data")]
     pub data_dir: PathBuf,
+    /// MongoDB for the read models (a `mongodb://` URL); unset: the embedded SQLite store in the data dir.
+    #[arg(long, global = true, env = "PULSE_MONGO_URL", hide_env_values = true)]
+    pub mongo_url: Option<String>,
+    /// The MongoDB database of the read models.
+    #[arg(long, global = true, env = "PULSE_MONGO_DATABASE", default_value = "pulse")]
+    pub mongo_database: String,
     /// Dev mode (1/0): `pulse token`, a generated JWT secret, readable logs.
     #[arg(long, global = true, env = "PULSE_DEV", default_value = "0", value_parser = parse_flag, action = clap::ArgAction::Set)]
     pub dev: bool,
@@ -161,8 +167,15 @@ impl Config {
         })
     }
 
-    /// The read store: the embedded SQLite database in the data dir.
-    pub fn read_store(&self) -> anyhow::Result<read_store::AnyStore> {
+    /// The read store: MongoDB when `PULSE_MONGO_URL` is set, else the
+    /// embedded SQLite database in the data dir.
+    pub async fn read_store(&self) -> anyhow::Result<read_store::AnyStore> {
+        if let Some(url) = self.mongo_url.as_deref().filter(|url| !url.trim().is_empty()) {
+            let store = read_store::MongoStore::connect(url, &self.mongo_database)
+                .await
+                .context("connecting to MongoDB at PULSE_MONGO_URL")?;
+            return Ok(store.into());
+        }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating the data dir {}", self.data_dir.display()))?;
         let path = self.data_dir.join("read.sqlite");

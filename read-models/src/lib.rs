@@ -18,7 +18,7 @@ pub mod profiles;
 pub mod projection;
 pub mod registry;
 
-pub use projection::{Event, Generation, Projection, mark_field};
+pub use projection::{Event, Generation, Projection, mark_field, snapshot};
 
 /// Every projection Pulse runs.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {

@@ -1,7 +1,8 @@
 //! The contract between a read model and the engine that runs it.
 
 use events::catalog::{Context, DomainEvent};
-use read_store::{Collection, Write};
+use read_store::{Collection, Direction, Document, Filter, Query, ReadStore, ReadStoreError, Write};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 /// One event as a projection sees it: what happened, where it is in its
@@ -79,4 +80,31 @@ impl Generation {
 /// `context` that wrote them.
 pub fn mark_field(context: Context) -> String {
     format!("mark_{}", context.as_str())
+}
+
+/// Every document of one generation of a projection, by collection (plain
+/// name) and id: what a rebuild is compared with. Reads each collection in
+/// pages along its first index, so it costs one pass over the model.
+pub async fn snapshot<S: ReadStore>(
+    store: &S,
+    projection: &dyn Projection,
+    generation: Generation,
+) -> Result<BTreeMap<(String, String), Document>, ReadStoreError> {
+    let mut all = BTreeMap::new();
+    for collection in projection.collections() {
+        let Some(field) = collection.indexes.first().and_then(|index| index.first()) else { continue };
+        let name = generation.collection(&collection.name);
+        let mut query = Query::new(Filter::all(), field, Direction::Ascending);
+        loop {
+            let page = store.find(&name, &query).await?;
+            for found in page.items {
+                all.insert((collection.name.clone(), found.id), found.doc);
+            }
+            match page.next {
+                Some(next) => query = query.after(Some(next)),
+                None => break,
+            }
+        }
+    }
+    Ok(all)
 }

@@ -1,6 +1,6 @@
-//! The profiles projection on a real (in-memory) SQLite store: what the
-//! queries answer after a history, and that replaying the history, whole or
-//! from the middle, changes nothing.
+//! The profiles projection on both real stores, SQLite and MongoDB, event for
+//! event: what the queries answer after a history, and that replaying the
+//! history, whole or from the middle, changes nothing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +12,7 @@ use events::catalog::users::{
 use events::ids::{Handle, PostId, UserId};
 use read_models::profiles::{ProfileQueries, Profiles, Side, Stats};
 use read_models::{Event, Generation, Projection};
-use read_store::{Filter, ReadStore, SqliteStore};
+use read_store::{AnyStore, ReadStore};
 use time::OffsetDateTime;
 
 fn user(id: &str) -> UserId {
@@ -35,7 +35,7 @@ fn post(author: &str, post: PostId) -> DomainEvent {
 
 /// Applies the events as the engine does, each stamped with its position in
 /// its own stream (users and content number their events separately).
-async fn apply(store: &SqliteStore, history: &[DomainEvent]) {
+async fn apply(store: &AnyStore, history: &[DomainEvent]) {
     let mut sequences = std::collections::HashMap::new();
     for event in history {
         let sequence = sequences.entry(event.context()).and_modify(|s| *s += 1).or_insert(1_u64);
@@ -44,8 +44,25 @@ async fn apply(store: &SqliteStore, history: &[DomainEvent]) {
     }
 }
 
-async fn store() -> SqliteStore {
-    let store = SqliteStore::in_memory().unwrap();
+/// Runs each behaviour on a fresh store of each backend.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(|| async { testkit::read_stores::sqlite() }).await; })*
+        }
+        mod mongo {
+            $(#[tokio::test] async fn $name() { super::$name(testkit::read_stores::mongo).await; })*
+        }
+    };
+}
+
+on_both_stores!(
+    a_profile_counts_followers_following_posts_and_likes_received,
+    lists_of_followers_and_following_are_newest_first_and_page_with_a_cursor,
+    replaying_the_whole_history_or_any_suffix_changes_nothing,
+);
+
+async fn ready(store: AnyStore) -> AnyStore {
     store.ensure(&Generation::FIRST.collections(&Profiles)).await.unwrap();
     store
 }
@@ -76,27 +93,14 @@ fn history() -> Vec<DomainEvent> {
     ]
 }
 
-async fn snapshot(store: &SqliteStore) -> Vec<(String, String)> {
-    let mut all = Vec::new();
-    for collection in Generation::FIRST.collections(&Profiles) {
-        let query = read_store::Query::new(Filter::all(), "since", read_store::Direction::Ascending);
-        let index_free = collection.name.starts_with("users");
-        let ids: Vec<String> = if index_free {
-            vec!["ana".into(), "ben".into(), "cy".into()]
-        } else {
-            store.find(&collection.name, &query).await.unwrap().items.into_iter().map(|f| f.id).collect()
-        };
-        for id in ids {
-            let doc = store.get(&collection.name, &id).await.unwrap();
-            all.push((format!("{}/{id}", collection.name), serde_json::to_string(&doc).unwrap()));
-        }
-    }
-    all
+async fn snapshot(store: &AnyStore) -> Vec<((String, String), read_store::Document)> {
+    read_models::snapshot(store, &Profiles, Generation::FIRST).await.unwrap().into_iter().collect()
 }
 
-#[tokio::test]
-async fn a_profile_counts_followers_following_posts_and_likes_received() {
-    let store = store().await;
+async fn a_profile_counts_followers_following_posts_and_likes_received<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let store = ready(fresh().await).await;
     apply(&store, &history()).await;
     let queries = ProfileQueries::new(&store, Generation::FIRST);
     let ana = queries.profile("ana").await.unwrap().unwrap();
@@ -108,9 +112,10 @@ async fn a_profile_counts_followers_following_posts_and_likes_received() {
     assert_eq!(queries.profile("nobody").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn lists_of_followers_and_following_are_newest_first_and_page_with_a_cursor() {
-    let store = store().await;
+async fn lists_of_followers_and_following_are_newest_first_and_page_with_a_cursor<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let store = ready(fresh().await).await;
     apply(&store, &history()).await;
     let queries = ProfileQueries::new(&store, Generation::FIRST);
     let first = queries.related("ana", Side::Followers, 1, None).await.unwrap();
@@ -128,22 +133,23 @@ async fn lists_of_followers_and_following_are_newest_first_and_page_with_a_curso
     assert!(queries.blocks_user("ana", "dee").await.unwrap());
 }
 
-#[tokio::test]
-async fn replaying_the_whole_history_or_any_suffix_changes_nothing() {
+async fn replaying_the_whole_history_or_any_suffix_changes_nothing<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
     let history = history();
-    let once = store().await;
+    let once = ready(fresh().await).await;
     apply(&once, &history).await;
     let expected = snapshot(&once).await;
     // Each suffix replayed is what a crash after any event, before its ack,
     // redelivers; the whole history twice is a replay from the start.
-    let replayed = store().await;
+    let replayed = ready(fresh().await).await;
     apply(&replayed, &history).await;
     apply(&replayed, &history).await;
     assert_eq!(snapshot(&replayed).await, expected);
     for from in 0..history.len() {
         // The events keep their sequences: replay the full run, which
         // re-stamps the same numbers, after a partial one.
-        let partial = store().await;
+        let partial = ready(fresh().await).await;
         apply(&partial, &history[..from]).await;
         apply(&partial, &history).await;
         assert_eq!(snapshot(&partial).await, expected, "after a crash following event {from}");

@@ -6,9 +6,11 @@
 //! NATS is found at `PULSE_NATS_URL`, else at the address `make services`
 //! wrote to `.pulse/nats.url`, else at `nats://127.0.0.1:4222`; `make test`
 //! starts a current one when none is running. [`old_nats`] runs a server below
-//! the floor, for the tests of the refusal.
+//! the floor, for the tests of the refusal; [`read_stores`] gives each test a
+//! read store of its own, on SQLite or MongoDB.
 
 pub mod old_nats;
+pub mod read_stores;
 
 use events::{EventStore, Namespace, StoreConfig};
 use futures::StreamExt;
