@@ -11,7 +11,7 @@ use crate::metrics::{Labels, ProjectorMetrics};
 use crate::progress::{self, Notice};
 use events::EventStore;
 use events::catalog::Context;
-use events::store::{Delivery, Position, Recorded, Start, StoreError, Subscribe};
+use events::store::{Delivery, Recorded, Start, StoreError, Subscribe};
 use read_models::{Event, Generation, Projection, registry};
 use read_store::{ReadStore, ReadStoreError, Write};
 use std::sync::Arc;
@@ -145,6 +145,14 @@ impl<S: ReadStore + Clone> Stream<S> {
             ack_wait: self.projector.settings.ack_wait,
         };
         let mut subscription = self.projector.log.share(durable, subscribe).await.map_err(|e| e.to_string())?;
+        // A model behind its consumer (a store wiped or replaced, a crash
+        // before a batch was stored) reads what the consumer handed out before.
+        applied = self.catch_up(applied, subscription.handed_out()).await?;
+        // Until the first delivery says otherwise, the lag is what the stream
+        // holds beyond the checkpoint.
+        let head = self.projector.log.head(self.context).await.map_err(|e| e.to_string())?;
+        let waiting = i64::try_from(head.saturating_sub(applied)).unwrap_or(i64::MAX);
+        self.projector.metrics.lag_events.get_or_create(&self.labels).set(waiting);
         loop {
             let batch = subscription.next_batch(self.projector.settings.batch).await;
             if batch.is_empty() {
@@ -159,9 +167,14 @@ impl<S: ReadStore + Clone> Stream<S> {
                 }
             }
             if let Some(last) = deliveries.last() {
-                let gap = self.gap(applied, &deliveries).await?;
-                let delivered = deliveries.iter().map(|d| (d.sequence, &d.recorded));
-                let mut events: Vec<Item<'_>> = gap.iter().map(|(s, read)| (*s, read)).chain(delivered).collect();
+                if let Some(first) = deliveries.iter().map(|d| d.sequence).find(|s| *s > applied + 1) {
+                    // After a hand-over the consumer delivers what follows the
+                    // last event it *sent*; the unacknowledged ones in front
+                    // come back only after the ack wait, and applied then,
+                    // behind later events, their marks would hold them back.
+                    applied = self.catch_up(applied, first - 1).await?;
+                }
+                let mut events: Vec<Item<'_>> = deliveries.iter().map(|d| (d.sequence, &d.recorded)).collect();
                 // A redelivery can arrive behind later events: stream order,
                 // each event once.
                 events.sort_by_key(|(sequence, _)| *sequence);
@@ -180,29 +193,35 @@ impl<S: ReadStore + Clone> Stream<S> {
         }
     }
 
-    /// The events between the checkpoint and the first new delivery, read
-    /// from the stream. After a hand-over or a crash the consumer delivers
-    /// what follows the last event it *sent*; the unacknowledged ones in front
-    /// come back only after the ack wait, and applied then, behind later
-    /// events, the marks of those later events would hold them back.
-    async fn gap(&self, applied: u64, deliveries: &[Delivery]) -> Result<Vec<(u64, Read)>, String> {
-        let Some(first) = deliveries.iter().map(|d| d.sequence).find(|s| *s > applied) else { return Ok(Vec::new()) };
-        let mut missing = Vec::new();
-        for sequence in applied + 1..first {
-            let position = Position { context: self.context, sequence };
-            match self.projector.log.get(position).await {
-                // Gone from the stream (limits, or deleted): nothing to apply.
-                Ok(None) => {}
-                Ok(Some(recorded)) => missing.push((sequence, Ok(recorded))),
-                Err(unreadable @ StoreError::Codec(_)) => missing.push((sequence, Err(unreadable))),
-                Err(e) => return Err(format!("reading {position}: {e}")),
+    /// Applies the events after `applied` up to `until`, read from the stream
+    /// in order with a throwaway consumer; the new checkpoint.
+    async fn catch_up(&self, mut applied: u64, until: u64) -> Result<u64, String> {
+        if until <= applied {
+            return Ok(applied);
+        }
+        let name = self.projection.name();
+        tracing::info!(from = applied + 1, until, projection = name, context = %self.context, "catching up from the stream");
+        let from = Subscribe { start: Start::At(applied + 1), ..Subscribe::all(self.context) };
+        let mut tail = self.projector.log.tail(from).await.map_err(|e| e.to_string())?;
+        while applied < until {
+            let batch = tail.next_batch(self.projector.settings.batch).await;
+            let mut events = Vec::with_capacity(batch.len());
+            for item in &batch {
+                match item {
+                    Ok(delivery) if delivery.sequence <= until => events.push((delivery.sequence, &delivery.recorded)),
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            let reached = batch.iter().flatten().map(|d| d.sequence).max();
+            applied = self.store_batch(&events, applied).await;
+            match reached {
+                Some(reached) if reached >= until => return Ok(applied.max(until)),
+                Some(_) => {}
+                None => return Err("the stream ended while catching up".into()),
             }
         }
-        if !missing.is_empty() {
-            let name = self.projection.name();
-            tracing::info!(events = missing.len(), projection = name, "read the events in front of the first delivery");
-        }
-        Ok(missing)
+        Ok(applied)
     }
 
     /// Stores the writes of the events after `applied`, in order, with the

@@ -7,7 +7,7 @@
 
 use events::catalog::content::{PostBody, PostCreated, PostLiked};
 use events::catalog::users::{Followed, Unfollowed, UserBlocked, UserRegistered};
-use events::catalog::{Context, DomainEvent};
+use events::catalog::DomainEvent;
 use events::ids::{Handle, PostId, UserId};
 use events::{Aggregate, Expected, Metadata};
 use projectors::{Projector, ProjectorMetrics, Settings};
@@ -130,6 +130,7 @@ on_both_stores!(
     every_event_delivered_again_leaves_the_same_model_and_counters,
     projectors_stopped_in_the_middle_of_batches_and_restarted_leave_the_same_model,
     two_projectors_sharing_the_work_build_the_model_once,
+    a_read_store_lost_behind_its_consumer_is_filled_again_from_the_log,
 );
 
 async fn the_engine_builds_the_model_the_events_make_applied_one_by_one<F: Future<Output = AnyStore>>(
@@ -203,5 +204,23 @@ async fn two_projectors_sharing_the_work_build_the_model_once<F: Future<Output =
     let (_two, _second) = start(&log, &store, small);
     caught_up(&log, &store).await;
     assert_eq!(model(&store).await, expected(&log, fresh().await).await);
-    let _ = Context::Users;
+}
+
+async fn a_read_store_lost_behind_its_consumer_is_filled_again_from_the_log<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let log = TestLog::new().await;
+    seed(&log, 12).await;
+    let lost = fresh().await;
+    let (stop, running) = start(&log, &lost, Settings::default());
+    caught_up(&log, &lost).await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+
+    // The consumers remember having delivered everything; the new store has nothing.
+    let store = fresh().await;
+    let (_stop, _running) = start(&log, &store, Settings::default());
+    caught_up(&log, &store).await;
+
+    assert_eq!(model(&store).await, model(&lost).await);
 }

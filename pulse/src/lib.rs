@@ -65,14 +65,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // One read store for both: SQLite has one writer per file, and
             // sharing the handle keeps the queries on the projectors' writes.
             // The chat gateway and the notifier join here as they are built.
+            all.api.config(&config)?;
             let reads = config.read_store().await?;
-            let api = services::command_api(&config, &all.api, reads.clone(), stop.clone());
+            let api = services::command_api(&config, &all.api, Some(reads.clone()), stop.clone());
             let projectors = services::projectors(&config, &all.projectors, reads, stop);
             tokio::try_join!(api, projectors).map(drop)
         }
         Command::CommandApi(api) => {
             ops::init_tracing(config.json_logs());
-            services::command_api(&config, &api, config.read_store().await?, services::on_shutdown()).await
+            services::command_api(&config, &api, None, services::on_shutdown()).await
         }
         Command::Projectors(args) => {
             ops::init_tracing(config.json_logs());

@@ -23,14 +23,20 @@ pub async fn event_store(config: &Config, source: &str) -> anyhow::Result<EventS
     }
 }
 
-/// Runs the command API, with its queries over `reads`, until `stop` fires.
+/// Runs the command API, with its queries over `reads` (or the configured
+/// read store), until `stop` fires.
 pub async fn command_api(
     config: &Config,
     args: &CommandApiArgs,
-    reads: AnyStore,
+    reads: Option<AnyStore>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // Settings first: a refused secret must not leave a database behind.
     let api_config = args.config(config)?;
+    let reads = match reads {
+        Some(reads) => reads,
+        None => config.read_store().await?,
+    };
     let store = event_store(config, "/pulse/command-api").await?;
     let projections = read_models::all();
     let progress = projectors::Progress::start(&store, &reads, &projections)

@@ -52,6 +52,7 @@ type MessageStream = Pin<Box<dyn Stream<Item = Result<jetstream::Message, String
 pub struct Subscription {
     messages: MessageStream,
     timeout: Duration,
+    handed_out: u64,
 }
 
 /// The priority group of shared subscriptions: one name, since every process
@@ -70,6 +71,13 @@ const PIN_TIMEOUT: Duration = Duration::from_secs(6);
 pub const SHARED_MAX_PENDING: i64 = 1024;
 
 impl Subscription {
+    /// The last stream sequence the consumer had delivered when this
+    /// subscription opened (0 for a new or ephemeral one): everything up to
+    /// it was handed out before, to this process or another.
+    pub fn handed_out(&self) -> u64 {
+        self.handed_out
+    }
+
     /// The next delivery and whatever more has already arrived, up to `max`
     /// in all, in stream order; waits for the first only. An empty batch means
     /// the subscription ended or failed: the error, if any, is in it.
@@ -170,7 +178,9 @@ impl EventStore {
     /// The server hands a new holder the events after the last one it
     /// *delivered*; those its predecessor received but never acknowledged
     /// (at most [`SHARED_MAX_PENDING`]) come back only after the ack wait. A
-    /// reader that must not skip reads that gap itself ([`EventStore::get`]).
+    /// reader that must not skip reads that gap itself ([`EventStore::tail`]),
+    /// as it reads what was handed out before it opened
+    /// ([`Subscription::handed_out`]) when its own record is behind.
     pub async fn share(&self, durable: &str, subscribe: Subscribe) -> Result<Subscription, StoreError> {
         let stream = self.stream(subscribe.context).await?;
         let config = consumer::pull::Config {
@@ -188,9 +198,12 @@ impl EventStore {
         let consumer = bounded(self.timeout(), stream.get_or_create_consumer(durable, config))
             .await?
             .map_err(|e| StoreError::Unavailable(format!("consumer {durable}: {e}")))?;
+        let handed_out = consumer.cached_info().delivered.stream_sequence;
         let pulls = consumer.stream().group(SHARED_GROUP).expires(PIN_TIMEOUT / 3).heartbeat(PIN_TIMEOUT / 12);
         let messages = bounded(self.timeout(), pulls.messages()).await?.map_err(unavailable)?;
-        Ok(self.subscription(messages.map(|m| m.map_err(|e| e.to_string()))))
+        let mut subscription = self.subscription(messages.map(|m| m.map_err(|e| e.to_string())));
+        subscription.handed_out = handed_out;
+        Ok(subscription)
     }
 
     /// A throwaway, ordered, unacknowledged view of a stream: what operators use
@@ -218,7 +231,7 @@ impl EventStore {
         &self,
         messages: impl Stream<Item = Result<jetstream::Message, String>> + Send + 'static,
     ) -> Subscription {
-        Subscription { messages: Box::pin(messages), timeout: self.timeout() }
+        Subscription { messages: Box::pin(messages), timeout: self.timeout(), handed_out: 0 }
     }
 
     fn filter_subject(&self, subscribe: &Subscribe) -> String {

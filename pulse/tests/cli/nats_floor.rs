@@ -6,15 +6,20 @@ use testkit::old_nats::OldNats;
 #[test]
 fn every_command_that_connects_refuses_an_old_server_and_says_what_to_do() {
     let old = OldNats::start();
+    let data = tempfile::tempdir().unwrap();
     let env = [
         ("PULSE_NATS_URL", old.url.as_str()),
         ("PULSE_JWT_SECRET", "floor-test-secret-0123456789abcdef"),
         ("PULSE_COMMAND_API_ADDR", "127.0.0.1:0"),
+        ("PULSE_PROJECTORS_ADDR", "127.0.0.1:0"),
+        ("PULSE_DATA_DIR", data.path().to_str().unwrap()),
     ];
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 6] = [
         &["events", "show", "content.post.0191d1b4-0000-7000-8000-000000000000"],
         &["events", "tail"],
         &["command-api"],
+        &["projectors"],
+        &["projections", "status"],
         &["all"],
     ];
     for args in commands {

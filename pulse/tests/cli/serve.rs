@@ -1,4 +1,4 @@
-//! `pulse command-api` and `pulse all` as processes.
+//! `pulse command-api`, `pulse projectors` and `pulse all` as processes.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,10 +17,26 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn start(subcommand: &str, port: u16, namespace: &str) -> Running {
+/// Where a started process listens and keeps its read store.
+struct Ports {
+    api: u16,
+    projectors: u16,
+    data: tempfile::TempDir,
+}
+
+impl Ports {
+    fn new() -> Self {
+        Self { api: free_port(), projectors: free_port(), data: tempfile::tempdir().unwrap() }
+    }
+}
+
+fn start(subcommand: &str, ports: &Ports, namespace: &str) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_pulse"))
         .arg(subcommand)
-        .env("PULSE_COMMAND_API_ADDR", format!("127.0.0.1:{port}"))
+        .env("PULSE_COMMAND_API_ADDR", format!("127.0.0.1:{}", ports.api))
+        .env("PULSE_PROJECTORS_ADDR", format!("127.0.0.1:{}", ports.projectors))
+        .env("PULSE_DATA_DIR", ports.data.path())
+        .env_remove("PULSE_MONGO_URL")
         .env("PULSE_NAMESPACE", namespace)
         .env("PULSE_NATS_URL", testkit::nats_url())
         .env("PULSE_JWT_SECRET", "serve-test-secret-0123456789abcdef")
@@ -47,9 +63,9 @@ async fn until_healthy(http: &reqwest::Client, base: &str) -> serde_json::Value 
 async fn each_way_to_start_the_api_serves_health_ready_and_metrics() {
     let log = testkit::TestLog::new().await;
     for subcommand in ["command-api", "all"] {
-        let port = free_port();
-        let _running = start(subcommand, port, log.namespace.as_str());
-        let base = format!("http://127.0.0.1:{port}");
+        let ports = Ports::new();
+        let _running = start(subcommand, &ports, log.namespace.as_str());
+        let base = format!("http://127.0.0.1:{}", ports.api);
         let http = reqwest::Client::new();
         let health = until_healthy(&http, &base).await;
         assert_eq!(health["status"], "healthy", "{subcommand}");
@@ -62,6 +78,108 @@ async fn each_way_to_start_the_api_serves_health_ready_and_metrics() {
             http.post(format!("{base}/api/v1/posts")).json(&serde_json::json!({"text": "x"})).send().await.unwrap();
         assert_eq!(unauthenticated.status(), 401);
     }
+}
+
+#[tokio::test]
+async fn the_projectors_serve_health_ready_and_lag_metrics_alone_and_in_pulse_all() {
+    let log = testkit::TestLog::new().await;
+    let ana = events::ids::UserId::parse("ana").unwrap();
+    let handle = events::ids::Handle::parse("ana").unwrap();
+    let registered =
+        events::catalog::users::UserRegistered { user: ana.clone(), handle, display_name: "Ana".into(), email: None };
+    let metadata = events::Metadata::new(None);
+    log.store.append(&events::Aggregate::user(&ana), events::Expected::Any, registered, &metadata, None).await.unwrap();
+    for subcommand in ["projectors", "all"] {
+        let ports = Ports::new();
+        let _running = start(subcommand, &ports, log.namespace.as_str());
+        let base = format!("http://127.0.0.1:{}", ports.projectors);
+        let http = reqwest::Client::new();
+        let health = until_healthy(&http, &base).await;
+        assert_eq!(health["service"], "projectors", "{subcommand}");
+        assert_eq!(http.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Each stream's gauges appear with its first batch.
+            let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+            let applied = r#"pulse_projection_events_applied_total{projection="profiles",context="users"} 1"#;
+            if metrics.contains(applied) {
+                assert!(
+                    metrics.contains(r#"pulse_projection_lag_events{projection="profiles",context="users"} 0"#),
+                    "{metrics}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "{subcommand}: no batch applied: {metrics}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A token the processes started here accept.
+fn token(user: &str) -> String {
+    let keys = command_api::auth::JwtKeys::new(&command_api::JwtConfig {
+        secret: command_api::Secret::new("serve-test-secret-0123456789abcdef"),
+        issuer: None,
+        audience: None,
+    });
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = command_api::auth::Claims {
+        sub: user.to_owned(),
+        name: Some("Ana".to_owned()),
+        email: None,
+        picture: None,
+        role: None,
+        iat: now,
+        exp: now + 600,
+        nbf: None,
+        iss: None,
+        aud: None,
+    };
+    keys.mint(&claims).unwrap()
+}
+
+#[tokio::test]
+async fn pulse_all_answers_a_read_after_its_own_write_and_status_shows_the_projections_caught_up() {
+    let log = testkit::TestLog::new().await;
+    let ports = Ports::new();
+    let _running = start("all", &ports, log.namespace.as_str());
+    let base = format!("http://127.0.0.1:{}", ports.api);
+    let http = reqwest::Client::new();
+    until_healthy(&http, &base).await;
+    let registered = http
+        .post(format!("{base}/api/v1/users/me"))
+        .bearer_auth(token("ana"))
+        .json(&serde_json::json!({"handle": "ana_b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 202);
+    let position = registered.headers()["pulse-position"].to_str().unwrap().to_owned();
+
+    let profile = http
+        .get(format!("{base}/api/v1/users/ana"))
+        .bearer_auth(token("ana"))
+        .header("Pulse-After", &position)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(profile.status(), 200);
+    assert_eq!(profile.headers()["pulse-consistency"], "caught-up");
+    assert_eq!(profile.json::<serde_json::Value>().await.unwrap()["handle"], "ana_b");
+    let data = ports.data.path().to_str().unwrap().to_owned();
+    let namespace = log.namespace.as_str().to_owned();
+    let status = tokio::task::spawn_blocking(move || {
+        crate::pulse(&["projections", "status"], &[("PULSE_NAMESPACE", &namespace), ("PULSE_DATA_DIR", &data)])
+    })
+    .await
+    .unwrap();
+    let printed = crate::stdout(&status);
+    assert!(status.status.success(), "{}", crate::stderr(&status));
+    assert!(
+        printed.lines().any(|l| l.starts_with("profiles") && l.contains("users") && l.ends_with("caught up")),
+        "{printed}"
+    );
 }
 
 #[test]
