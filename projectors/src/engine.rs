@@ -9,11 +9,13 @@
 
 use crate::metrics::{Labels, ProjectorMetrics};
 use crate::progress::{self, Notice};
+use crate::reactions::Reactions;
 use events::EventStore;
 use events::catalog::Context;
 use events::store::{Delivery, Recorded, Start, StoreError, Subscribe};
 use read_models::{Event, Generation, Projection, registry};
 use read_store::{ReadStore, ReadStoreError, Write};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -47,6 +49,41 @@ impl Default for Settings {
     }
 }
 
+/// What a projector runs over a stream: a projection, writing its model, or
+/// the reactions, running commands.
+#[derive(Clone)]
+pub enum Job {
+    /// A read model.
+    Project(Arc<dyn Projection>),
+    /// The policies.
+    React(Arc<Reactions>),
+}
+
+impl Job {
+    /// Its name in checkpoints, consumers and status.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Job::Project(projection) => projection.name(),
+            Job::React(_) => Reactions::NAME,
+        }
+    }
+
+    /// The streams it reads.
+    pub fn contexts(&self) -> &'static [Context] {
+        match self {
+            Job::Project(projection) => projection.contexts(),
+            Job::React(_) => Reactions::CONTEXTS,
+        }
+    }
+
+    /// Every projection, and the reactions when given.
+    pub fn all(projections: &[Arc<dyn Projection>], reactions: Option<Reactions>) -> Vec<Job> {
+        let mut jobs: Vec<Job> = projections.iter().cloned().map(Job::Project).collect();
+        jobs.extend(reactions.map(|r| Job::React(Arc::new(r))));
+        jobs
+    }
+}
+
 /// Runs projections over one event log into one read store.
 #[derive(Clone)]
 pub struct Projector<S> {
@@ -62,24 +99,24 @@ impl<S: ReadStore + Clone> Projector<S> {
         Self { log, store, metrics, settings }
     }
 
-    /// Runs every projection, each stream of each on its own task, until
-    /// `stop` fires. Start-up failures (the store refuses the collections)
-    /// end it with an error; failures while running are retried.
-    pub async fn run(
-        &self,
-        projections: &[Arc<dyn Projection>],
-        stop: watch::Receiver<bool>,
-    ) -> Result<(), ProjectorError> {
-        let live = registry::declare(&self.store, projections).await?;
+    /// Runs every job, each stream of each on its own task, until `stop`
+    /// fires. Start-up failures (the store refuses the collections) end it
+    /// with an error; failures while running are retried.
+    pub async fn run(&self, jobs: &[Job], stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
+        let projections: Vec<_> =
+            jobs.iter().filter_map(|job| if let Job::Project(p) = job { Some(p.clone()) } else { None }).collect();
+        let live: HashMap<_, _> = registry::declare(&self.store, &projections).await?.into_iter().collect();
         let mut tasks = JoinSet::new();
-        for (projection, (_, generation)) in projections.iter().zip(live) {
-            for &context in projection.contexts() {
+        for job in jobs {
+            // Reactions are never rebuilt: they stay in the first generation.
+            let generation = live.get(job.name()).copied().unwrap_or(Generation::FIRST);
+            for &context in job.contexts() {
                 let stream = Stream {
                     projector: self.clone(),
-                    projection: projection.clone(),
+                    job: job.clone(),
                     generation,
                     context,
-                    labels: Labels { projection: projection.name().to_owned(), context: context.as_str().to_owned() },
+                    labels: Labels { projection: job.name().to_owned(), context: context.as_str().to_owned() },
                 };
                 tasks.spawn(stream.run(stop.clone()));
             }
@@ -98,7 +135,7 @@ type Item<'a> = (u64, &'a Read);
 /// One projection's generation reading one stream.
 struct Stream<S> {
     projector: Projector<S>,
-    projection: Arc<dyn Projection>,
+    job: Job,
     generation: Generation,
     context: Context,
     labels: Labels,
@@ -111,7 +148,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl<S: ReadStore + Clone> Stream<S> {
     async fn run(self, mut stop: watch::Receiver<bool>) {
-        let durable = format!("{}_g{}_{}", self.projection.name(), self.generation.0, self.context.as_str());
+        let durable = format!("{}_g{}_{}", self.job.name(), self.generation.0, self.context.as_str());
         let mut pause = RETRY;
         while !*stop.borrow() {
             let outcome = tokio::select! {
@@ -121,7 +158,7 @@ impl<S: ReadStore + Clone> Stream<S> {
             match outcome {
                 Ok(()) => pause = RETRY,
                 Err(e) => {
-                    tracing::warn!(error = %e, projection = self.projection.name(), context = %self.context, "projector paused");
+                    tracing::warn!(error = %e, projection = self.job.name(), context = %self.context, "projector paused");
                     pause = (pause * 2).min(RETRY_MAX);
                 }
             }
@@ -135,7 +172,7 @@ impl<S: ReadStore + Clone> Stream<S> {
     /// Reads batches until the subscription ends or fails.
     async fn consume(&self, durable: &str) -> Result<(), String> {
         let store = &self.projector.store;
-        let name = self.projection.name();
+        let name = self.job.name();
         let mut applied =
             registry::checkpoint(store, name, self.generation, self.context).await.map_err(|e| e.to_string())?.sequence;
         let subscribe = Subscribe {
@@ -199,7 +236,7 @@ impl<S: ReadStore + Clone> Stream<S> {
         if until <= applied {
             return Ok(applied);
         }
-        let name = self.projection.name();
+        let name = self.job.name();
         tracing::info!(from = applied + 1, until, projection = name, context = %self.context, "catching up from the stream");
         let from = Subscribe { start: Start::At(applied + 1), ..Subscribe::all(self.context) };
         let mut tail = self.projector.log.tail(from).await.map_err(|e| e.to_string())?;
@@ -227,7 +264,7 @@ impl<S: ReadStore + Clone> Stream<S> {
     /// Stores the writes of the events after `applied`, in order, with the
     /// checkpoint, retrying until the store takes them; the new checkpoint.
     async fn store_batch(&self, events: &[Item<'_>], applied: u64) -> u64 {
-        let name = self.projection.name();
+        let name = self.job.name();
         let metrics = &self.projector.metrics;
         let mut writes = Vec::new();
         let mut last = None;
@@ -236,8 +273,13 @@ impl<S: ReadStore + Clone> Stream<S> {
             count += 1;
             match read {
                 Ok(recorded) => {
-                    let event = Event { event: &recorded.event, sequence, time: recorded.envelope.time };
-                    writes.extend(self.generation.stamp(self.projection.apply(event), self.context, sequence));
+                    match &self.job {
+                        Job::Project(projection) => {
+                            let event = Event { event: &recorded.event, sequence, time: recorded.envelope.time };
+                            writes.extend(self.generation.stamp(projection.apply(event), self.context, sequence));
+                        }
+                        Job::React(reactions) => self.react_until_done(reactions, recorded).await,
+                    }
                     last = Some((sequence, recorded.envelope.time));
                 }
                 Err(e) => {
@@ -260,10 +302,22 @@ impl<S: ReadStore + Clone> Stream<S> {
         sequence
     }
 
+    /// Runs an event's reactions, retrying while the log is unavailable: the
+    /// next event's must not run first.
+    async fn react_until_done(&self, reactions: &Reactions, recorded: &Recorded) {
+        let mut pause = RETRY;
+        while let Err(e) = reactions.react(recorded).await {
+            tracing::warn!(error = %e, sequence = recorded.position.sequence, "a reaction failed; retrying");
+            self.projector.metrics.store_retries.get_or_create(&self.labels).inc();
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+    }
+
     async fn write_until_stored(&self, writes: &[Write]) {
         let mut pause = RETRY;
         while let Err(e) = self.projector.store.write(writes).await {
-            tracing::warn!(error = %e, projection = self.projection.name(), "read store write failed; retrying");
+            tracing::warn!(error = %e, projection = self.job.name(), "read store write failed; retrying");
             self.projector.metrics.store_retries.get_or_create(&self.labels).inc();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RETRY_MAX);

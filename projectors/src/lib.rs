@@ -1,5 +1,6 @@
 //! The projection engine: runs each read model's [`Projection`] over the log
-//! and keeps its model current.
+//! and keeps its model current, and runs the [`Reactions`] (policies that
+//! turn events into commands) the same way.
 //!
 //! Owns: one shared durable JetStream consumer per projection, generation and
 //! stream ([`engine`]), read in batches, each batch's writes stamped with
@@ -19,8 +20,10 @@
 pub mod engine;
 pub mod metrics;
 pub mod progress;
+pub mod reactions;
 pub mod status;
 
-pub use engine::{Projector, ProjectorError, Settings};
+pub use engine::{Job, Projector, ProjectorError, Settings};
 pub use metrics::ProjectorMetrics;
 pub use progress::Progress;
+pub use reactions::Reactions;

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use events::catalog::DomainEvent;
 use events::catalog::content::{PostBody, PostCreated, PostLiked};
 use events::catalog::users::{Followed, Unfollowed, UserBlocked, UserRegistered};
-use events::catalog::DomainEvent;
 use events::ids::{Handle, PostId, UserId};
 use events::{Aggregate, Expected, Metadata};
 use projectors::{Projector, ProjectorMetrics, Settings};
@@ -94,7 +94,7 @@ fn start(log: &TestLog, store: &AnyStore, settings: Settings) -> (watch::Sender<
     let projector = Projector::new(log.store.clone(), store.clone(), ProjectorMetrics::default(), settings);
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(async move {
-        projector.run(&projections(), stopped).await.unwrap();
+        projector.run(&projectors::Job::all(&projections(), None), stopped).await.unwrap();
     });
     (stop, running)
 }

@@ -79,9 +79,10 @@ pub async fn projectors(
     });
     let probes: axum::Router = ops::router("projectors", ready, metrics);
     let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
+    let reactions = projectors::Reactions::new(commands::Commands::new(log.clone(), commands::Settings::default()));
+    let jobs = projectors::Job::all(&read_models::all(), Some(reactions));
     let projector = projectors::Projector::new(log, reads, projector_metrics, args.settings());
-    let projections = read_models::all();
-    let (served, ran) = tokio::join!(server, projector.run(&projections, stop));
+    let (served, ran) = tokio::join!(server, projector.run(&jobs, stop));
     served?;
     ran?;
     Ok(())

@@ -109,3 +109,28 @@ async fn bad_reads_are_refused_with_a_problem_never_a_server_error() {
     let anonymous = api.send(Method::GET, "/users/ana", None, None, None).await;
     anonymous.problem(401, "unauthenticated");
 }
+
+#[tokio::test]
+async fn a_block_ends_the_follows_between_the_two_users_and_their_counts_follow() {
+    let api = spawn().await;
+    api.member("ana").await;
+    api.member("ben").await;
+    put(&api, "/users/ben/follow", "ana").await;
+    put(&api, "/users/ana/follow", "ben").await;
+    put(&api, "/users/ben/block", "ana").await;
+
+    // The follows end by a reaction to the block, appended after it: a
+    // client sees them once the projections have read that far.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ana = api.get("/users/ana", "ana", None).await;
+        if ana.body["stats"]["followers"] == 0 && ana.body["stats"]["following"] == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the follows did not end: {:?}", ana.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ben = api.get("/users/ben", "ben", None).await;
+    assert_eq!(ben.body["stats"]["followers"], 0);
+    assert_eq!(ben.body["viewer"], json!({"follows": false, "followed_by": false, "blocks": false}));
+}

@@ -94,11 +94,14 @@ async fn read_side(log: &TestLog, wait: std::time::Duration) -> command_api::rea
         projectors::ProjectorMetrics::default(),
         projectors::Settings::default(),
     );
+    let reactions =
+        projectors::Reactions::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    let jobs = projectors::Job::all(&projections, Some(reactions));
     tokio::spawn(async move {
         // The sender lives in this task, so the projector runs until the
         // test's runtime ends.
         let (_running, stop) = tokio::sync::watch::channel(false);
-        projector.run(&projections, stop).await
+        projector.run(&jobs, stop).await
     });
     command_api::reads::Reads { store, progress, wait }
 }
