@@ -32,6 +32,12 @@ pub enum ProjectorError {
     /// The log could not be reached at start-up.
     #[error("event log: {0}")]
     Log(#[from] StoreError),
+    /// The live generations could not be read or watched.
+    #[error("live generations: {0}")]
+    Live(String),
+    /// Building a generation from the stream failed.
+    #[error("building from the log: {0}")]
+    Build(String),
 }
 
 /// How projectors read.
@@ -100,30 +106,95 @@ impl<S: ReadStore + Clone> Projector<S> {
     }
 
     /// Runs every job, each stream of each on its own task, until `stop`
-    /// fires. Start-up failures (the store refuses the collections) end it
-    /// with an error; failures while running are retried.
-    pub async fn run(&self, jobs: &[Job], stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
+    /// fires. When a rebuild makes another generation of a projection live,
+    /// its streams move to that generation. Start-up failures (the store
+    /// refuses the collections) end it with an error; failures while running
+    /// are retried.
+    pub async fn run(&self, jobs: &[Job], mut stop: watch::Receiver<bool>) -> Result<(), ProjectorError> {
         let projections: Vec<_> =
             jobs.iter().filter_map(|job| if let Job::Project(p) = job { Some(p.clone()) } else { None }).collect();
-        let live: HashMap<_, _> = registry::declare(&self.store, &projections).await?.into_iter().collect();
+        registry::declare(&self.store, &projections).await?;
+        let mut live = crate::live::watch(&self.log, &self.store, &projections).await.map_err(ProjectorError::Live)?;
         let mut tasks = JoinSet::new();
-        for job in jobs {
-            // Reactions are never rebuilt: they stay in the first generation.
-            let generation = live.get(job.name()).copied().unwrap_or(Generation::FIRST);
-            for &context in job.contexts() {
-                let stream = Stream {
-                    projector: self.clone(),
-                    job: job.clone(),
-                    generation,
-                    context,
-                    labels: Labels { projection: job.name().to_owned(), context: context.as_str().to_owned() },
-                };
-                tasks.spawn(stream.run(stop.clone()));
+        let mut running: HashMap<&'static str, (Generation, watch::Sender<bool>)> = HashMap::new();
+        loop {
+            let generations = live.borrow_and_update().clone();
+            for job in jobs {
+                // Reactions are never rebuilt: they stay in the first generation.
+                let generation = generations.get(job.name()).copied().unwrap_or(Generation::FIRST);
+                if running.get(job.name()).is_some_and(|(current, _)| *current == generation) {
+                    continue;
+                }
+                if let Job::Project(projection) = job {
+                    self.store.ensure(&generation.collections(projection.as_ref())).await?;
+                }
+                let (halt, halted) = watch::channel(false);
+                if let Some((_, previous)) = running.insert(job.name(), (generation, halt)) {
+                    let _ = previous.send(true);
+                }
+                for &context in job.contexts() {
+                    let stream = Stream {
+                        projector: self.clone(),
+                        job: job.clone(),
+                        generation,
+                        context,
+                        labels: Labels { projection: job.name().to_owned(), context: context.as_str().to_owned() },
+                    };
+                    tasks.spawn(stream.run(halted.clone()));
+                }
             }
+            tokio::select! {
+                changed = live.changed() => if changed.is_err() { break },
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+        }
+        for (_, halt) in running.values() {
+            let _ = halt.send(true);
         }
         while tasks.join_next().await.is_some() {}
         Ok(())
     }
+
+    /// Builds `generation` of `projection` from its checkpoints up to `until`
+    /// in each context, reading with throwaway consumers.
+    pub async fn build(
+        &self,
+        projection: &Arc<dyn Projection>,
+        generation: Generation,
+        until: &[(Context, u64)],
+    ) -> Result<(), ProjectorError> {
+        self.store.ensure(&generation.collections(projection.as_ref())).await?;
+        let builds = until.iter().map(|&(context, until)| {
+            let stream = Stream {
+                projector: self.clone(),
+                job: Job::Project(projection.clone()),
+                generation,
+                context,
+                labels: Labels { projection: projection.name().to_owned(), context: context.as_str().to_owned() },
+            };
+            async move {
+                let applied =
+                    registry::checkpoint(&stream.projector.store, projection.name(), generation, context).await?;
+                stream.catch_up(applied.sequence, until).await.map_err(ProjectorError::Build)
+            }
+        });
+        futures::future::try_join_all(builds).await.map(drop)
+    }
+
+    /// The read store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The event log.
+    pub fn log(&self) -> &EventStore {
+        &self.log
+    }
+}
+
+/// The name of the shared consumer of one generation of a job in one stream.
+pub fn durable(job: &str, generation: Generation, context: Context) -> String {
+    format!("{job}_g{}_{}", generation.0, context.as_str())
 }
 
 /// An event read from the log, or why it could not be.
@@ -148,7 +219,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl<S: ReadStore + Clone> Stream<S> {
     async fn run(self, mut stop: watch::Receiver<bool>) {
-        let durable = format!("{}_g{}_{}", self.job.name(), self.generation.0, self.context.as_str());
+        let durable = durable(self.job.name(), self.generation, self.context);
         let mut pause = RETRY;
         while !*stop.borrow() {
             let outcome = tokio::select! {
@@ -175,10 +246,12 @@ impl<S: ReadStore + Clone> Stream<S> {
         let name = self.job.name();
         let mut applied =
             registry::checkpoint(store, name, self.generation, self.context).await.map_err(|e| e.to_string())?.sequence;
+        // A new consumer (a generation just built) starts after its
+        // checkpoint; an existing one resumes where it was.
         let subscribe = Subscribe {
             context: self.context,
             filter: None,
-            start: Start::Beginning,
+            start: Start::At(applied + 1),
             ack_wait: self.projector.settings.ack_wait,
         };
         let mut subscription = self.projector.log.share(durable, subscribe).await.map_err(|e| e.to_string())?;

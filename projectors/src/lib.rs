@@ -7,7 +7,8 @@
 //! their events' sequences and stored with its checkpoint, then acknowledged
 //! with one ack; the lag metrics ([`metrics`]); the progress notices that
 //! wake read-your-writes waiters ([`progress`]); where each projection
-//! stands against the log ([`status`]).
+//! stands against the log ([`status`]); rebuilding a projection beside the
+//! live one and checking the live one against a fresh build ([`rebuild`]).
 //! Never touches: what a model stores (in `read-models`), HTTP routes.
 //!
 //! Several `pulse projectors` processes may run at once: each consumer is
@@ -18,9 +19,11 @@
 //! [`Projection`]: read_models::Projection
 
 pub mod engine;
+pub mod live;
 pub mod metrics;
 pub mod progress;
 pub mod reactions;
+pub mod rebuild;
 pub mod status;
 
 pub use engine::{Job, Projector, ProjectorError, Settings};

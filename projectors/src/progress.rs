@@ -4,6 +4,7 @@
 //! A missed notice is covered by the next one, and by the checkpoints read
 //! from the store when a waiter starts.
 
+use crate::live::{self, Live};
 use events::EventStore;
 use events::catalog::Context;
 use events::store::Position;
@@ -47,41 +48,45 @@ type Key = (&'static str, Context);
 #[derive(Clone)]
 pub struct Progress {
     positions: Arc<HashMap<Key, watch::Sender<u64>>>,
-    live: Arc<HashMap<&'static str, Generation>>,
+    live: watch::Receiver<Live>,
 }
 
 impl Progress {
-    /// Starts listening for the projections' notices, after declaring their
-    /// live collections to the store and reading their checkpoints.
-    pub async fn start<S: ReadStore>(
+    /// Starts listening for the projections' notices and switches, after
+    /// declaring their live collections to the store and reading their
+    /// checkpoints.
+    pub async fn start<S: ReadStore + Clone>(
         log: &EventStore,
         store: &S,
         projections: &[Arc<dyn read_models::Projection>],
     ) -> Result<Self, String> {
+        registry::declare(store, projections).await.map_err(|e| e.to_string())?;
+        let mut live = live::watch(log, store, projections).await?;
         let mut positions = HashMap::new();
-        let declared = registry::declare(store, projections).await.map_err(|e| e.to_string())?;
-        let live: HashMap<_, _> = declared.into_iter().collect();
         for projection in projections {
-            let name = projection.name();
-            let generation = live.get(name).copied().unwrap_or(Generation::FIRST);
             for &context in projection.contexts() {
-                let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
-                positions.insert((name, context), watch::channel(at.sequence).0);
+                positions.insert((projection.name(), context), watch::channel(0).0);
             }
         }
-        let live = Arc::new(live);
         let progress = Self { positions: Arc::new(positions), live: live.clone() };
+        progress.reseed(store).await?;
         let pattern = format!("{}.progress.*", log.namespace().as_str());
         let mut notices = log.client().subscribe(pattern).await.map_err(|e| e.to_string())?;
-        let listener = progress.clone();
+        let (listener, store) = (progress.clone(), store.clone());
         tokio::spawn(async move {
-            while let Some(message) = notices.next().await {
-                let name = message.subject.rsplit('.').next().unwrap_or_default();
-                let Ok(notice) = serde_json::from_slice::<Notice>(&message.payload) else { continue };
-                let Some((&name, &generation)) = live.get_key_value(name) else { continue };
-                // A rebuild's generation announces too; only the live one answers queries.
-                if Generation(notice.generation) == generation {
-                    listener.advance(name, notice.context, notice.sequence);
+            loop {
+                tokio::select! {
+                    message = notices.next() => {
+                        let Some(message) = message else { return };
+                        listener.heard(&message.subject, &message.payload);
+                    }
+                    changed = live.changed() => {
+                        if changed.is_err() { return }
+                        // Another generation answers now: its own checkpoints count.
+                        if let Err(e) = listener.reseed(&store).await {
+                            tracing::warn!(error = %e, "progress not reseeded after a switch");
+                        }
+                    }
                 }
             }
         });
@@ -90,7 +95,28 @@ impl Progress {
 
     /// The generation of `projection` that queries read.
     pub fn generation(&self, projection: &str) -> Generation {
-        self.live.get(projection).copied().unwrap_or(Generation::FIRST)
+        self.live.borrow().get(projection).copied().unwrap_or(Generation::FIRST)
+    }
+
+    fn heard(&self, subject: &str, payload: &[u8]) {
+        let name = subject.rsplit('.').next().unwrap_or_default();
+        let Ok(notice) = serde_json::from_slice::<Notice>(payload) else { return };
+        // The names are few and `'static`: find ours among them.
+        let known = self.positions.keys().find(|(known, context)| *known == name && *context == notice.context);
+        let Some(&(name, _)) = known else { return };
+        // A rebuild's generation announces too; only the live one answers queries.
+        if Generation(notice.generation) == self.generation(name) {
+            self.advance(name, notice.context, notice.sequence);
+        }
+    }
+
+    async fn reseed<S: ReadStore>(&self, store: &S) -> Result<(), String> {
+        for (&(name, context), position) in self.positions.iter() {
+            let generation = self.generation(name);
+            let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
+            position.send_replace(at.sequence);
+        }
+        Ok(())
     }
 
     fn advance(&self, projection: &'static str, context: Context, sequence: u64) {

@@ -53,6 +53,10 @@ pub enum EventsCommand {
 pub enum ProjectionsCommand {
     /// Each projection's position and lag in each stream it reads.
     Status,
+    /// Build a projection anew from the log beside the live one, then switch to it.
+    Rebuild(cli::projections::NameArgs),
+    /// Build a projection from the log into a scratch copy and compare it with the live one.
+    Verify(cli::projections::NameArgs),
 }
 
 /// Runs what the command line asks for.
@@ -82,6 +86,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(ProjectionsCommand::Status) => {
             let log = services::event_store(&config, "/pulse/cli").await?;
             cli::projections::status(&log, &config.read_store().await?).await
+        }
+        Command::Projections(ProjectionsCommand::Rebuild(args)) => {
+            let log = services::event_store(&config, "/pulse/cli").await?;
+            cli::projections::rebuild(log, config.read_store().await?, &args).await
+        }
+        Command::Projections(ProjectionsCommand::Verify(args)) => {
+            let log = services::event_store(&config, "/pulse/cli").await?;
+            cli::projections::verify(log, config.read_store().await?, &args).await
         }
         Command::Events(EventsCommand::Tail(args)) => {
             let store = services::event_store(&config, "/pulse/cli").await?;

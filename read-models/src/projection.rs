@@ -44,6 +44,10 @@ impl Generation {
     /// The generation a projection starts with.
     pub const FIRST: Self = Self(1);
 
+    /// A throwaway generation that is never live: what `verify` builds to
+    /// compare with the live one.
+    pub const SCRATCH: Self = Self(0);
+
     /// The store's name for the collection `plain` in this generation.
     pub fn collection(self, plain: &str) -> String {
         format!("{plain}_g{}", self.0)

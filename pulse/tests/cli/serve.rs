@@ -180,6 +180,25 @@ async fn pulse_all_answers_a_read_after_its_own_write_and_status_shows_the_proje
         printed.lines().any(|l| l.starts_with("profiles") && l.contains("users") && l.ends_with("caught up")),
         "{printed}"
     );
+
+    let operate = |args: &'static [&'static str]| {
+        let (namespace, data) = (log.namespace.as_str().to_owned(), ports.data.path().to_str().unwrap().to_owned());
+        tokio::task::spawn_blocking(move || {
+            crate::pulse(args, &[("PULSE_NAMESPACE", &namespace), ("PULSE_DATA_DIR", &data)])
+        })
+    };
+    let verified = operate(&["projections", "verify", "profiles"]).await.unwrap();
+    assert!(verified.status.success(), "{}{}", crate::stdout(&verified), crate::stderr(&verified));
+    assert!(crate::stdout(&verified).contains("the live model equals a rebuild from the log"));
+    let rebuilt = operate(&["projections", "rebuild", "profiles"]).await.unwrap();
+    assert!(rebuilt.status.success(), "{}", crate::stderr(&rebuilt));
+    assert!(crate::stdout(&rebuilt).contains("generation 2 is live (was 1)"), "{}", crate::stdout(&rebuilt));
+    let profile = http.get(format!("{base}/api/v1/users/ana")).bearer_auth(token("ana")).send().await.unwrap();
+    assert_eq!(profile.json::<serde_json::Value>().await.unwrap()["handle"], "ana_b", "served from the new generation");
+    let unknown = operate(&["projections", "rebuild", "nope"]).await.unwrap();
+    assert!(!unknown.status.success());
+    let refused = crate::stderr(&unknown);
+    assert!(refused.contains("no projection named \"nope\"; there are: profiles"), "{refused}");
 }
 
 #[test]
