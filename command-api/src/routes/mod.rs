@@ -7,6 +7,7 @@ pub mod events;
 pub mod internal;
 pub mod likes;
 pub mod notifications;
+pub mod post_queries;
 pub mod posts;
 pub mod profiles;
 pub mod users;
@@ -38,6 +39,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(events::router())
         .merge(users::router())
         .merge(profiles::router())
+        .merge(post_queries::router())
         .merge(chat::router())
         .merge(notifications::router())
         .merge(internal::router())

@@ -11,6 +11,7 @@ mod internal;
 mod likes;
 mod limits;
 mod notifications;
+mod post_queries;
 mod posts;
 mod probes;
 mod profiles;
