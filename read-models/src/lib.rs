@@ -14,6 +14,7 @@
 //! ([`read_store::Mark`]), so redelivery and replay change nothing twice and
 //! the same log always builds the same model, on either store.
 
+pub mod chat;
 pub mod profiles;
 pub mod projection;
 pub mod registry;
@@ -22,5 +23,5 @@ pub use projection::{Event, Generation, Projection, mark_field, snapshot};
 
 /// Every projection Pulse runs.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(profiles::Profiles)]
+    vec![std::sync::Arc::new(profiles::Profiles), std::sync::Arc::new(chat::Chat)]
 }
