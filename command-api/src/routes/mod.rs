@@ -2,6 +2,7 @@
 //! bodies; this file assembles them with the layers every route shares.
 
 pub mod chat;
+pub mod chat_queries;
 pub mod comments;
 pub mod events;
 pub mod internal;
@@ -39,6 +40,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(users::router())
         .merge(profiles::router())
         .merge(chat::router())
+        .merge(chat_queries::router())
         .merge(notifications::router())
         .merge(internal::router())
 }

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod chat;
+mod chat_queries;
 mod comments;
 mod events;
 mod internal;
