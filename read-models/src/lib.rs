@@ -2,7 +2,7 @@
 //! read it back. The read half of CQRS, minus the plumbing.
 //!
 //! Owns: the [`Projection`] trait (a pure function from one event to the
-//! writes it makes), each projection ([`profiles`], ...) with the typed
+//! writes it makes), each projection ([`profiles`], [`chat`], [`calendar`]) with the typed
 //! queries over what it wrote, and the naming of its collections by
 //! generation ([`Generation`]), so a rebuild can fill new collections beside
 //! the live ones, and the [`registry`] of live generations and checkpoints.
@@ -14,6 +14,7 @@
 //! ([`read_store::Mark`]), so redelivery and replay change nothing twice and
 //! the same log always builds the same model, on either store.
 
+pub mod calendar;
 pub mod chat;
 pub mod profiles;
 pub mod projection;
@@ -23,5 +24,9 @@ pub use projection::{Event, Generation, Projection, mark_field, snapshot};
 
 /// Every projection Pulse runs.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(profiles::Profiles), std::sync::Arc::new(chat::Chat)]
+    vec![
+        std::sync::Arc::new(profiles::Profiles),
+        std::sync::Arc::new(chat::Chat),
+        std::sync::Arc::new(calendar::Calendar),
+    ]
 }
