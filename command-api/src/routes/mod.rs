@@ -1,6 +1,7 @@
 //! The router: one module per resource, each with its handlers and request
 //! bodies; this file assembles them with the layers every route shares.
 
+pub mod calendar_queries;
 pub mod chat;
 pub mod chat_queries;
 pub mod comments;
@@ -37,6 +38,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(comments::router())
         .merge(likes::router())
         .merge(events::router())
+        .merge(calendar_queries::router())
         .merge(users::router())
         .merge(profiles::router())
         .merge(chat::router())

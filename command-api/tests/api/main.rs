@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod calendar_queries;
 mod chat;
 mod chat_queries;
 mod comments;
