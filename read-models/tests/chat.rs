@@ -60,6 +60,7 @@ on_both_stores!(
     the_list_is_latest_activity_first_with_the_last_message_and_unread_from_others,
     a_history_is_newest_first_pages_and_shows_deleted_messages_without_text,
     only_current_members_see_a_conversation,
+    a_v1_read_mark_without_a_position_counts_from_the_message_read,
     replaying_the_whole_history_or_any_suffix_changes_nothing,
 );
 
@@ -172,6 +173,28 @@ async fn only_current_members_see_a_conversation<F: Future<Output = AnyStore>>(f
     let dee = queries.conversations("dee", 20, None).await.unwrap();
     assert_eq!(dee.items.len(), 1);
     assert_eq!(dee.items[0].unread, 2, "a member added later sees the history");
+}
+
+async fn a_v1_read_mark_without_a_position_counts_from_the_message_read<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let store = ready(fresh().await).await;
+    let id = ConversationId::new();
+    let m: Vec<MessageId> = (0..3).map(|_| MessageId::new()).collect();
+    apply(
+        &store,
+        &[
+            started(id, ConversationKind::Direct, &["ana", "ben"]),
+            sent(id, m[0], "ben", "one"),
+            sent(id, m[1], "ben", "two"),
+            sent(id, m[2], "ben", "three"),
+            MessagesRead { conversation: id, reader: user("ana"), up_to: m[1], up_to_sequence: None }.into(),
+        ],
+    )
+    .await;
+
+    let ana = ChatQueries::new(&store, Generation::FIRST).conversations("ana", 20, None).await.unwrap();
+    assert_eq!(ana.items[0].unread, 1, "only three, after two");
 }
 
 async fn replaying_the_whole_history_or_any_suffix_changes_nothing<F: Future<Output = AnyStore>>(
