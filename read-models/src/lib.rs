@@ -2,7 +2,7 @@
 //! read it back. The read half of CQRS, minus the plumbing.
 //!
 //! Owns: the [`Projection`] trait (a pure function from one event to the
-//! writes it makes), each projection ([`profiles`], [`posts`], ...) with the typed
+//! writes it makes), each projection ([`profiles`], [`posts`], [`chat`], [`calendar`]) with the typed
 //! queries over what it wrote, and the naming of its collections by
 //! generation ([`Generation`]), so a rebuild can fill new collections beside
 //! the live ones, and the [`registry`] of live generations and checkpoints.
@@ -14,6 +14,8 @@
 //! ([`read_store::Mark`]), so redelivery and replay change nothing twice and
 //! the same log always builds the same model, on either store.
 
+pub mod calendar;
+pub mod chat;
 pub mod posts;
 pub mod profiles;
 pub mod projection;
@@ -23,5 +25,10 @@ pub use projection::{Event, Generation, Projection, mark_field, snapshot};
 
 /// Every projection Pulse runs.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(profiles::Profiles), std::sync::Arc::new(posts::Posts)]
+    vec![
+        std::sync::Arc::new(profiles::Profiles),
+        std::sync::Arc::new(posts::Posts),
+        std::sync::Arc::new(chat::Chat),
+        std::sync::Arc::new(calendar::Calendar),
+    ]
 }

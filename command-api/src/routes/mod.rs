@@ -1,7 +1,9 @@
 //! The router: one module per resource, each with its handlers and request
 //! bodies; this file assembles them with the layers every route shares.
 
+pub mod calendar_queries;
 pub mod chat;
+pub mod chat_queries;
 pub mod comments;
 pub mod events;
 pub mod internal;
@@ -37,10 +39,12 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(comments::router())
         .merge(likes::router())
         .merge(events::router())
+        .merge(calendar_queries::router())
         .merge(users::router())
         .merge(profiles::router())
         .merge(post_queries::router())
         .merge(chat::router())
+        .merge(chat_queries::router())
         .merge(notifications::router())
         .merge(internal::router())
 }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod calendar_queries;
 mod chat;
+mod chat_queries;
 mod comments;
 mod events;
 mod internal;
