@@ -3,49 +3,66 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Where a started process listens and keeps its read store.
-struct Ports {
-    api: u16,
-    projectors: u16,
+/// A started process, and where it said it listens. Each binds port 0 and
+/// logs the address it got: ports picked by the test could be taken by
+/// another test's process in the meantime, and then the test would talk to
+/// the wrong one.
+struct Running {
+    child: Child,
+    api: String,
+    projectors: String,
     data: tempfile::TempDir,
 }
 
-impl Ports {
-    fn new() -> Self {
-        Self { api: free_port(), projectors: free_port(), data: tempfile::tempdir().unwrap() }
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn start(subcommand: &str, ports: &Ports, namespace: &str) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+fn start(subcommand: &str, namespace: &str) -> Running {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
         .arg(subcommand)
-        .env("PULSE_COMMAND_API_ADDR", format!("127.0.0.1:{}", ports.api))
-        .env("PULSE_PROJECTORS_ADDR", format!("127.0.0.1:{}", ports.projectors))
-        .env("PULSE_DATA_DIR", ports.data.path())
+        .env("PULSE_COMMAND_API_ADDR", "127.0.0.1:0")
+        .env("PULSE_PROJECTORS_ADDR", "127.0.0.1:0")
+        .env("PULSE_DATA_DIR", data.path())
+        .env("PULSE_LOG_FORMAT", "json")
         .env_remove("PULSE_MONGO_URL")
         .env("PULSE_NAMESPACE", namespace)
         .env("PULSE_NATS_URL", testkit::nats_url())
         .env("PULSE_JWT_SECRET", "serve-test-secret-0123456789abcdef")
         .env_remove("PULSE_DEV")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Running(child)
+    let (heard, listening) = std::sync::mpsc::channel();
+    let logs = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        // Reads to the end, so the process never blocks on a full pipe.
+        for line in std::io::BufRead::lines(logs).map_while(Result::ok) {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if let (Some(message), Some(address)) = (entry["message"].as_str(), entry["address"].as_str()) {
+                let _ = heard.send((message.to_owned(), format!("http://{address}")));
+            }
+        }
+    });
+    let wanted: &[&str] = match subcommand {
+        "command-api" => &["command API listening"],
+        "projectors" => &["projectors listening"],
+        _ => &["command API listening", "projectors listening"],
+    };
+    let mut addresses = std::collections::HashMap::new();
+    while addresses.len() < wanted.len() {
+        let (message, base) = listening.recv_timeout(Duration::from_secs(30)).expect("pulse logged where it listens");
+        if wanted.contains(&message.as_str()) {
+            addresses.insert(message, base);
+        }
+    }
+    let address = |message: &str| addresses.get(message).cloned().unwrap_or_default();
+    Running { api: address("command API listening"), projectors: address("projectors listening"), child, data }
 }
 
 async fn until_healthy(http: &reqwest::Client, base: &str) -> serde_json::Value {
@@ -63,9 +80,8 @@ async fn until_healthy(http: &reqwest::Client, base: &str) -> serde_json::Value 
 async fn each_way_to_start_the_api_serves_health_ready_and_metrics() {
     let log = testkit::TestLog::new().await;
     for subcommand in ["command-api", "all"] {
-        let ports = Ports::new();
-        let _running = start(subcommand, &ports, log.namespace.as_str());
-        let base = format!("http://127.0.0.1:{}", ports.api);
+        let running = start(subcommand, log.namespace.as_str());
+        let base = running.api.clone();
         let http = reqwest::Client::new();
         let health = until_healthy(&http, &base).await;
         assert_eq!(health["status"], "healthy", "{subcommand}");
@@ -90,9 +106,8 @@ async fn the_projectors_serve_health_ready_and_lag_metrics_alone_and_in_pulse_al
     let metadata = events::Metadata::new(None);
     log.store.append(&events::Aggregate::user(&ana), events::Expected::Any, registered, &metadata, None).await.unwrap();
     for subcommand in ["projectors", "all"] {
-        let ports = Ports::new();
-        let _running = start(subcommand, &ports, log.namespace.as_str());
-        let base = format!("http://127.0.0.1:{}", ports.projectors);
+        let running = start(subcommand, log.namespace.as_str());
+        let base = running.projectors.clone();
         let http = reqwest::Client::new();
         let health = until_healthy(&http, &base).await;
         assert_eq!(health["service"], "projectors", "{subcommand}");
@@ -141,9 +156,8 @@ fn token(user: &str) -> String {
 #[tokio::test]
 async fn pulse_all_answers_a_read_after_its_own_write_and_status_shows_the_projections_caught_up() {
     let log = testkit::TestLog::new().await;
-    let ports = Ports::new();
-    let _running = start("all", &ports, log.namespace.as_str());
-    let base = format!("http://127.0.0.1:{}", ports.api);
+    let running = start("all", log.namespace.as_str());
+    let base = running.api.clone();
     let http = reqwest::Client::new();
     until_healthy(&http, &base).await;
     let registered = http
@@ -167,7 +181,7 @@ async fn pulse_all_answers_a_read_after_its_own_write_and_status_shows_the_proje
     assert_eq!(profile.status(), 200);
     assert_eq!(profile.headers()["pulse-consistency"], "caught-up");
     assert_eq!(profile.json::<serde_json::Value>().await.unwrap()["handle"], "ana_b");
-    let data = ports.data.path().to_str().unwrap().to_owned();
+    let data = running.data.path().to_str().unwrap().to_owned();
     let namespace = log.namespace.as_str().to_owned();
     let status = tokio::task::spawn_blocking(move || {
         crate::pulse(&["projections", "status"], &[("PULSE_NAMESPACE", &namespace), ("PULSE_DATA_DIR", &data)])
@@ -182,7 +196,7 @@ async fn pulse_all_answers_a_read_after_its_own_write_and_status_shows_the_proje
     );
 
     let operate = |args: &'static [&'static str]| {
-        let (namespace, data) = (log.namespace.as_str().to_owned(), ports.data.path().to_str().unwrap().to_owned());
+        let (namespace, data) = (log.namespace.as_str().to_owned(), running.data.path().to_str().unwrap().to_owned());
         tokio::task::spawn_blocking(move || {
             crate::pulse(args, &[("PULSE_NAMESPACE", &namespace), ("PULSE_DATA_DIR", &data)])
         })
