@@ -20,6 +20,9 @@ pub fn pulse(args: &[&str], env: &[(&str, &str)]) -> Output {
         .args(args)
         .env_remove("PULSE_DEV")
         .env_remove("PULSE_JWT_SECRET")
+        // `make test` points the MongoDB tests at a server; the processes
+        // started here use the embedded store unless a test says otherwise.
+        .env_remove("PULSE_MONGO_URL")
         .env("PULSE_LOG_FORMAT", "text")
         .env("PULSE_NATS_URL", testkit::nats_url());
     for (name, value) in env {
