@@ -57,6 +57,9 @@ pub enum ApiError {
     /// The read store failed, or a page cursor is not one it made.
     #[error("{0}")]
     ReadStore(#[from] read_store::ReadStoreError),
+    /// A home feed could not be read.
+    #[error("{0}")]
+    Feed(#[from] feeds::FeedError),
     /// Nothing at this address: the detail names what.
     #[error("no such {0}")]
     NotFound(&'static str),
@@ -105,6 +108,13 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             E::ReadStore(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            E::Feed(feeds::FeedError::Store(ReadStoreError::InvalidCursor)) => {
+                (StatusCode::BAD_REQUEST, "invalid-cursor")
+            }
+            E::Feed(feeds::FeedError::Redis(_) | feeds::FeedError::Store(ReadStoreError::Unavailable(_))) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            E::Feed(feeds::FeedError::Store(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             // 503, not 408: 408 says the client was slow to send, and some
             // clients resend a 408 on their own, without backing off.

@@ -36,6 +36,8 @@ pub struct Reads {
     pub progress: Progress,
     /// The longest a query waits for a position.
     pub wait: Duration,
+    /// The home feeds.
+    pub feeds: feeds::Feeds,
 }
 
 impl Reads {

@@ -9,10 +9,10 @@
 
 use crate::metrics::{Labels, ProjectorMetrics};
 use crate::progress::{self, Notice};
-use crate::reactions::Reactions;
 use events::EventStore;
 use events::catalog::Context;
 use events::store::{Delivery, Recorded, Start, StoreError, Subscribe};
+use futures::future::BoxFuture;
 use read_models::{Event, Generation, Projection, registry};
 use read_store::{ReadStore, ReadStoreError, Write};
 use std::collections::HashMap;
@@ -55,14 +55,29 @@ impl Default for Settings {
     }
 }
 
+/// A consumer of the log whose effects live outside the read store (commands
+/// appended, feeds in Redis): run in stream order like a projection, with a
+/// checkpoint in the read store, each event retried until it is handled. It
+/// must be idempotent: an event can be handled again after a crash.
+pub trait Reactor: Send + Sync + 'static {
+    /// Its name in checkpoints, consumers and status.
+    fn name(&self) -> &'static str;
+
+    /// The streams it reads.
+    fn contexts(&self) -> &'static [Context];
+
+    /// Handles one event; an error means "try this event again".
+    fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>>;
+}
+
 /// What a projector runs over a stream: a projection, writing its model, or
-/// the reactions, running commands.
+/// a reactor, acting elsewhere.
 #[derive(Clone)]
 pub enum Job {
     /// A read model.
     Project(Arc<dyn Projection>),
-    /// The policies.
-    React(Arc<Reactions>),
+    /// The policies, the feeds.
+    React(Arc<dyn Reactor>),
 }
 
 impl Job {
@@ -70,7 +85,7 @@ impl Job {
     pub fn name(&self) -> &'static str {
         match self {
             Job::Project(projection) => projection.name(),
-            Job::React(_) => Reactions::NAME,
+            Job::React(reactor) => reactor.name(),
         }
     }
 
@@ -78,14 +93,14 @@ impl Job {
     pub fn contexts(&self) -> &'static [Context] {
         match self {
             Job::Project(projection) => projection.contexts(),
-            Job::React(_) => Reactions::CONTEXTS,
+            Job::React(reactor) => reactor.contexts(),
         }
     }
 
-    /// Every projection, and the reactions when given.
-    pub fn all(projections: &[Arc<dyn Projection>], reactions: Option<Reactions>) -> Vec<Job> {
+    /// Every projection, then every reactor.
+    pub fn all(projections: &[Arc<dyn Projection>], reactors: Vec<Arc<dyn Reactor>>) -> Vec<Job> {
         let mut jobs: Vec<Job> = projections.iter().cloned().map(Job::Project).collect();
-        jobs.extend(reactions.map(|r| Job::React(Arc::new(r))));
+        jobs.extend(reactors.into_iter().map(Job::React));
         jobs
     }
 }
@@ -351,7 +366,7 @@ impl<S: ReadStore + Clone> Stream<S> {
                             let event = Event { event: &recorded.event, sequence, time: recorded.envelope.time };
                             writes.extend(self.generation.stamp(projection.apply(event), self.context, sequence));
                         }
-                        Job::React(reactions) => self.react_until_done(reactions, recorded).await,
+                        Job::React(reactor) => self.react_until_done(reactor.as_ref(), recorded).await,
                     }
                     last = Some((sequence, recorded.envelope.time));
                 }
@@ -375,12 +390,13 @@ impl<S: ReadStore + Clone> Stream<S> {
         sequence
     }
 
-    /// Runs an event's reactions, retrying while the log is unavailable: the
-    /// next event's must not run first.
-    async fn react_until_done(&self, reactions: &Reactions, recorded: &Recorded) {
+    /// Hands an event to a reactor, retrying until it is handled: the next
+    /// event must not go first.
+    async fn react_until_done(&self, reactor: &dyn Reactor, recorded: &Recorded) {
         let mut pause = RETRY;
-        while let Err(e) = reactions.react(recorded).await {
-            tracing::warn!(error = %e, sequence = recorded.position.sequence, "a reaction failed; retrying");
+        while let Err(e) = reactor.react(recorded).await {
+            let sequence = recorded.position.sequence;
+            tracing::warn!(error = %e, sequence, reactor = reactor.name(), "an event was not handled; retrying");
             self.projector.metrics.store_retries.get_or_create(&self.labels).inc();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RETRY_MAX);

@@ -26,7 +26,7 @@ pub mod reactions;
 pub mod rebuild;
 pub mod status;
 
-pub use engine::{Job, Projector, ProjectorError, Settings};
+pub use engine::{Job, Projector, ProjectorError, Reactor, Settings};
 pub use metrics::ProjectorMetrics;
 pub use progress::Progress;
 pub use reactions::Reactions;

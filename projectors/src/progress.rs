@@ -52,20 +52,23 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts listening for the projections' notices and switches, after
-    /// declaring their live collections to the store and reading their
-    /// checkpoints.
+    /// Starts listening for the notices of the projections and of the
+    /// reactors named (which stay in their first generation) and for
+    /// switches, after declaring the projections' live collections to the
+    /// store and reading every checkpoint.
     pub async fn start<S: ReadStore + Clone>(
         log: &EventStore,
         store: &S,
         projections: &[Arc<dyn read_models::Projection>],
+        reactors: &[(&'static str, &'static [Context])],
     ) -> Result<Self, String> {
         registry::declare(store, projections).await.map_err(|e| e.to_string())?;
         let mut live = live::watch(log, store, projections).await?;
         let mut positions = HashMap::new();
-        for projection in projections {
-            for &context in projection.contexts() {
-                positions.insert((projection.name(), context), watch::channel(0).0);
+        let named = projections.iter().map(|p| (p.name(), p.contexts())).chain(reactors.iter().copied());
+        for (name, contexts) in named {
+            for &context in contexts {
+                positions.insert((name, context), watch::channel(0).0);
             }
         }
         let progress = Self { positions: Arc::new(positions), live: live.clone() };

@@ -4,24 +4,37 @@
 //! key made from the event's id, so an event delivered again appends nothing
 //! twice; and a command the rules find nothing to do for appends nothing.
 
+use crate::engine::Reactor;
 use commands::{CommandContext, CommandError, Commands};
 use domain::policy::{self, Reaction};
 use domain::users::{Follow, FollowCommand};
 use events::catalog::Context;
 use events::store::{IdempotencyKey, Recorded};
 use events::{Aggregate, Metadata, StoreError};
+use futures::future::BoxFuture;
 
 /// The policies, with what they need to act.
 pub struct Reactions {
     commands: Commands,
 }
 
+impl Reactor for Reactions {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn contexts(&self) -> &'static [Context] {
+        &[Context::Users]
+    }
+
+    fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.run(recorded).await.map_err(|e| e.to_string()) })
+    }
+}
+
 impl Reactions {
     /// Their name in checkpoints, consumers and status.
     pub const NAME: &'static str = "reactions";
-
-    /// The streams whose events the policies react to.
-    pub const CONTEXTS: &'static [Context] = &[Context::Users];
 
     /// Reactions that run their commands with `commands`.
     pub fn new(commands: Commands) -> Self {
@@ -31,7 +44,7 @@ impl Reactions {
     /// Runs every command the policies ask for after `recorded`. A store
     /// failure is returned (the event is tried again); a refusal by the
     /// rules is the answer, logged and passed over.
-    pub async fn react(&self, recorded: &Recorded) -> Result<(), StoreError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), StoreError> {
         for (n, reaction) in policy::reactions(&recorded.event).into_iter().enumerate() {
             let context = self.context(recorded, n);
             let outcome = match &reaction {

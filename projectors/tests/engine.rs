@@ -94,7 +94,7 @@ fn start(log: &TestLog, store: &AnyStore, settings: Settings) -> (watch::Sender<
     let projector = Projector::new(log.store.clone(), store.clone(), ProjectorMetrics::default(), settings);
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(async move {
-        projector.run(&projectors::Job::all(&projections(), None), stopped).await.unwrap();
+        projector.run(&projectors::Job::all(&projections(), vec![]), stopped).await.unwrap();
     });
     (stop, running)
 }

@@ -12,6 +12,7 @@ use events::{Aggregate, Context, DomainEvent, Expected, Metadata};
 use projectors::{Job, Projector, ProjectorMetrics, Reactions, Settings};
 use read_models::{Generation, registry};
 use read_store::{AnyStore, ReadStore};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::TestLog;
 use tokio::sync::watch;
@@ -29,7 +30,7 @@ fn react(log: &TestLog, store: &AnyStore) -> watch::Sender<bool> {
     let reactions = Reactions::new(Commands::new(log.store.clone(), commands::Settings::default()));
     let projector = Projector::new(log.store.clone(), store.clone(), ProjectorMetrics::default(), Settings::default());
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move { projector.run(&Job::all(&[], Some(reactions)), stopped).await.unwrap() });
+    tokio::spawn(async move { projector.run(&Job::all(&[], vec![Arc::new(reactions)]), stopped).await.unwrap() });
     stop
 }
 

@@ -52,7 +52,7 @@ fn projector(log: &TestLog, store: &AnyStore) -> Projector<AnyStore> {
 fn serve(log: &TestLog, store: &AnyStore) -> watch::Sender<bool> {
     let projector = projector(log, store);
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move { projector.run(&Job::all(&[profiles()], None), stopped).await.unwrap() });
+    tokio::spawn(async move { projector.run(&Job::all(&[profiles()], vec![]), stopped).await.unwrap() });
     stop
 }
 
@@ -90,7 +90,7 @@ async fn a_rebuild_switches_reads_and_projectors_to_the_new_generation_and_drops
     let log = TestLog::new().await;
     seed(&log, 0, 40).await;
     let _service = serve(&log, &store);
-    let progress = Progress::start(&log.store, &store, &[profiles()]).await.unwrap();
+    let progress = Progress::start(&log.store, &store, &[profiles()], &[]).await.unwrap();
     until("the live model caught up", || async { followers_of_u0(&store, Generation::FIRST).await == 39 }).await;
 
     let reported = Mutex::new(Vec::new());

@@ -31,6 +31,18 @@ pub struct Config {
     /// MongoDB for the read models (a `mongodb://` URL); unset: the embedded SQLite store in the data dir.
     #[arg(long, global = true, env = "PULSE_MONGO_URL", hide_env_values = true)]
     pub mongo_url: Option<String>,
+    /// Redis, where the home feeds live.
+    #[arg(
+        long,
+        global = true,
+        env = "PULSE_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Authors with more followers than this are merged into feeds when read instead of fanned out on write.
+    #[arg(long, global = true, env = "PULSE_FEED_FANOUT_MAX", default_value_t = 10_000)]
+    pub feed_fanout_max: u64,
     /// The MongoDB database of the read models.
     #[arg(long, global = true, env = "PULSE_MONGO_DATABASE", default_value = "pulse")]
     pub mongo_database: String,
@@ -182,6 +194,14 @@ impl Config {
         let store = read_store::SqliteStore::open(&path)
             .with_context(|| format!("opening the read store {}", path.display()))?;
         Ok(store.into())
+    }
+
+    /// The home feeds in Redis, under this namespace.
+    pub async fn feeds(&self) -> anyhow::Result<feeds::Feeds> {
+        let settings = feeds::FeedSettings { fanout_max: self.feed_fanout_max, ..feeds::FeedSettings::default() };
+        feeds::Feeds::connect(&self.redis_url, &self.namespace, settings)
+            .await
+            .context("connecting to Redis at PULSE_REDIS_URL (is redis-server running? `make services` starts one)")
     }
 
     /// Token checking: the configured secret, or in dev mode one generated once

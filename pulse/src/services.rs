@@ -39,11 +39,13 @@ pub async fn command_api(
     };
     let store = event_store(config, "/pulse/command-api").await?;
     let projections = read_models::all();
-    let progress = projectors::Progress::start(&store, &reads, &projections)
+    let feed_reactor = [(feeds::NAME, feeds::CONTEXTS)];
+    let progress = projectors::Progress::start(&store, &reads, &projections, &feed_reactor)
         .await
         .map_err(anyhow::Error::msg)
         .context("reading the projections' progress")?;
-    let reads = command_api::reads::Reads { store: reads, progress, wait: args.read_wait() };
+    let feeds = config.feeds().await?;
+    let reads = command_api::reads::Reads { store: reads, progress, wait: args.read_wait(), feeds };
     let app = command_api::App::with_reads(store, api_config, ops::Metrics::new("command-api"), reads)?;
     let listener = TcpListener::bind(&args.command_api_addr)
         .await
@@ -69,18 +71,27 @@ pub async fn projectors(
         .await
         .with_context(|| format!("binding the projectors to {}", args.projectors_addr))?;
     tracing::info!(address = %listener.local_addr()?, "projectors listening");
-    let (ready_log, ready_store) = (log.clone(), reads.clone());
+    let feeds = config.feeds().await?;
+    let (ready_log, ready_store, ready_feeds) = (log.clone(), reads.clone(), feeds.clone());
     let ready: ops::ReadyCheck = Arc::new(move || {
-        let (log, store) = (ready_log.clone(), ready_store.clone());
+        let (log, store, feeds) = (ready_log.clone(), ready_store.clone(), ready_feeds.clone());
         Box::pin(async move {
             log.is_connected()?;
+            feeds.ping().await.map_err(|e| e.to_string())?;
             store.ensure(&read_models::registry::collections()).await.map_err(|e| e.to_string())
         })
     });
     let probes: axum::Router = ops::router("projectors", ready, metrics);
     let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
+    let projections = read_models::all();
     let reactions = projectors::Reactions::new(commands::Commands::new(log.clone(), commands::Settings::default()));
-    let jobs = projectors::Job::all(&read_models::all(), Some(reactions));
+    let progress = projectors::Progress::start(&log, &reads, &projections, &[])
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("reading the projections' progress")?;
+    let feed_writer = feeds::FeedWriter::new(feeds, reads.clone(), progress);
+    let reactors: Vec<Arc<dyn projectors::Reactor>> = vec![Arc::new(reactions), Arc::new(feed_writer)];
+    let jobs = projectors::Job::all(&projections, reactors);
     let projector = projectors::Projector::new(log, reads, projector_metrics, args.settings());
     let (served, ran) = tokio::join!(server, projector.run(&jobs, stop));
     served?;

@@ -307,6 +307,28 @@ pub struct Comment {
     pub state: State,
 }
 
+/// A post as a feed holds it: enough to place it and fetch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRef {
+    /// The post id.
+    pub id: String,
+    /// Its author.
+    pub author: String,
+    /// The sequence of its `PostCreated`: feeds order by it.
+    pub seq: u64,
+    /// Whether everyone may see it now.
+    pub live: bool,
+}
+
+fn post_ref(id: &str, doc: &Document) -> Option<PostRef> {
+    Some(PostRef {
+        id: id.to_owned(),
+        author: text(doc, "author")?,
+        seq: doc.get("seq").and_then(Value::as_u64)?,
+        live: text(doc, "state").as_deref() == Some(LIVE),
+    })
+}
+
 /// A page of posts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PostPage {
@@ -415,6 +437,25 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
     ) -> Result<PostPage, ReadStoreError> {
         let filter = Filter { words: Some(search.0.clone()), ..audience.filter() };
         self.posts(filter, audience, limit, cursor).await
+    }
+
+    /// Up to `limit` of an author's live posts, newest first, all older than
+    /// `before` (a sequence) when given: what a home feed is built from.
+    pub async fn recent(&self, author: &str, before: Option<u64>, limit: u32) -> Result<Vec<PostRef>, ReadStoreError> {
+        let order = read_store::Order { field: "seq".to_owned(), direction: Direction::Descending };
+        // Resuming after (before - 1, "~") in this order is "seq < before":
+        // every id sorts below "~".
+        let cursor = before.map(|seq| read_store::cursor::encode(&order, &json!(seq.saturating_sub(1)), "~"));
+        let filter = Audience::Public.filter().eq("author", author);
+        let query = Query::new(filter, "seq", Direction::Descending).limit(limit).after(cursor);
+        let page = self.store.find(&self.generation.collection(POSTS), &query).await?;
+        Ok(page.items.iter().filter_map(|found| post_ref(&found.id, &found.doc)).collect())
+    }
+
+    /// Who wrote a post, where it is in the log, and whether it is live.
+    pub async fn reference(&self, post: &str) -> Result<Option<PostRef>, ReadStoreError> {
+        let doc = self.store.get(&self.generation.collection(POSTS), post).await?;
+        Ok(doc.and_then(|doc| post_ref(post, &doc)))
     }
 
     /// Whether `user` likes `post` now.

@@ -7,10 +7,12 @@
 //! wrote to `.pulse/nats.url`, else at `nats://127.0.0.1:4222`; `make test`
 //! starts a current one when none is running. [`old_nats`] runs a server below
 //! the floor, for the tests of the refusal; [`read_stores`] gives each test a
-//! read store of its own, on SQLite or MongoDB.
+//! read store of its own, on SQLite or MongoDB; [`redis`] finds the shared
+//! Redis or starts a private one.
 
 pub mod old_nats;
 pub mod read_stores;
+pub mod redis;
 
 use events::{EventStore, Namespace, StoreConfig};
 use futures::StreamExt;
@@ -34,7 +36,8 @@ pub fn nats_url() -> String {
 /// Test namespaces start with this, so stale ones can be recognised.
 const PREFIX: &str = "t_";
 
-/// An event store on fresh streams of its own.
+/// An event store on fresh streams of its own (and, when it drops, no keys
+/// left under its namespace in the shared Redis).
 pub struct TestLog {
     /// The store, on this test's namespace.
     pub store: EventStore,
@@ -84,6 +87,7 @@ impl Drop for TestLog {
                 for context in events::Context::ALL {
                     let _ = jetstream.delete_stream(namespace.stream(context)).await;
                 }
+                redis::forget_namespace(namespace.as_str()).await;
             });
         });
         let _ = cleanup.join();

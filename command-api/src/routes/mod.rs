@@ -6,6 +6,7 @@ pub mod chat;
 pub mod chat_queries;
 pub mod comments;
 pub mod events;
+pub mod feed;
 pub mod internal;
 pub mod likes;
 pub mod notifications;
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(calendar_queries::router())
         .merge(users::router())
         .merge(profiles::router())
+        .merge(feed::router())
         .merge(post_queries::router())
         .merge(chat::router())
         .merge(chat_queries::router())

@@ -72,9 +72,35 @@ pub async fn spawn_with(config: Config) -> Api {
 
 /// An API whose queries wait at most `wait` for a position.
 pub async fn spawn_reading(config: Config, wait: std::time::Duration) -> Api {
+    let side = ReadSide { wait, ..ReadSide::default() };
+    spawn_full(config, side).await
+}
+
+/// How the read side of a test API is set up.
+pub struct ReadSide {
+    /// The longest a query waits for a position.
+    pub wait: std::time::Duration,
+    /// The Redis of the feeds.
+    pub redis_url: String,
+    /// How feeds are kept.
+    pub feeds: feeds::FeedSettings,
+}
+
+impl Default for ReadSide {
+    fn default() -> Self {
+        Self {
+            wait: std::time::Duration::from_secs(10),
+            redis_url: testkit::redis::redis_url(),
+            feeds: feeds::FeedSettings::default(),
+        }
+    }
+}
+
+/// An API with every projector and reactor running behind it.
+pub async fn spawn_full(config: Config, side: ReadSide) -> Api {
     let log = TestLog::new().await;
     let keys = JwtKeys::new(&JwtConfig { secret: Secret::new(SECRET), issuer: None, audience: None });
-    let reads = read_side(&log, wait).await;
+    let reads = read_side(&log, &side).await;
     let app = App::with_reads(log.store.clone(), config, ops::Metrics::new("command-api"), reads).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -82,12 +108,15 @@ pub async fn spawn_reading(config: Config, wait: std::time::Duration) -> Api {
     Api { base, log, http: reqwest::Client::new(), keys, members: Default::default() }
 }
 
-/// A real read side: the projectors running into an in-memory SQLite store
-/// for as long as the test runs, and the progress the queries wait on.
-async fn read_side(log: &TestLog, wait: std::time::Duration) -> command_api::reads::Reads {
+/// A real read side: the projectors and reactors running into an in-memory
+/// SQLite store and Redis for as long as the test runs, and the progress the
+/// queries wait on. Feed keys live under the test's namespace.
+async fn read_side(log: &TestLog, side: &ReadSide) -> command_api::reads::Reads {
     let store = read_store::AnyStore::from(read_store::SqliteStore::in_memory().unwrap());
     let projections = read_models::all();
-    let progress = projectors::Progress::start(&log.store, &store, &projections).await.unwrap();
+    let reactor = [(feeds::NAME, feeds::CONTEXTS)];
+    let progress = projectors::Progress::start(&log.store, &store, &projections, &reactor).await.unwrap();
+    let feeds = feeds::Feeds::connect(&side.redis_url, log.namespace.as_str(), side.feeds).await.unwrap();
     let projector = projectors::Projector::new(
         log.store.clone(),
         store.clone(),
@@ -96,14 +125,17 @@ async fn read_side(log: &TestLog, wait: std::time::Duration) -> command_api::rea
     );
     let reactions =
         projectors::Reactions::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
-    let jobs = projectors::Job::all(&projections, Some(reactions));
+    let writer = feeds::FeedWriter::new(feeds.clone(), store.clone(), progress.clone());
+    let reactors: Vec<std::sync::Arc<dyn projectors::Reactor>> =
+        vec![std::sync::Arc::new(reactions), std::sync::Arc::new(writer)];
+    let jobs = projectors::Job::all(&projections, reactors);
     tokio::spawn(async move {
         // The sender lives in this task, so the projector runs until the
         // test's runtime ends.
         let (_running, stop) = tokio::sync::watch::channel(false);
         projector.run(&jobs, stop).await
     });
-    command_api::reads::Reads { store, progress, wait }
+    command_api::reads::Reads { store, progress, wait: side.wait, feeds }
 }
 
 pub fn now() -> u64 {

@@ -1,0 +1,154 @@
+//! Home feeds in Redis. Each user's feed is a sorted set of the posts of the
+//! people they follow (and their own), scored by the log sequence of each
+//! `PostCreated`, capped at [`FeedSettings::cap`] (400, the figure Mastodon
+//! uses). Members are `author:post`, so everything of one author can be
+//! taken out of a feed without a lookup.
+//!
+//! Owns: the fan-out on write ([`writer`], run by the projectors as a
+//! [`projectors::Reactor`]): a new post goes to every follower's feed, a
+//! follow brings the followee's recent posts in, an unfollow or a block takes
+//! them out, a deleted or hidden post leaves every feed. Authors with more
+//! followers than [`FeedSettings::fanout_max`] are not fanned out: their posts
+//! are merged in when a feed is read ([`reader`]). A feed that is missing (a
+//! new user, or Redis lost its data) is built from the read models on first
+//! read, never served empty.
+//! Never touches: the read models' documents (it reads them through their
+//! queries), HTTP.
+//!
+//! Every write is a set operation (add a member with its score, remove one,
+//! trim), so an event handled twice changes nothing.
+
+pub mod reader;
+pub mod writer;
+
+pub use reader::FeedPage;
+pub use writer::FeedWriter;
+
+use read_models::Generation;
+use read_models::posts::PostQueries;
+use read_models::profiles::{ProfileQueries, Side};
+use read_store::{ReadStore, ReadStoreError};
+use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+/// The reactor's name in checkpoints, consumers and `Pulse-After` waits.
+pub const NAME: &str = "feeds";
+
+/// The streams the feeds follow: follows and blocks, posts and moderation.
+pub const CONTEXTS: &[events::Context] = &[events::Context::Users, events::Context::Content];
+
+/// How feeds are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedSettings {
+    /// The most posts a feed holds.
+    pub cap: usize,
+    /// Authors with more followers than this are merged at read time instead
+    /// of fanned out on write.
+    pub fanout_max: u64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self { cap: 400, fanout_max: 10_000 }
+    }
+}
+
+/// Why a feed could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// Redis is down or refused the command.
+    #[error("redis unavailable: {0}")]
+    Redis(String),
+    /// The read models could not be read.
+    #[error(transparent)]
+    Store(#[from] ReadStoreError),
+}
+
+impl From<redis::RedisError> for FeedError {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Redis(error.to_string())
+    }
+}
+
+/// The feeds of one namespace in one Redis. Cheap to clone.
+#[derive(Clone)]
+pub struct Feeds {
+    redis: ConnectionManager,
+    prefix: String,
+    settings: FeedSettings,
+}
+
+/// Bound on every Redis call: a stuck server must not hold a request or a
+/// projector forever.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Feeds {
+    /// Connects to Redis at `url`; keys start with `namespace`.
+    pub async fn connect(url: &str, namespace: &str, settings: FeedSettings) -> Result<Self, FeedError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT)
+            .set_number_of_retries(2);
+        let redis = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self { redis, prefix: namespace.to_owned(), settings })
+    }
+
+    /// Whether Redis answers.
+    pub async fn ping(&self) -> Result<(), FeedError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.redis.clone()).await?;
+        Ok(())
+    }
+
+    fn feed_key(&self, user: &str) -> String {
+        format!("{}:feed:{user}", self.prefix)
+    }
+
+    /// Set once a feed was built in full: a feed that only received fan-out
+    /// since Redis lost its data is not complete.
+    fn built_key(&self, user: &str) -> String {
+        format!("{}:feed:{user}:built", self.prefix)
+    }
+
+    /// The authors whose posts are merged at read time.
+    fn large_key(&self) -> String {
+        format!("{}:feed-large-authors", self.prefix)
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+}
+
+fn member(author: &str, post: &str) -> String {
+    format!("{author}:{post}")
+}
+
+/// The read models a feed is made from, in their live generations.
+pub struct Models<'a, S> {
+    /// Followers and followings.
+    pub profiles: ProfileQueries<'a, S>,
+    /// Authors' posts.
+    pub posts: PostQueries<'a, S>,
+}
+
+impl<'a, S: ReadStore> Models<'a, S> {
+    /// The models in `store`, at these generations.
+    pub fn new(store: &'a S, profiles: Generation, posts: Generation) -> Self {
+        Self { profiles: ProfileQueries::new(store, profiles), posts: PostQueries::new(store, posts, profiles) }
+    }
+
+    /// Everyone on one side of `user`'s follows, page by page.
+    async fn all_related(&self, user: &str, side: Side) -> Result<Vec<String>, ReadStoreError> {
+        let mut users = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.profiles.related(user, side, 100, cursor).await?;
+            users.extend(page.items.into_iter().map(|r| r.user));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(users),
+            }
+        }
+    }
+}

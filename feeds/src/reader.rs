@@ -1,0 +1,135 @@
+//! Reading a home feed: one page of the sorted set, merged with the recent
+//! posts of the large accounts the user follows, then each post read from
+//! the posts model (which leaves out whatever was deleted or hidden since).
+//! A feed never built is built first, from the read models.
+
+use crate::{FeedError, Feeds, Models, member};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use read_models::posts::{Audience, Post};
+use read_models::profiles::Side;
+use read_store::{ReadStore, ReadStoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One page of a home feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FeedPage {
+    /// Posts, newest first.
+    pub items: Vec<Post>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next: Option<String>,
+}
+
+/// A feed entry: where the post is in the log, and which post.
+type Entry = (u64, String);
+
+impl Feeds {
+    /// One page of `user`'s feed after `cursor`, building the feed first if
+    /// it was never built (or Redis lost it).
+    pub async fn page<S: ReadStore>(
+        &self,
+        models: &Models<'_, S>,
+        user: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<FeedPage, FeedError> {
+        let before = cursor.map(decode).transpose()?;
+        let mut redis = self.connection();
+        let built: bool = redis::cmd("EXISTS").arg(self.built_key(user)).query_async(&mut redis).await?;
+        if !built {
+            self.build(models, user).await?;
+        }
+        let want = limit as usize + 1;
+        let max = before.map_or("+inf".to_owned(), |seq| format!("({seq}"));
+        let stored: Vec<(String, u64)> = redis::cmd("ZREVRANGEBYSCORE")
+            .arg(self.feed_key(user))
+            .arg(max)
+            .arg("-inf")
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(want)
+            .query_async(&mut redis)
+            .await?;
+        let mut entries: Vec<Entry> = stored.into_iter().map(|(member, seq)| (seq, member)).collect();
+        entries.extend(self.merged_large_accounts(models, user, before, limit).await?);
+        entries.sort_by(|a, b| b.cmp(a));
+        entries.dedup();
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next = if more { entries.last().map(|(seq, _)| encode(*seq)) } else { None };
+        let mut items = Vec::with_capacity(entries.len());
+        for (_, member) in &entries {
+            let post = member.rsplit(':').next().unwrap_or_default();
+            // Deleted or hidden since it was fanned out: not shown.
+            if let Some(post) = models.posts.post(post, Audience::Public).await? {
+                items.push(post);
+            }
+        }
+        Ok(FeedPage { items, next })
+    }
+
+    /// The recent posts, older than `before`, of the large accounts `user`
+    /// follows: those are not fanned out. Large accounts are few, so this
+    /// does not grow with how many people the user follows.
+    async fn merged_large_accounts<S: ReadStore>(
+        &self,
+        models: &Models<'_, S>,
+        user: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, FeedError> {
+        let large: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.large_key()).query_async(&mut self.connection()).await?;
+        let mut entries = Vec::new();
+        for author in large {
+            if author != user && !models.profiles.follows(user, &author).await? {
+                continue;
+            }
+            let recent = models.posts.recent(&author, before, limit + 1).await?;
+            entries.extend(recent.into_iter().map(|p| (p.seq, member(&p.author, &p.id))));
+        }
+        Ok(entries)
+    }
+
+    /// Builds `user`'s feed from the read models: the newest posts of
+    /// everyone they follow, and their own, up to the cap.
+    pub async fn build<S: ReadStore>(&self, models: &Models<'_, S>, user: &str) -> Result<(), FeedError> {
+        let mut authors = models.all_related(user, Side::Following).await?;
+        authors.push(user.to_owned());
+        let per_author = u32::try_from(self.settings.cap).unwrap_or(u32::MAX).min(read_store::MAX_PAGE_SIZE);
+        let mut entries: Vec<Entry> = Vec::new();
+        for author in &authors {
+            let recent = models.posts.recent(author, None, per_author).await?;
+            entries.extend(recent.into_iter().map(|p| (p.seq, member(&p.author, &p.id))));
+        }
+        entries.sort_by(|a, b| b.cmp(a));
+        entries.truncate(self.settings.cap);
+        let key = self.feed_key(user);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if !entries.is_empty() {
+            pipe.cmd("ZADD").arg(&key);
+            for (seq, member) in &entries {
+                pipe.arg(*seq).arg(member);
+            }
+            pipe.ignore();
+        }
+        let keep = -(i64::try_from(self.settings.cap).unwrap_or(i64::MAX)) - 1;
+        pipe.cmd("ZREMRANGEBYRANK").arg(&key).arg(0).arg(keep).ignore();
+        pipe.cmd("SET").arg(self.built_key(user)).arg(1).ignore();
+        let _: () = pipe.query_async(&mut self.connection()).await?;
+        Ok(())
+    }
+}
+
+fn encode(seq: u64) -> String {
+    URL_SAFE_NO_PAD.encode(seq.to_string())
+}
+
+fn decode(cursor: &str) -> Result<u64, FeedError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).map_err(|_| ReadStoreError::InvalidCursor)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ReadStoreError::InvalidCursor)?;
+    Ok(text.parse().map_err(|_| ReadStoreError::InvalidCursor)?)
+}
