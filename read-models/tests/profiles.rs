@@ -81,6 +81,7 @@ fn history() -> Vec<DomainEvent> {
         UserBlocked { blocker: user("ana"), blocked: user("dee") }.into(),
         ProfileUpdated {
             user: user("ana"),
+            handle: Some(Handle::parse("ana_h").unwrap()),
             profile: ProfileBody { display_name: "Ana S.".into(), bio: Some("hello".into()), ..Default::default() },
         }
         .into(),
