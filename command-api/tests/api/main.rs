@@ -18,4 +18,5 @@ mod posts;
 mod probes;
 mod profiles;
 mod support;
+mod user_queries;
 mod users;
