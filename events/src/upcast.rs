@@ -91,6 +91,7 @@ pub fn current_version(context: Context, name: &str) -> Option<u32> {
 fn step(context: Context, name: &str, from: u32, body: Value) -> Option<Value> {
     match (context, name, from) {
         (Context::Users, "UserRegistered", 1) => Some(user_registered_v1_to_v2(body)),
+        (Context::Users, "ProfileUpdated", 1) => Some(profile_updated_v1_to_v2(body)),
         (Context::Chat, "MessagesRead", 1) => Some(messages_read_v1_to_v2(body)),
         _ => None,
     }
@@ -103,6 +104,17 @@ fn user_registered_v1_to_v2(mut body: Value) -> Value {
         let name = fields.remove("name").unwrap_or(Value::String(String::new()));
         fields.insert("display_name".to_owned(), name);
         fields.entry("email").or_insert(json!(null));
+    }
+    body
+}
+
+/// v1 (`{"user","profile"}`) did not carry the handle; v2 does, so search
+/// can index it with the new display name. An old update cannot recover it
+/// from its own body, so it reads as `null`: the profiles projection then
+/// indexes the display name alone until the user's next update.
+fn profile_updated_v1_to_v2(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.entry("handle").or_insert(json!(null));
     }
     body
 }
@@ -123,7 +135,7 @@ fn messages_read_v1_to_v2(mut body: Value) -> Value {
 mod tests {
     use super::*;
     use crate::catalog::chat::MessagesRead;
-    use crate::catalog::users::UserRegistered;
+    use crate::catalog::users::{Profile, ProfileUpdated, UserRegistered};
     use crate::ids::{ConversationId, Handle, MessageId, UserId};
 
     #[track_caller]
@@ -155,6 +167,28 @@ mod tests {
             2,
             r#"{"user":"ana","handle":"ana","display_name":"Ana","email":"ana@example.org"}"#,
             registered("Ana", Some("ana@example.org")),
+        );
+    }
+
+    fn updated(handle: Option<&str>) -> UserEvent {
+        UserEvent::ProfileUpdated(ProfileUpdated {
+            user: UserId::parse("ana").unwrap(),
+            handle: handle.map(|h| Handle::parse(h).unwrap()),
+            profile: Profile { display_name: "Ana S.".into(), bio: Some("hi".into()), ..Profile::default() },
+        })
+    }
+
+    #[test]
+    fn every_stored_profile_updated_version_still_reads() {
+        let profile =
+            r#""profile":{"display_name":"Ana S.","bio":"hi","avatar_url":null,"location":null,"website":null}"#;
+        check(Context::Users, "ProfileUpdated", 1, &format!(r#"{{"user":"ana",{profile}}}"#), updated(None));
+        check(
+            Context::Users,
+            "ProfileUpdated",
+            2,
+            &format!(r#"{{"user":"ana","handle":"ana_s",{profile}}}"#),
+            updated(Some("ana_s")),
         );
     }
 

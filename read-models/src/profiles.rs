@@ -5,14 +5,28 @@
 //! id `follower:followee`), `blocks` (one per block, id `blocker:blocked`).
 //! Counters move by one per event; the engine's marks make a replayed event
 //! move them not at all. A user id holds no `:`, so the pair ids are unique.
+//!
+//! User search: a users document carries `tokens`, the
+//! [`read_store::substring_tokens`] of its handle and display name, written
+//! with them by `UserRegistered` and `ProfileUpdated` (v2 carries the handle
+//! for this: the projection cannot read the document it updates). An update
+//! stored as v1 has no handle, so it indexes the display name alone: such a
+//! user is found by name, not by handle, until their next profile update.
+//!
+//! "Who to follow" is computed when asked, from the follows, within fixed
+//! bounds: see [`ProfileQueries::suggestions`].
 
 use crate::projection::{Event, Generation, Projection};
 use events::catalog::content::ContentEvent;
 use events::catalog::users::UserEvent;
 use events::catalog::{Context, DomainEvent};
-use read_store::{Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, Update, Write};
+use read_store::{
+    Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, TOKENS_FIELD, Update, Write,
+    substring_matches, substring_query, substring_tokens,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
@@ -60,18 +74,28 @@ fn users_event(e: &UserEvent, at: Event<'_>) -> Vec<Write> {
                 ("handle", json!(r.handle)),
                 ("display_name", json!(r.display_name)),
                 ("joined", json!(timestamp(at.time))),
+                (TOKENS_FIELD, json!(substring_tokens(&[r.handle.as_str(), &r.display_name]))),
             ],
         )],
-        UserEvent::ProfileUpdated(u) => vec![set(
-            u.user.as_str(),
-            [
-                ("display_name", json!(u.profile.display_name)),
-                ("bio", json!(u.profile.bio)),
-                ("avatar_url", json!(u.profile.avatar_url)),
-                ("location", json!(u.profile.location)),
-                ("website", json!(u.profile.website)),
-            ],
-        )],
+        UserEvent::ProfileUpdated(u) => {
+            let name = u.profile.display_name.as_str();
+            let tokens = match &u.handle {
+                Some(handle) => substring_tokens(&[handle.as_str(), name]),
+                // A v1 update: the handle is unknown here (see the module doc).
+                None => substring_tokens(&[name]),
+            };
+            vec![set(
+                u.user.as_str(),
+                [
+                    (TOKENS_FIELD, json!(tokens)),
+                    ("display_name", json!(name)),
+                    ("bio", json!(u.profile.bio)),
+                    ("avatar_url", json!(u.profile.avatar_url)),
+                    ("location", json!(u.profile.location)),
+                    ("website", json!(u.profile.website)),
+                ],
+            )]
+        }
         UserEvent::Followed(f) => {
             let (follower, followee) = (f.follower.as_str(), f.followee.as_str());
             let edge =
@@ -195,6 +219,93 @@ pub struct RelatedPage {
     pub next: Option<String>,
 }
 
+/// One user found by a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UserHit {
+    /// The user id.
+    pub user: String,
+    /// Their handle.
+    pub handle: String,
+    /// Their display name.
+    pub display_name: String,
+}
+
+/// A page of users found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UserPage {
+    /// The users, by handle. A page may hold fewer than the limit while
+    /// `next` is set: documents that only seemed to match are left out.
+    pub items: Vec<UserHit>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next: Option<String>,
+}
+
+/// The longest search text accepted, in characters: no display name is
+/// longer, and the words asked for stay few.
+pub const MAX_SEARCH_CHARS: usize = 50;
+
+/// Why a user search did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchError {
+    /// The text cannot be searched for; the reason is for the client.
+    Invalid(&'static str),
+    /// The store failed.
+    Store(ReadStoreError),
+}
+
+impl std::fmt::Display for SearchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(why) => write!(f, "search text {why}"),
+            Self::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SearchError {}
+
+impl From<ReadStoreError> for SearchError {
+    fn from(e: ReadStoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// How many of the user's own followings suggestions start from: the most
+/// recent ones, one page of the store.
+pub const SUGGESTION_FOLLOWINGS: u32 = 100;
+
+/// How many followings of each of those are counted: again the most recent.
+/// With [`SUGGESTION_FOLLOWINGS`], at most 101 list reads per request.
+pub const SUGGESTION_FANOUT: u32 = 100;
+
+/// How many ranked candidates are checked (already followed, blocked either
+/// way, registered) before giving up on filling the list: three or four gets
+/// each, so a user who blocks many popular accounts still gets a bounded answer.
+pub const SUGGESTION_CHECKS: usize = 200;
+
+/// The most suggestions one request returns.
+pub const MAX_SUGGESTIONS: u32 = 50;
+
+/// Someone the user might follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Suggestion {
+    /// Their user id.
+    pub user: String,
+    /// Their handle.
+    pub handle: String,
+    /// Their display name.
+    pub display_name: String,
+    /// How many of the people the user follows (among those looked at) follow them.
+    pub mutual: u32,
+}
+
+/// Suggestions, best first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Suggestions {
+    /// Most mutual follows first, then by user id.
+    pub items: Vec<Suggestion>,
+}
+
 /// Which side of a follow a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -256,6 +367,88 @@ impl<'a, S: ReadStore> ProfileQueries<'a, S> {
     /// Whether `blocker` blocks `blocked`.
     pub async fn blocks_user(&self, blocker: &str, blocked: &str) -> Result<bool, ReadStoreError> {
         Ok(self.store.get(&self.generation.collection(BLOCKS), &pair(blocker, blocked)).await?.is_some())
+    }
+
+    /// One page of the registered users whose handle or display name holds
+    /// every word of `q`, by handle. A word of one or two characters matches
+    /// the start of a word ("jo" finds "José"), a longer one any part of a
+    /// word ("ana" finds "Mariana"), regardless of case and accents; `_` in a
+    /// handle separates words ("ana_s" finds `ana_silva`).
+    pub async fn search(&self, q: &str, limit: u32, cursor: Option<String>) -> Result<UserPage, SearchError> {
+        if q.chars().count() > MAX_SEARCH_CHARS {
+            return Err(SearchError::Invalid("must be at most 50 characters"));
+        }
+        let words = substring_query(q);
+        if words.is_empty() {
+            return Err(SearchError::Invalid("must hold a letter or a digit"));
+        }
+        let filter = Filter { words: Some(words), ..Filter::all() };
+        let query = Query::new(filter, "handle", Direction::Ascending).limit(limit).after(cursor);
+        let page = self.store.find(&self.generation.collection(USERS), &query).await?;
+        let items = page
+            .items
+            .into_iter()
+            .filter_map(|found| {
+                let handle = text(&found.doc, "handle")?;
+                let display_name = text(&found.doc, "display_name").unwrap_or_default();
+                // The trigrams can all be there without the text being there.
+                substring_matches(q, &[&handle, &display_name]).then_some(UserHit {
+                    user: found.id,
+                    handle,
+                    display_name,
+                })
+            })
+            .collect();
+        Ok(UserPage { items, next: page.next })
+    }
+
+    /// Up to `limit` (at most [`MAX_SUGGESTIONS`]) registered users `user`
+    /// might follow: the people followed by the people `user` follows, ranked
+    /// by how many of those follow them, ties by user id. Left out: `user`,
+    /// whoever `user` already follows, and anyone `user` blocks or who blocks
+    /// `user`. Computed now, within bounds: the [`SUGGESTION_FOLLOWINGS`] most
+    /// recent followings of `user`, the [`SUGGESTION_FANOUT`] most recent
+    /// followings of each, and the first [`SUGGESTION_CHECKS`] candidates.
+    pub async fn suggestions(&self, user: &str, limit: u32) -> Result<Suggestions, ReadStoreError> {
+        let limit = limit.clamp(1, MAX_SUGGESTIONS) as usize;
+        let mine = self.followees(user, SUGGESTION_FOLLOWINGS).await?;
+        let followed: HashSet<&str> = mine.iter().map(String::as_str).collect();
+        let mut mutual: HashMap<String, u32> = HashMap::new();
+        for friend in &mine {
+            for candidate in self.followees(friend, SUGGESTION_FANOUT).await? {
+                if candidate != user && !followed.contains(candidate.as_str()) {
+                    *mutual.entry(candidate).or_default() += 1;
+                }
+            }
+        }
+        let mut ranked: Vec<(String, u32)> = mutual.into_iter().collect();
+        ranked.sort_by(|(a, m), (b, n)| n.cmp(m).then_with(|| a.cmp(b)));
+        let users = self.generation.collection(USERS);
+        let mut items = Vec::new();
+        for (candidate, mutual) in ranked.into_iter().take(SUGGESTION_CHECKS) {
+            if items.len() == limit {
+                break;
+            }
+            // Followings older than the ones looked at are not in `followed`.
+            if self.follows(user, &candidate).await?
+                || self.blocks_user(user, &candidate).await?
+                || self.blocks_user(&candidate, user).await?
+            {
+                continue;
+            }
+            let Some(doc) = self.store.get(&users, &candidate).await? else { continue };
+            let Some(handle) = text(&doc, "handle") else { continue };
+            let display_name = text(&doc, "display_name").unwrap_or_default();
+            items.push(Suggestion { user: candidate, handle, display_name, mutual });
+        }
+        Ok(Suggestions { items })
+    }
+
+    /// The ids of the `limit` (at most a page) users `user` followed last.
+    async fn followees(&self, user: &str, limit: u32) -> Result<Vec<String>, ReadStoreError> {
+        let query = Query::new(Filter::all().eq("follower", user), "since", Direction::Descending).limit(limit);
+        let page = self.store.find(&self.generation.collection(FOLLOWS), &query).await?;
+        Ok(page.items.iter().filter_map(|found| text(&found.doc, "followee")).collect())
     }
 
     async fn page(

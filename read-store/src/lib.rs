@@ -37,7 +37,7 @@ pub use model::{
 };
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
-pub use tokens::{prefix_tokens, tokens};
+pub use tokens::{prefix_tokens, substring_matches, substring_query, substring_tokens, tokens};
 
 use std::future::Future;
 

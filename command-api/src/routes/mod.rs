@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod post_queries;
 pub mod posts;
 pub mod profiles;
+pub mod user_queries;
 pub mod users;
 
 use crate::App;
@@ -44,6 +45,7 @@ pub fn api() -> OpenApiRouter<App> {
         .merge(users::router())
         .merge(profiles::router())
         .merge(feed::router())
+        .merge(user_queries::router())
         .merge(post_queries::router())
         .merge(chat::router())
         .merge(chat_queries::router())

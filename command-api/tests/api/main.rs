@@ -19,4 +19,5 @@ mod posts;
 mod probes;
 mod profiles;
 mod support;
+mod user_queries;
 mod users;

@@ -181,9 +181,14 @@ pub fn decide(user: &User, command: UserCommand) -> Result<Vec<UserEvent>, UserR
         }
         (User::Registered { .. }, UserCommand::Register { .. }) => Ok(vec![]),
         (User::Unregistered, _) => Err(UserRejection::NotRegistered),
-        (User::Registered { profile, .. }, UserCommand::UpdateProfile { user, changes }) => {
+        (User::Registered { handle, profile, .. }, UserCommand::UpdateProfile { user, changes }) => {
             let updated = changes.apply(profile);
-            Ok(if updated == *profile { vec![] } else { vec![ProfileUpdated { user, profile: updated }.into()] })
+            if updated == *profile {
+                return Ok(vec![]);
+            }
+            // The handle rides along so the read side can index it with the
+            // new display name without reading (event-carried state).
+            Ok(vec![ProfileUpdated { user, handle: Some(handle.clone()), profile: updated }.into()])
         }
         (User::Registered { settings: current, .. }, UserCommand::ChangeSettings { user, settings }) => {
             Ok(if settings == *current { vec![] } else { vec![SettingsChanged { user, settings }.into()] })
@@ -263,6 +268,7 @@ mod tests {
             decide(&given(&[registered()]), UserCommand::UpdateProfile { user: ana(), changes: changes(bio) }).unwrap();
         let UserEvent::ProfileUpdated(updated) = &first[0] else { panic!("{first:?}") };
         assert_eq!(updated.profile.display_name, "Ana");
+        assert_eq!(updated.handle, Some(Handle::parse("ana").unwrap()), "v2 carries the handle");
         assert_eq!(updated.profile.bio.as_deref(), Some("Rust and coffee"));
         let clear = RawProfileChanges { bio: Some(String::new()), ..Default::default() };
         let after = decide(

@@ -14,7 +14,7 @@ catalog! {
     UserEvent, Context::Users, {
         HandleClaimed = 1,
         UserRegistered = 2,
-        ProfileUpdated = 1,
+        ProfileUpdated = 2,
         SettingsChanged = 1,
         Followed = 1,
         Unfollowed = 1,
@@ -62,11 +62,15 @@ pub struct Profile {
     pub website: Option<String>,
 }
 
-/// A user changed their public profile.
+/// A user changed their public profile. Version 2 added `handle`; see `upcast`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileUpdated {
     /// Whose profile.
     pub user: UserId,
+    /// Their handle when the profile changed: carried so a read model can
+    /// index the handle beside the new display name without reading anything.
+    /// Always set since v2; `None` for updates written as v1.
+    pub handle: Option<Handle>,
     /// The whole profile after the change.
     pub profile: Profile,
 }
