@@ -112,20 +112,7 @@ async fn caught_up(log: &TestLog, store: &AnyStore) {
     }
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(|| async { testkit::read_stores::sqlite() }).await; })*
-        }
-        mod mongo {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(testkit::read_stores::mongo).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
     the_engine_builds_the_model_the_events_make_applied_one_by_one,
     every_event_delivered_again_leaves_the_same_model_and_counters,
     projectors_stopped_in_the_middle_of_batches_and_restarted_leave_the_same_model,

@@ -68,25 +68,17 @@ async fn until<F: Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
     }
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(testkit::read_stores::sqlite()).await; })*
-        }
-        mod mongo {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(testkit::read_stores::mongo().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
     a_rebuild_switches_reads_and_projectors_to_the_new_generation_and_drops_the_old,
     verify_finds_no_difference_in_an_honest_model_and_every_tampered_document,
 );
 
-async fn a_rebuild_switches_reads_and_projectors_to_the_new_generation_and_drops_the_old(store: AnyStore) {
+async fn a_rebuild_switches_reads_and_projectors_to_the_new_generation_and_drops_the_old<
+    F: Future<Output = AnyStore>,
+>(
+    fresh: impl Fn() -> F,
+) {
+    let store = fresh().await;
     let log = TestLog::new().await;
     seed(&log, 0, 40).await;
     let _service = serve(&log, &store);
@@ -112,7 +104,10 @@ async fn a_rebuild_switches_reads_and_projectors_to_the_new_generation_and_drops
         .await;
 }
 
-async fn verify_finds_no_difference_in_an_honest_model_and_every_tampered_document(store: AnyStore) {
+async fn verify_finds_no_difference_in_an_honest_model_and_every_tampered_document<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let store = fresh().await;
     let log = TestLog::new().await;
     seed(&log, 0, 20).await;
     registry::declare(&store, &[profiles()]).await.unwrap();

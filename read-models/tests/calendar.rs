@@ -8,7 +8,7 @@ use events::catalog::DomainEvent;
 use events::catalog::content::{EventCancelled, EventCreated, EventDetails, EventUpdated, Rsvp, RsvpChanged};
 use events::ids::{EventId, UserId};
 use read_models::calendar::{Calendar, CalendarQueries, RsvpCounts};
-use read_models::{Event, Generation, Projection};
+use read_models::Generation;
 use read_store::{AnyStore, ReadStore};
 use time::{Duration, OffsetDateTime};
 
@@ -42,25 +42,10 @@ fn rsvp(event: EventId, who: &str, rsvp: Rsvp) -> DomainEvent {
 }
 
 async fn apply(store: &AnyStore, history: &[DomainEvent]) {
-    for (i, event) in history.iter().enumerate() {
-        let sequence = i as u64 + 1;
-        let writes = Calendar.apply(Event { event, sequence, time: OffsetDateTime::UNIX_EPOCH });
-        store.write(&Generation::FIRST.stamp(writes, event.context(), sequence)).await.unwrap();
-    }
+    testkit::read_stores::apply_history(store, &[&Calendar], history).await;
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(|| async { testkit::read_stores::sqlite() }).await; })*
-        }
-        mod mongo {
-            $(#[tokio::test] async fn $name() { super::$name(testkit::read_stores::mongo).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
     counts_follow_each_users_latest_answer,
     upcoming_is_live_events_after_now_soonest_first_in_pages,
     a_users_answers_are_latest_first,

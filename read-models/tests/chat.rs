@@ -11,9 +11,8 @@ use events::catalog::chat::{
 };
 use events::ids::{ConversationId, MessageId, UserId};
 use read_models::chat::{Chat, ChatQueries};
-use read_models::{Event, Generation, Projection};
+use read_models::Generation;
 use read_store::{AnyStore, ReadStore};
-use time::OffsetDateTime;
 
 fn user(id: &str) -> UserId {
     UserId::parse(id).unwrap()
@@ -38,25 +37,10 @@ fn read(conversation: ConversationId, reader: &str, up_to: MessageId, sequence: 
 
 /// Applies the events as the engine does, numbered 1, 2, ... in the chat stream.
 async fn apply(store: &AnyStore, history: &[DomainEvent]) {
-    for (i, event) in history.iter().enumerate() {
-        let sequence = i as u64 + 1;
-        let writes = Chat.apply(Event { event, sequence, time: OffsetDateTime::UNIX_EPOCH });
-        store.write(&Generation::FIRST.stamp(writes, event.context(), sequence)).await.unwrap();
-    }
+    testkit::read_stores::apply_history(store, &[&Chat], history).await;
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(|| async { testkit::read_stores::sqlite() }).await; })*
-        }
-        mod mongo {
-            $(#[tokio::test] async fn $name() { super::$name(testkit::read_stores::mongo).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
     the_list_is_latest_activity_first_with_the_last_message_and_unread_from_others,
     a_history_is_newest_first_pages_and_shows_deleted_messages_without_text,
     only_current_members_see_a_conversation,

@@ -14,9 +14,8 @@ use events::catalog::users::UserRegistered;
 use events::ids::{CommentId, Handle, PostId, UserId};
 use read_models::posts::{Audience, PostQueries, PostStats, Posts, Search, State};
 use read_models::profiles::Profiles;
-use read_models::{Event, Generation, Projection};
+use read_models::Generation;
 use read_store::{AnyStore, ReadStore};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 const HELLO: PostId = PostId(Uuid::from_u128(1));
@@ -58,29 +57,10 @@ fn hide(target: ContentRef) -> DomainEvent {
 /// its own stream, to both the posts and the profiles model (posts show
 /// their authors' handles).
 async fn apply(store: &AnyStore, history: &[DomainEvent]) {
-    let mut sequences = std::collections::HashMap::new();
-    for event in history {
-        let sequence = *sequences.entry(event.context()).and_modify(|s| *s += 1).or_insert(1_u64);
-        let at = Event { event, sequence, time: OffsetDateTime::UNIX_EPOCH };
-        let mut writes = Generation::FIRST.stamp(Posts.apply(at), event.context(), sequence);
-        writes.extend(Generation::FIRST.stamp(Profiles.apply(at), event.context(), sequence));
-        store.write(&writes).await.unwrap();
-    }
+    testkit::read_stores::apply_history(store, &[&Posts, &Profiles], history).await;
 }
 
-/// Runs each behaviour on a fresh store of each backend.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(|| async { testkit::read_stores::sqlite() }).await; })*
-        }
-        mod mongo {
-            $(#[tokio::test] async fn $name() { super::$name(testkit::read_stores::mongo).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
     a_post_counts_current_likes_and_comments_not_deleted_and_knows_who_likes_it,
     an_edit_changes_the_text_and_words_and_keeps_the_counts,
     deleted_posts_and_comments_are_shown_to_nobody,

@@ -11,9 +11,8 @@ use events::catalog::users::{
 };
 use events::ids::{Handle, PostId, UserId};
 use read_models::profiles::{ProfileQueries, Profiles, SearchError, Side, Stats};
-use read_models::{Event, Generation, Projection};
+use read_models::Generation;
 use read_store::{AnyStore, ReadStore};
-use time::OffsetDateTime;
 
 fn user(id: &str) -> UserId {
     UserId::parse(id).unwrap()
@@ -56,27 +55,10 @@ fn post(author: &str, post: PostId) -> DomainEvent {
 /// Applies the events as the engine does, each stamped with its position in
 /// its own stream (users and content number their events separately).
 async fn apply(store: &AnyStore, history: &[DomainEvent]) {
-    let mut sequences = std::collections::HashMap::new();
-    for event in history {
-        let sequence = sequences.entry(event.context()).and_modify(|s| *s += 1).or_insert(1_u64);
-        let writes = Profiles.apply(Event { event, sequence: *sequence, time: OffsetDateTime::UNIX_EPOCH });
-        store.write(&Generation::FIRST.stamp(writes, event.context(), *sequence)).await.unwrap();
-    }
+    testkit::read_stores::apply_history(store, &[&Profiles], history).await;
 }
 
-/// Runs each behaviour on a fresh store of each backend.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(|| async { testkit::read_stores::sqlite() }).await; })*
-        }
-        mod mongo {
-            $(#[tokio::test] async fn $name() { super::$name(testkit::read_stores::mongo).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
     a_profile_counts_followers_following_posts_and_likes_received,
     lists_of_followers_and_following_are_newest_first_and_page_with_a_cursor,
     replaying_the_whole_history_or_any_suffix_changes_nothing,

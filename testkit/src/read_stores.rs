@@ -42,3 +42,44 @@ pub async fn mongo() -> AnyStore {
         Err(e) => panic!("this test needs MongoDB at {url} (run `make test`): {e}"),
     }
 }
+
+/// Applies a history to `projections` as the engine does: each event stamped
+/// with its position in its own stream (each stream numbers its events), all
+/// at one time, into the first generation.
+pub async fn apply_history(
+    store: &AnyStore,
+    projections: &[&dyn read_models::Projection],
+    history: &[events::DomainEvent],
+) {
+    use read_store::ReadStore;
+    let mut sequences = std::collections::HashMap::new();
+    for event in history {
+        let sequence = *sequences.entry(event.context()).and_modify(|s| *s += 1).or_insert(1_u64);
+        let at = read_models::Event { event, sequence, time: time::OffsetDateTime::UNIX_EPOCH };
+        let mut writes = Vec::new();
+        for projection in projections {
+            writes.extend(read_models::Generation::FIRST.stamp(projection.apply(at), event.context(), sequence));
+        }
+        if let Err(e) = store.write(&writes).await {
+            panic!("the store refused a history's writes: {e}");
+        }
+    }
+}
+
+/// Runs each named behaviour twice, on a fresh SQLite store and on a fresh
+/// MongoDB one: each is an `async fn(fresh: impl Fn() -> impl Future<Output =
+/// AnyStore>)` in the calling module, and the macro makes a `sqlite` and a
+/// `mongo` module of `#[tokio::test]`s.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(|| async { $crate::read_stores::sqlite() }).await; })*
+        }
+        mod mongo {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::read_stores::mongo).await; })*
+        }
+    };
+}
