@@ -7,8 +7,8 @@
 use events::catalog::DomainEvent;
 use events::catalog::content::{EventCancelled, EventCreated, EventDetails, EventUpdated, Rsvp, RsvpChanged};
 use events::ids::{EventId, UserId};
-use read_models::calendar::{Calendar, CalendarQueries, RsvpCounts};
 use read_models::Generation;
+use read_models::calendar::{Calendar, CalendarQueries, RsvpCounts};
 use read_store::{AnyStore, ReadStore};
 use time::{Duration, OffsetDateTime};
 

@@ -10,8 +10,8 @@ use events::catalog::chat::{
     MessagesRead,
 };
 use events::ids::{ConversationId, MessageId, UserId};
-use read_models::chat::{Chat, ChatQueries};
 use read_models::Generation;
+use read_models::chat::{Chat, ChatQueries};
 use read_store::{AnyStore, ReadStore};
 
 fn user(id: &str) -> UserId {

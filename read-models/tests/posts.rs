@@ -12,9 +12,9 @@ use events::catalog::content::{
 };
 use events::catalog::users::UserRegistered;
 use events::ids::{CommentId, Handle, PostId, UserId};
+use read_models::Generation;
 use read_models::posts::{Audience, PostQueries, PostStats, Posts, Search, State};
 use read_models::profiles::Profiles;
-use read_models::Generation;
 use read_store::{AnyStore, ReadStore};
 use uuid::Uuid;
 

@@ -10,8 +10,8 @@ use events::catalog::users::{
     Followed, Profile as ProfileBody, ProfileUpdated, Unfollowed, UserBlocked, UserRegistered, UserUnblocked,
 };
 use events::ids::{Handle, PostId, UserId};
-use read_models::profiles::{ProfileQueries, Profiles, SearchError, Side, Stats};
 use read_models::Generation;
+use read_models::profiles::{ProfileQueries, Profiles, SearchError, Side, Stats};
 use read_store::{AnyStore, ReadStore};
 
 fn user(id: &str) -> UserId {
