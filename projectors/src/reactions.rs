@@ -24,7 +24,7 @@ impl Reactor for Reactions {
     }
 
     fn contexts(&self) -> &'static [Context] {
-        &[Context::Users]
+        Self::CONTEXTS
     }
 
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
@@ -35,6 +35,9 @@ impl Reactor for Reactions {
 impl Reactions {
     /// Their name in checkpoints, consumers and status.
     pub const NAME: &'static str = "reactions";
+
+    /// The streams whose events the policies react to.
+    pub const CONTEXTS: &'static [Context] = &[Context::Users];
 
     /// Reactions that run their commands with `commands`.
     pub fn new(commands: Commands) -> Self {

@@ -40,18 +40,20 @@ impl StreamStatus {
     }
 }
 
-/// The status of every projection in every stream it reads.
+/// The status of every projection, and of every reactor named (which stay
+/// in their first generation), in every stream it reads.
 pub async fn status<S: ReadStore>(
     log: &EventStore,
     store: &S,
     projections: &[Arc<dyn Projection>],
+    reactors: &[(&'static str, &'static [Context])],
 ) -> Result<Vec<StreamStatus>, String> {
     store.ensure(&registry::collections()).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for projection in projections {
-        let name = projection.name();
+    let named = projections.iter().map(|p| (p.name(), p.contexts())).chain(reactors.iter().copied());
+    for (name, contexts) in named {
         let generation = registry::live(store, name).await.map_err(|e| e.to_string())?;
-        for &context in projection.contexts() {
+        for &context in contexts {
             let applied = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
             let head = log.head(context).await.map_err(|e| e.to_string())?;
             let lag_events = head.saturating_sub(applied.sequence);

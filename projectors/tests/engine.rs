@@ -103,7 +103,7 @@ fn start(log: &TestLog, store: &AnyStore, settings: Settings) -> (watch::Sender<
 async fn caught_up(log: &TestLog, store: &AnyStore) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let status = projectors::status::status(&log.store, store, &projections()).await.unwrap();
+        let status = projectors::status::status(&log.store, store, &projections(), &[]).await.unwrap();
         if status.iter().all(|s| s.lag_events == 0) {
             return;
         }

@@ -20,7 +20,9 @@ pub struct NameArgs {
 
 /// Prints one line per projection and stream.
 pub async fn status(log: &EventStore, store: &AnyStore) -> anyhow::Result<()> {
-    let rows = projectors::status::status(log, store, &read_models::all()).await.map_err(anyhow::Error::msg)?;
+    let reactors = [(projectors::Reactions::NAME, projectors::Reactions::CONTEXTS), (feeds::NAME, feeds::CONTEXTS)];
+    let rows =
+        projectors::status::status(log, store, &read_models::all(), &reactors).await.map_err(anyhow::Error::msg)?;
     println!(
         "{:<12} {:>3} {:<14} {:>10} {:>10} {:>10} {:>10}  state",
         "projection", "gen", "stream", "applied", "head", "lag", "lag s"
