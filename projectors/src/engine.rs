@@ -292,7 +292,8 @@ impl<S: ReadStore + Clone> Stream<S> {
                 }
             }
             if let Some(last) = deliveries.last() {
-                if let Some(first) = deliveries.iter().map(|d| d.sequence).find(|s| *s > applied + 1) {
+                let first_new = deliveries.iter().map(|d| d.sequence).filter(|s| *s > applied).min();
+                if let Some(first) = first_new.filter(|first| *first > applied + 1) {
                     // After a hand-over the consumer delivers what follows the
                     // last event it *sent*; the unacknowledged ones in front
                     // come back only after the ack wait, and applied then,
@@ -324,6 +325,7 @@ impl<S: ReadStore + Clone> Stream<S> {
         if until <= applied {
             return Ok(applied);
         }
+        self.projector.metrics.catch_ups.get_or_create(&self.labels).inc();
         let name = self.job.name();
         tracing::info!(from = applied + 1, until, projection = name, context = %self.context, "catching up from the stream");
         let from = Subscribe { start: Start::At(applied + 1), ..Subscribe::all(self.context) };

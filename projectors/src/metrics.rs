@@ -34,6 +34,9 @@ pub struct ProjectorMetrics {
     pub batch_size: Histogram,
     /// Store writes that failed and were retried.
     pub store_retries: Family<Labels, Counter>,
+    /// Reads of the stream around the consumer: after a hand-over, a crash,
+    /// or a lost store. Rare by design; many mean something is wrong.
+    pub catch_ups: Family<Labels, Counter>,
 }
 
 impl Default for ProjectorMetrics {
@@ -45,6 +48,7 @@ impl Default for ProjectorMetrics {
             lag_seconds: Family::default(),
             batch_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             store_retries: Family::default(),
+            catch_ups: Family::default(),
         }
     }
 }
@@ -58,5 +62,6 @@ impl ProjectorMetrics {
         metrics.register("projection_lag_seconds", "How far behind the log a projection is", self.lag_seconds.clone());
         metrics.register("projection_batch_size", "Events per batch", self.batch_size.clone());
         metrics.register("projection_store_retries", "Read-store writes retried", self.store_retries.clone());
+        metrics.register("projection_catch_ups", "Reads of the stream around the consumer", self.catch_ups.clone());
     }
 }

@@ -91,7 +91,17 @@ fn projections() -> Vec<Arc<dyn Projection>> {
 
 /// Runs a projector until `stop` is dropped or fires.
 fn start(log: &TestLog, store: &AnyStore, settings: Settings) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let projector = Projector::new(log.store.clone(), store.clone(), ProjectorMetrics::default(), settings);
+    start_counted(log, store, settings, ProjectorMetrics::default())
+}
+
+/// [`start`], recording into `metrics`.
+fn start_counted(
+    log: &TestLog,
+    store: &AnyStore,
+    settings: Settings,
+    metrics: ProjectorMetrics,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let projector = Projector::new(log.store.clone(), store.clone(), metrics, settings);
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(async move {
         projector.run(&projectors::Job::all(&projections(), vec![]), stopped).await.unwrap();
@@ -118,6 +128,7 @@ testkit::on_both_stores!(
     projectors_stopped_in_the_middle_of_batches_and_restarted_leave_the_same_model,
     two_projectors_sharing_the_work_build_the_model_once,
     a_read_store_lost_behind_its_consumer_is_filled_again_from_the_log,
+    a_projector_reading_in_order_never_reads_around_its_consumer,
 );
 
 async fn the_engine_builds_the_model_the_events_make_applied_one_by_one<F: Future<Output = AnyStore>>(
@@ -210,4 +221,25 @@ async fn a_read_store_lost_behind_its_consumer_is_filled_again_from_the_log<F: F
     caught_up(&log, &store).await;
 
     assert_eq!(model(&store).await, model(&lost).await);
+}
+
+async fn a_projector_reading_in_order_never_reads_around_its_consumer<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let log = TestLog::new().await;
+    seed(&log, 20).await;
+    let store = fresh().await;
+    let metrics = ProjectorMetrics::default();
+    let small = Settings { batch: 8, ..Settings::default() };
+    let (_stop, _running) = start_counted(&log, &store, small, metrics.clone());
+    // Events arriving while it reads, in many small batches.
+    seed(&log, 10).await;
+    caught_up(&log, &store).await;
+
+    for context in Profiles.contexts() {
+        let labels = projectors::metrics::Labels { projection: "profiles".into(), context: context.as_str().into() };
+        assert!(metrics.applied.get_or_create(&labels).get() > 0);
+        assert_eq!(metrics.catch_ups.get_or_create(&labels).get(), 0, "{context}: the consumer's order was enough");
+    }
+    assert_eq!(model(&store).await, expected(&log, fresh().await).await);
 }
