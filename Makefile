@@ -37,6 +37,7 @@ bench: services ## benchmarks, as ratios against raw baselines measured in the s
 	$(nats_env) cargo run --release -p events --example append_bench
 	$(nats_env) cargo run --release -p command-api --example post_bench
 	$(nats_env) cargo run --release -p command-api --example growth_bench
+	$(nats_env) cargo run --release -p command-api --example read_bench
 	cargo run --release -p command-api --example limiter_bench
 
 lint: ## clippy and rustfmt checks
