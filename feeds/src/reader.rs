@@ -59,14 +59,10 @@ impl Feeds {
         let more = entries.len() > limit as usize;
         entries.truncate(limit as usize);
         let next = if more { entries.last().map(|(seq, _)| encode(*seq)) } else { None };
-        let mut items = Vec::with_capacity(entries.len());
-        for (_, member) in &entries {
-            let post = member.rsplit(':').next().unwrap_or_default();
-            // Deleted or hidden since it was fanned out: not shown.
-            if let Some(post) = models.posts.post(post, Audience::Public).await? {
-                items.push(post);
-            }
-        }
+        let ids: Vec<String> =
+            entries.iter().map(|(_, m)| m.rsplit(':').next().unwrap_or_default().to_owned()).collect();
+        // Deleted or hidden since it was fanned out: left out.
+        let items = models.posts.many(&ids, Audience::Public).await?;
         Ok(FeedPage { items, next })
     }
 

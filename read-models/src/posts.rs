@@ -30,7 +30,7 @@
 //! - Authors are returned by id, with their handle and display name looked up
 //!   in the profiles model, one read per item, bounded by the page size.
 
-use crate::profiles::ProfileQueries;
+use crate::profiles::{Profile, ProfileQueries};
 use crate::projection::{Event, Generation, Projection};
 use events::catalog::content::{CommentAdded, ContentEvent, ContentRef, PostBody};
 use events::catalog::{Context, DomainEvent};
@@ -464,6 +464,14 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
         Ok(doc.is_some_and(|d| d.get("liked").and_then(Value::as_bool).unwrap_or(false)))
     }
 
+    /// Several posts at once, in the order of `ids`, leaving out those that
+    /// do not exist or that `audience` does not see; at most a page's worth.
+    pub async fn many(&self, ids: &[String], audience: Audience) -> Result<Vec<Post>, ReadStoreError> {
+        let docs = self.store.get_many(&self.generation.collection(POSTS), ids).await?;
+        let found = ids.iter().zip(docs).filter_map(|(id, doc)| doc.map(|doc| Found { id: id.clone(), doc }));
+        self.assemble(found.collect(), audience).await
+    }
+
     async fn posts(
         &self,
         filter: Filter,
@@ -473,28 +481,40 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
     ) -> Result<PostPage, ReadStoreError> {
         let query = Query::new(filter, "seq", Direction::Descending).limit(limit).after(cursor);
         let page = self.store.find(&self.generation.collection(POSTS), &query).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for found in page.items {
-            if let Some(state) = audience.sees(&text(&found.doc, "state").unwrap_or_default()) {
-                items.push(self.post_of(&found.id, &found.doc, state).await?);
-            }
-        }
-        Ok(PostPage { items, next: page.next })
+        Ok(PostPage { items: self.assemble(page.items, audience).await?, next: page.next })
+    }
+
+    /// The posts `audience` sees among `found`, each with its author, whose
+    /// profiles are read in one call.
+    async fn assemble(&self, found: Vec<Found>, audience: Audience) -> Result<Vec<Post>, ReadStoreError> {
+        let visible: Vec<(Found, State)> = found
+            .into_iter()
+            .filter_map(|f| audience.sees(&text(&f.doc, "state").unwrap_or_default()).map(|state| (f, state)))
+            .collect();
+        let mut authors: Vec<String> =
+            visible.iter().map(|(f, _)| text(&f.doc, "author").unwrap_or_default()).collect();
+        authors.sort();
+        authors.dedup();
+        let profiles = self.profiles.profiles(&authors).await?;
+        let known: std::collections::HashMap<&str, Profile> =
+            authors.iter().map(String::as_str).zip(profiles).filter_map(|(a, p)| p.map(|p| (a, p))).collect();
+        Ok(visible
+            .into_iter()
+            .map(|(f, state)| {
+                let user = text(&f.doc, "author").unwrap_or_default();
+                let profile = known.get(user.as_str());
+                let author = Author {
+                    handle: profile.map(|p| p.handle.clone()),
+                    display_name: profile.map(|p| p.display_name.clone()),
+                    user,
+                };
+                post_from(&f.id, &f.doc, state, author)
+            })
+            .collect())
     }
 
     async fn post_of(&self, id: &str, doc: &Document, state: State) -> Result<Post, ReadStoreError> {
-        Ok(Post {
-            id: id.to_owned(),
-            author: self.author(doc).await?,
-            text: text(doc, "text").unwrap_or_default(),
-            media: strings(doc, "media"),
-            hashtags: strings(doc, "hashtags"),
-            mentions: strings(doc, "mentions"),
-            created: text(doc, "created").unwrap_or_default(),
-            edited: doc.get("edited").and_then(Value::as_bool).unwrap_or(false),
-            state,
-            stats: PostStats { likes: counter(doc, "likes"), comments: counter(doc, "comments") },
-        })
+        Ok(post_from(id, doc, state, self.author(doc).await?))
     }
 
     async fn comment_of(&self, found: Found, state: State) -> Result<Comment, ReadStoreError> {
@@ -518,6 +538,21 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
             display_name: profile.map(|p| p.display_name),
             user,
         })
+    }
+}
+
+fn post_from(id: &str, doc: &Document, state: State, author: Author) -> Post {
+    Post {
+        id: id.to_owned(),
+        author,
+        text: text(doc, "text").unwrap_or_default(),
+        media: strings(doc, "media"),
+        hashtags: strings(doc, "hashtags"),
+        mentions: strings(doc, "mentions"),
+        created: text(doc, "created").unwrap_or_default(),
+        edited: doc.get("edited").and_then(Value::as_bool).unwrap_or(false),
+        state,
+        stats: PostStats { likes: counter(doc, "likes"), comments: counter(doc, "comments") },
     }
 }
 

@@ -41,6 +41,13 @@ impl ReadStore for AnyStore {
         }
     }
 
+    async fn get_many(&self, collection: &str, ids: &[String]) -> Result<Vec<Option<Document>>, ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.get_many(collection, ids).await,
+            Self::Mongo(s) => s.get_many(collection, ids).await,
+        }
+    }
+
     async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
         match self {
             Self::Sqlite(s) => s.write(writes).await,

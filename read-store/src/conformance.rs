@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             a_batch_applies_in_order_and_counts_what_changed,
             a_bad_write_refuses_the_whole_batch_before_anything_runs,
             a_dropped_collection_is_gone_and_can_be_declared_anew,
+            many_documents_read_at_once_come_in_the_order_asked_with_none_for_missing,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -547,4 +548,26 @@ pub async fn a_dropped_collection_is_gone_and_can_be_declared_anew<S: ReadStore>
     assert_eq!(store.get(PEOPLE, "ana").await.unwrap(), None);
     assert_eq!(search(&store, "ana").await, Vec::<String>::new());
     assert_eq!(store.count(PEOPLE, &Filter::all().eq("city", "Lisboa")).await.unwrap(), 0);
+}
+
+/// A page that names other documents reads them in one call, in its order.
+pub async fn many_documents_read_at_once_come_in_the_order_asked_with_none_for_missing<S: ReadStore>(store: S) {
+    ready(&store).await;
+    store.put(PEOPLE, "ana", &person("Ana", "Lisboa", 30)).await.unwrap();
+    store.put(PEOPLE, "ben", &person("Ben", "Porto", 25)).await.unwrap();
+    let ids: Vec<String> = ["ben", "nobody", "ana", "ben"].iter().map(|s| (*s).to_owned()).collect();
+    let found = store.get_many(PEOPLE, &ids).await.unwrap();
+    assert_eq!(
+        found,
+        vec![
+            Some(person("Ben", "Porto", 25)),
+            None,
+            Some(person("Ana", "Lisboa", 30)),
+            Some(person("Ben", "Porto", 25))
+        ]
+    );
+    assert_eq!(store.get_many(PEOPLE, &[]).await.unwrap(), Vec::<Option<Document>>::new());
+    let too_many: Vec<String> = (0..=MAX_PAGE_SIZE).map(|n| n.to_string()).collect();
+    assert!(matches!(store.get_many(PEOPLE, &too_many).await, Err(ReadStoreError::Invalid(_))));
+    assert!(matches!(store.get_many("nope", &ids).await, Err(ReadStoreError::UnknownCollection(_))));
 }

@@ -84,6 +84,16 @@ pub trait ReadStore: Send + Sync + 'static {
     /// The document with this id, if any.
     fn get(&self, collection: &str, id: &str) -> impl Future<Output = Result<Option<Document>, ReadStoreError>> + Send;
 
+    /// The documents with these ids, in the same order (`None` where there is
+    /// none): one round trip where a backend can, so a page of results that
+    /// each name another document costs two reads, not one per item. At most
+    /// [`MAX_PAGE_SIZE`] ids.
+    fn get_many(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<Document>>, ReadStoreError>> + Send;
+
     /// Applies the writes in order, each atomically; how many changed
     /// something (a write its mark held back, a [`IfMissing::Skip`] update of
     /// a missing document and a delete of nothing change nothing). A batch is

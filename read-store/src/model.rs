@@ -100,6 +100,14 @@ pub fn check_field(field: &str) -> Result<(), ReadStoreError> {
     if ok { Ok(()) } else { Err(ReadStoreError::Invalid(format!("field name {field:?}"))) }
 }
 
+/// Refuses more ids than a page holds, or any bad one.
+pub fn check_ids(ids: &[String]) -> Result<(), ReadStoreError> {
+    if ids.len() > MAX_PAGE_SIZE as usize {
+        return Err(ReadStoreError::Invalid(format!("{} ids in one read", ids.len())));
+    }
+    ids.iter().try_for_each(|id| check_id(id))
+}
+
 /// Refuses an empty or over-long id.
 pub fn check_id(id: &str) -> Result<(), ReadStoreError> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {

@@ -23,7 +23,7 @@
 use crate::cursor::{self, Position};
 use crate::model::{
     Change, Collection, Direction, Document, Filter, Found, IfMissing, Order, Page, Query, TOKENS_FIELD, Update, Write,
-    check_document, check_id,
+    check_document, check_id, check_ids,
 };
 use crate::{ReadStore, ReadStoreError};
 use mongodb::bson::{Bson, Document as BsonDocument, doc};
@@ -125,6 +125,19 @@ impl ReadStore for MongoStore {
         check_id(id)?;
         let found = self.table(collection)?.find_one(doc! { "_id": id }).await.map_err(failure)?;
         found.map(|stored| from_stored(stored).map(|found| found.doc)).transpose()
+    }
+
+    async fn get_many(&self, collection: &str, ids: &[String]) -> Result<Vec<Option<Document>>, ReadStoreError> {
+        check_ids(ids)?;
+        let table = self.table(collection)?;
+        let mut cursor = table.find(doc! { "_id": { "$in": ids } }).await.map_err(failure)?;
+        let mut found = HashMap::with_capacity(ids.len());
+        while cursor.advance().await.map_err(failure)? {
+            let stored = cursor.deserialize_current().map_err(|e| ReadStoreError::Codec(e.to_string()))?;
+            let one = from_stored(stored)?;
+            found.insert(one.id, one.doc);
+        }
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
 
     async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {

@@ -25,7 +25,7 @@
 use crate::cursor::{self, Position};
 use crate::model::{
     Change, Collection, Direction, Document, Filter, Found, IfMissing, Page, Query, TOKENS_FIELD, Write, apply_updates,
-    check_document, check_id,
+    check_document, check_id, check_ids,
 };
 use crate::{ReadStore, ReadStoreError};
 use rusqlite::types::Value as SqlValue;
@@ -140,6 +140,18 @@ impl ReadStore for SqliteStore {
         self.call(move |state| {
             state.collection(&name)?;
             read(&state.conn, &name, &id)
+        })
+        .await
+    }
+
+    async fn get_many(&self, collection: &str, ids: &[String]) -> Result<Vec<Option<Document>>, ReadStoreError> {
+        check_ids(ids)?;
+        let (name, ids) = (collection.to_owned(), ids.to_vec());
+        // One job on the connection's thread: the queue hop, not the lookup,
+        // is what a read costs most.
+        self.call(move |state| {
+            state.collection(&name)?;
+            ids.iter().map(|id| read(&state.conn, &name, id)).collect()
         })
         .await
     }
