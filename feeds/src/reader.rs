@@ -9,17 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use read_models::posts::{Audience, Post};
 use read_models::profiles::Side;
 use read_store::{ReadStore, ReadStoreError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-/// One page of a home feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FeedPage {
-    /// Posts, newest first.
-    pub items: Vec<Post>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// One page of a home feed: posts, newest first.
+pub type FeedPage = read_models::Page<Post>;
 
 /// A feed entry: where the post is in the log, and which post.
 type Entry = (u64, String);

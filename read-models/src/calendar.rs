@@ -167,14 +167,8 @@ pub struct RsvpCounts {
     pub not_going: u64,
 }
 
-/// A page of events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct EventPage {
-    /// The events, soonest first.
-    pub items: Vec<CalendarEvent>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of CalendarEvents.
+pub type EventPage = crate::Page<CalendarEvent>;
 
 /// One user's answer to one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -189,14 +183,8 @@ pub struct Answer {
     pub at: String,
 }
 
-/// A page of answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct AnswerPage {
-    /// The answers, in the order the query documents.
-    pub items: Vec<Answer>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of Answers.
+pub type AnswerPage = crate::Page<Answer>;
 
 /// The queries over one generation of the calendar projection.
 pub struct CalendarQueries<'a, S> {

@@ -232,14 +232,8 @@ pub struct MessagePreview {
     pub deleted: bool,
 }
 
-/// A page of conversations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ConversationPage {
-    /// The conversations, latest activity first.
-    pub items: Vec<ConversationSummary>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of ConversationSummarys.
+pub type ConversationPage = crate::Page<ConversationSummary>;
 
 /// One message of a history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -260,14 +254,8 @@ pub struct ChatMessage {
     pub deleted: bool,
 }
 
-/// A page of messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct MessagePage {
-    /// The messages, newest first.
-    pub items: Vec<ChatMessage>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of ChatMessages.
+pub type MessagePage = crate::Page<ChatMessage>;
 
 /// A conversation's place in a user's list: its last activity and its id.
 struct Listed {

@@ -23,6 +23,15 @@ pub mod registry;
 
 pub use projection::{Event, Generation, Projection, mark_field, snapshot};
 
+/// One page of a list, in the list's order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next: Option<String>,
+}
+
 /// Every projection Pulse runs.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
     vec![

@@ -329,23 +329,11 @@ fn post_ref(id: &str, doc: &Document) -> Option<PostRef> {
     })
 }
 
-/// A page of posts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct PostPage {
-    /// The posts, newest first.
-    pub items: Vec<Post>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of Posts.
+pub type PostPage = crate::Page<Post>;
 
-/// A page of comments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct CommentPage {
-    /// The comments, oldest first.
-    pub items: Vec<Comment>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of Comments.
+pub type CommentPage = crate::Page<Comment>;
 
 /// What a search asks for: words, and hashtags as `#tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]

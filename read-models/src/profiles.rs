@@ -210,14 +210,8 @@ pub struct Related {
     pub since: String,
 }
 
-/// A page of related users.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct RelatedPage {
-    /// The users, newest relation first.
-    pub items: Vec<Related>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of Relateds.
+pub type RelatedPage = crate::Page<Related>;
 
 /// One user found by a search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -230,15 +224,8 @@ pub struct UserHit {
     pub display_name: String,
 }
 
-/// A page of users found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct UserPage {
-    /// The users, by handle. A page may hold fewer than the limit while
-    /// `next` is set: documents that only seemed to match are left out.
-    pub items: Vec<UserHit>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    pub next: Option<String>,
-}
+/// A page of UserHits.
+pub type UserPage = crate::Page<UserHit>;
 
 /// The longest search text accepted, in characters: no display name is
 /// longer, and the words asked for stay few.

@@ -35,12 +35,12 @@ pub struct EventView {
     #[serde(flatten)]
     pub event: CalendarEvent,
     /// The first people going, first to answer first; `next` pages on.
-    pub going: AnswerPage,
+    pub going: read_models::Page<read_models::calendar::Answer>,
 }
 
 /// Live events starting after now, soonest first.
 #[utoipa::path(get, path = "/api/v1/events/upcoming", tag = "events", params(Paging, AfterParam),
-    responses((status = 200, body = EventPage)))]
+    responses((status = 200, body = read_models::Page<read_models::calendar::CalendarEvent>)))]
 async fn upcoming(
     State(app): State<App>,
     Identity(_caller): Identity,
@@ -74,7 +74,7 @@ async fn event(
 /// A user's answers to events, latest first.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/rsvps", tag = "events",
     params(("user_id" = String, Path, description = "The user id"), Paging, AfterParam),
-    responses((status = 200, body = AnswerPage)))]
+    responses((status = 200, body = read_models::Page<read_models::calendar::Answer>)))]
 async fn rsvps(
     State(app): State<App>,
     Identity(_caller): Identity,

@@ -28,7 +28,7 @@ fn queries(app: &App) -> Result<ChatQueries<'_, AnyStore>, ApiError> {
 /// The caller's conversations, latest activity first, each with its last
 /// message and how many messages from others the caller has not read.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "chat", params(Paging, AfterParam),
-    responses((status = 200, body = ConversationPage)))]
+    responses((status = 200, body = read_models::Page<read_models::chat::ConversationSummary>)))]
 async fn conversations(
     State(app): State<App>,
     Identity(caller): Identity,
@@ -45,7 +45,7 @@ async fn conversations(
 /// without their text. Members only.
 #[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}/messages", tag = "chat",
     params(("conversation_id" = String, Path, description = "The conversation"), Paging, AfterParam),
-    responses((status = 200, body = MessagePage), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = read_models::Page<read_models::chat::ChatMessage>), (status = 404, body = crate::error::Problem)))]
 async fn messages(
     State(app): State<App>,
     Identity(caller): Identity,

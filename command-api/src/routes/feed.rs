@@ -17,7 +17,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
 /// The caller's home feed, newest first. A feed never read before is built
 /// on this first read.
 #[utoipa::path(get, path = "/api/v1/feed", tag = "feed", params(Paging, AfterParam),
-    responses((status = 200, body = FeedPage), (status = 503, body = crate::error::Problem)))]
+    responses((status = 200, body = read_models::Page<read_models::posts::Post>), (status = 503, body = crate::error::Problem)))]
 async fn home_feed(
     State(app): State<App>,
     Identity(caller): Identity,

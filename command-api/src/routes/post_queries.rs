@@ -56,7 +56,7 @@ pub struct PostView {
     pub viewer: PostViewer,
     /// The first page of its comments, oldest first (`limit` 20); the rest
     /// from `GET /posts/{post_id}/comments?cursor=...`.
-    pub comments: CommentPage,
+    pub comments: read_models::Page<read_models::posts::Comment>,
 }
 
 /// The caller's relation to a post.
@@ -89,7 +89,7 @@ async fn post_view(
 /// A post's comments, oldest first; 404 when the caller cannot see the post.
 #[utoipa::path(get, path = "/api/v1/posts/{post_id}/comments", tag = "comments",
     params(("post_id" = String, Path, description = "The post"), Paging, AfterParam),
-    responses((status = 200, body = CommentPage), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = read_models::Page<read_models::posts::Comment>), (status = 404, body = crate::error::Problem)))]
 async fn post_comments(
     State(app): State<App>,
     Identity(caller): Identity,
@@ -110,7 +110,7 @@ async fn post_comments(
 /// A user's posts, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/posts", tag = "posts",
     params(("user_id" = String, Path, description = "The author"), Paging, AfterParam),
-    responses((status = 200, body = PostPage)))]
+    responses((status = 200, body = read_models::Page<read_models::posts::Post>)))]
 async fn posts_by_author(
     State(app): State<App>,
     Identity(caller): Identity,
@@ -136,7 +136,7 @@ pub struct SearchParams {
 /// whole words, case- and accent-insensitive; `#rust` finds posts tagged
 /// `#rust`, `rust` any post saying it.
 #[utoipa::path(get, path = "/api/v1/search/posts", tag = "posts", params(SearchParams, Paging, AfterParam),
-    responses((status = 200, body = PostPage), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = read_models::Page<read_models::posts::Post>), (status = 422, body = crate::error::Problem)))]
 async fn search_posts(
     State(app): State<App>,
     Identity(caller): Identity,

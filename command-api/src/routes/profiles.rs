@@ -89,7 +89,7 @@ async fn related(
 /// Who follows a user, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/followers", tag = "users",
     params(("user_id" = String, Path, description = "The user id"), Paging, AfterParam),
-    responses((status = 200, body = RelatedPage)))]
+    responses((status = 200, body = read_models::Page<read_models::profiles::Related>)))]
 async fn followers(
     State(app): State<App>,
     Identity(_caller): Identity,
@@ -103,7 +103,7 @@ async fn followers(
 /// Whom a user follows, newest first.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/following", tag = "users",
     params(("user_id" = String, Path, description = "The user id"), Paging, AfterParam),
-    responses((status = 200, body = RelatedPage)))]
+    responses((status = 200, body = read_models::Page<read_models::profiles::Related>)))]
 async fn following(
     State(app): State<App>,
     Identity(_caller): Identity,
@@ -152,7 +152,7 @@ async fn follows(
 
 /// The users the caller blocks, newest first. Only the caller sees them.
 #[utoipa::path(get, path = "/api/v1/users/me/blocks", tag = "users", params(Paging, AfterParam),
-    responses((status = 200, body = RelatedPage)))]
+    responses((status = 200, body = read_models::Page<read_models::profiles::Related>)))]
 async fn blocks(
     State(app): State<App>,
     Identity(caller): Identity,

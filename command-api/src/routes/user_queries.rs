@@ -46,7 +46,7 @@ pub struct UserSearchParams {
 /// of a word (`ana` finds "Mariana"). A page may hold fewer than `limit`
 /// users while `next` is set.
 #[utoipa::path(get, path = "/api/v1/search/users", tag = "users", params(UserSearchParams, Paging, AfterParam),
-    responses((status = 200, body = UserPage), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = read_models::Page<read_models::profiles::UserHit>), (status = 422, body = crate::error::Problem)))]
 async fn search_users(
     State(app): State<App>,
     Identity(_caller): Identity,
