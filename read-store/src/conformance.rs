@@ -18,10 +18,12 @@ use crate::{ReadStore, ReadStoreError, prefix_tokens, tokens};
 use serde_json::{Value, json};
 
 /// Generates one `#[tokio::test]` per behaviour, each calling it on the store
-/// the expression (a future, evaluated anew per test) yields.
+/// the expression (a future, evaluated anew per test) yields. With `kept:`,
+/// the future yields the store and something to keep until the test ends (a
+/// temporary directory holding the store's files).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr) => {
+    (kept: $make:expr) => {
         $crate::conformance_tests!(@each $make;
             a_put_document_reads_back_unchanged,
             putting_again_replaces_the_whole_document,
@@ -55,11 +57,15 @@ macro_rules! conformance_tests {
             many_documents_read_at_once_come_in_the_order_asked_with_none_for_missing,
         );
     };
+    ($make:expr) => {
+        $crate::conformance_tests!(kept: async { ($make.await, ()) });
+    };
     (@each $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
-                $crate::conformance::$name($make.await).await;
+                let (store, _kept) = $make.await;
+                $crate::conformance::$name(store).await;
             }
         )*
     };

@@ -8,16 +8,21 @@
 //! rather than a scan of every array. Names never hold `__`, so these cannot
 //! collide.
 //!
-//! rusqlite is blocking and a connection is not `Sync`, so the connection lives
-//! on a thread of its own and calls reach it through a queue, answered over a
-//! oneshot channel. Chosen over `spawn_blocking` with a mutex: SQLite allows
-//! one writer anyway, the queue keeps calls in the order they were made, the
-//! connection's prepared statements stay warm on one thread, and a slow disk
-//! holds one thread, not a growing share of tokio's blocking pool. An
-//! in-memory database exists only inside its one connection, so tests need
-//! exactly this shape too. Reads wait behind writes; a pool of read-only
-//! connections beside the writer (WAL allows them) is the next step if a
-//! benchmark shows queries queueing.
+//! rusqlite is blocking and a connection is not `Sync`, so each connection
+//! lives on a thread of its own and calls reach it through a queue, answered
+//! over a oneshot channel. Chosen over `spawn_blocking` with a mutex: SQLite
+//! allows one writer anyway, the writer's queue keeps writes in the order they
+//! were made, prepared statements stay warm on their thread, and a slow disk
+//! holds a fixed set of threads, not a growing share of tokio's blocking pool.
+//!
+//! A file database has one writer thread and a few reader threads with
+//! read-only connections sharing one queue: WAL lets them read beside the
+//! writer, so queries do not wait behind a projection's batch, nor behind one
+//! another. A read that takes several statements (a page, a batch of
+//! documents) runs in one read transaction, so it sees one state of the
+//! model. A write returns after its commit, so a read that starts afterwards
+//! sees it. An in-memory database exists only inside its one connection, so
+//! there everything runs on the writer.
 //!
 //! Only checked names (see [`crate::model`]) are written into SQL; every
 //! value, id and cursor part is a bound parameter.
@@ -29,100 +34,174 @@ use crate::model::{
 };
 use crate::{ReadStore, ReadStoreError};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, params_from_iter};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// A read-model store in one SQLite database. Cheap to clone: clones share the
-/// connection's thread, which ends when the last clone is dropped.
+/// connections' threads, which end when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    writer: mpsc::Sender<Job>,
+    /// The read-only connections' shared queue; none for a database in memory.
+    readers: Option<mpsc::Sender<Job>>,
 }
 
 type Job = Box<dyn FnOnce(&mut State) + Send>;
 
-/// What the connection's thread owns.
+/// Declared by `ensure`: the only collections and fields queries may name.
+/// The writer changes it, every connection's thread checks calls against it.
+type Declared = Arc<RwLock<HashMap<String, Collection>>>;
+
+/// What one connection's thread owns.
 struct State {
     conn: Connection,
-    /// Declared by `ensure`: the only collections and fields queries may name.
-    collections: HashMap<String, Collection>,
+    declared: Declared,
+}
+
+/// Reader threads of a file database: enough for the cores that serve
+/// queries, few enough that each keeps its statements and pages warm.
+fn reader_count() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from).clamp(2, 4)
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path`, in WAL mode.
+    /// Opens (creating if needed) the database file at `path`, in WAL mode,
+    /// with a writer and a few readers.
     pub fn open(path: &Path) -> Result<Self, ReadStoreError> {
-        Self::start(Connection::open(path).map_err(unavailable)?)
+        let declared = Declared::default();
+        let writer = start_writer(Connection::open(path).map_err(unavailable)?, declared.clone())?;
+        let (readers, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..reader_count() {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+            let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+            conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
+            conn.set_prepared_statement_cache_capacity(128);
+            let (queue, mut state) = (queue.clone(), State { conn, declared: declared.clone() });
+            spawn(&format!("read-store-sqlite-r{n}"), move || {
+                loop {
+                    // The lock is held only to take a job, never to run one.
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    job(&mut state);
+                }
+            })?;
+        }
+        Ok(Self { writer, readers: Some(readers) })
     }
 
     /// A private database in memory, gone when the store is dropped: for tests.
     pub fn in_memory() -> Result<Self, ReadStoreError> {
-        Self::start(Connection::open_in_memory().map_err(unavailable)?)
+        let writer = start_writer(Connection::open_in_memory().map_err(unavailable)?, Declared::default())?;
+        Ok(Self { writer, readers: None })
     }
 
-    fn start(conn: Connection) -> Result<Self, ReadStoreError> {
-        // WAL lets readers in other processes (an operator's `verify`) run
-        // beside the writer; NORMAL sync is safe in WAL against a crash of
-        // Pulse, and a power cut costs at most the last transactions of a
-        // model that is rebuilt from the log anyway.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
-        conn.set_prepared_statement_cache_capacity(128);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let mut state = State { conn, collections: HashMap::new() };
-        std::thread::Builder::new()
-            .name("read-store-sqlite".into())
-            .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    job(&mut state);
-                }
-            })
-            .map_err(|e| ReadStoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
-        Ok(Self { jobs })
-    }
-
-    /// Runs `work` on the connection's thread and waits for its answer.
-    async fn call<T: Send + 'static>(
+    /// Runs `work` on the writer's thread and waits for its answer.
+    async fn write_call<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut State) -> Result<T, ReadStoreError> + Send + 'static,
     ) -> Result<T, ReadStoreError> {
-        let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |state| {
-            // The caller may have given up (its future dropped); nobody to tell.
-            let _ = answer.send(work(state));
-        });
-        let stopped = || ReadStoreError::Unavailable("the SQLite thread has stopped".into());
-        self.jobs.send(job).map_err(|_| stopped())?;
-        answered.await.map_err(|_| stopped())?
+        call(&self.writer, work).await
+    }
+
+    /// Runs `work` on a reader's thread (the writer's, in memory), inside one
+    /// read transaction, and waits for its answer.
+    async fn read_call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&State, &Connection) -> Result<T, ReadStoreError> + Send + 'static,
+    ) -> Result<T, ReadStoreError> {
+        call(self.readers.as_ref().unwrap_or(&self.writer), move |state| {
+            // Deferred: a snapshot taken at the first read, never a lock.
+            let tx = state.conn.unchecked_transaction().map_err(unavailable)?;
+            let answer = work(state, &tx);
+            // Ending a read transaction either way releases its snapshot.
+            tx.rollback().map_err(unavailable)?;
+            answer
+        })
+        .await
     }
 }
 
+fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job>, ReadStoreError> {
+    // WAL lets readers (this store's own, and an operator's `verify` in
+    // another process) run beside the writer; NORMAL sync is safe in WAL
+    // against a crash of Pulse, and a power cut costs at most the last
+    // transactions of a model that is rebuilt from the log anyway.
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let mut state = State { conn, declared };
+    spawn("read-store-sqlite-w", move || {
+        while let Ok(job) = queue.recv() {
+            job(&mut state);
+        }
+    })?;
+    Ok(jobs)
+}
+
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), ReadStoreError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map(drop)
+        .map_err(|e| ReadStoreError::Unavailable(format!("cannot start a SQLite thread: {e}")))
+}
+
+/// Queues `work` for a connection's thread and waits for its answer.
+async fn call<T: Send + 'static>(
+    jobs: &mpsc::Sender<Job>,
+    work: impl FnOnce(&mut State) -> Result<T, ReadStoreError> + Send + 'static,
+) -> Result<T, ReadStoreError> {
+    let (answer, answered) = oneshot::channel();
+    let job: Job = Box::new(move |state| {
+        // The caller may have given up (its future dropped); nobody to tell.
+        let _ = answer.send(work(state));
+    });
+    let stopped = || ReadStoreError::Unavailable("the SQLite threads have stopped".into());
+    jobs.send(job).map_err(|_| stopped())?;
+    answered.await.map_err(|_| stopped())?
+}
+
 impl State {
-    fn collection(&self, name: &str) -> Result<&Collection, ReadStoreError> {
-        self.collections.get(name).ok_or_else(|| ReadStoreError::UnknownCollection(name.to_owned()))
+    /// Runs `check` on the declaration of collection `name`.
+    fn declared<T>(
+        &self,
+        name: &str,
+        check: impl FnOnce(&Collection) -> Result<T, ReadStoreError>,
+    ) -> Result<T, ReadStoreError> {
+        let declared = self.declared.read().map_err(|_| poisoned())?;
+        check(declared.get(name).ok_or_else(|| ReadStoreError::UnknownCollection(name.to_owned()))?)
     }
+}
+
+fn poisoned() -> ReadStoreError {
+    ReadStoreError::Unavailable("a SQLite thread panicked".into())
 }
 
 impl ReadStore for SqliteStore {
     async fn ensure(&self, collections: &[Collection]) -> Result<(), ReadStoreError> {
         collections.iter().try_for_each(Collection::check)?;
         let collections = collections.to_vec();
-        self.call(move |state| {
+        self.write_call(move |state| {
             let tx = state.conn.transaction().map_err(unavailable)?;
             for collection in &collections {
                 create(&tx, collection)?;
             }
             tx.commit().map_err(unavailable)?;
+            let mut known = state.declared.write().map_err(|_| poisoned())?;
             for collection in collections {
-                let declared = state
-                    .collections
-                    .entry(collection.name.clone())
-                    .or_insert_with(|| Collection::new(&collection.name));
+                let declared =
+                    known.entry(collection.name.clone()).or_insert_with(|| Collection::new(&collection.name));
                 for index in collection.indexes {
                     if !declared.indexes.contains(&index) {
                         declared.indexes.push(index);
@@ -137,9 +216,9 @@ impl ReadStore for SqliteStore {
     async fn get(&self, collection: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
         check_id(id)?;
         let (name, id) = (collection.to_owned(), id.to_owned());
-        self.call(move |state| {
-            state.collection(&name)?;
-            read(&state.conn, &name, &id)
+        self.read_call(move |state, conn| {
+            state.declared(&name, |_| Ok(()))?;
+            read(conn, &name, &id)
         })
         .await
     }
@@ -147,11 +226,11 @@ impl ReadStore for SqliteStore {
     async fn get_many(&self, collection: &str, ids: &[String]) -> Result<Vec<Option<Document>>, ReadStoreError> {
         check_ids(ids)?;
         let (name, ids) = (collection.to_owned(), ids.to_vec());
-        // One job on the connection's thread: the queue hop, not the lookup,
+        // One job on a connection's thread: the queue hop, not the lookup,
         // is what a read costs most.
-        self.call(move |state| {
-            state.collection(&name)?;
-            ids.iter().map(|id| read(&state.conn, &name, id)).collect()
+        self.read_call(move |state, conn| {
+            state.declared(&name, |_| Ok(()))?;
+            ids.iter().map(|id| read(conn, &name, id)).collect()
         })
         .await
     }
@@ -159,12 +238,12 @@ impl ReadStore for SqliteStore {
     async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
         writes.iter().try_for_each(Write::check)?;
         let writes = writes.to_vec();
-        self.call(move |state| {
+        self.write_call(move |state| {
             // One transaction for the whole batch: SQLite gives atomicity for
             // free, and one commit (one fsync) instead of one per write is
             // most of a projection's speed.
             for write in &writes {
-                state.collection(&write.collection)?;
+                state.declared(&write.collection, |_| Ok(()))?;
             }
             let tx = state.conn.transaction().map_err(unavailable)?;
             let mut changed = 0;
@@ -180,11 +259,12 @@ impl ReadStore for SqliteStore {
     async fn drop_collection(&self, collection: &str) -> Result<(), ReadStoreError> {
         Collection::new(collection).check()?;
         let name = collection.to_owned();
-        self.call(move |state| {
+        self.write_call(move |state| {
+            // Forgotten first, so no reader starts on a table about to go.
+            state.declared.write().map_err(|_| poisoned())?.remove(&name);
             // Dropping a table drops its indexes with it.
             let sql = format!(r#"DROP TABLE IF EXISTS "rs_{name}"; DROP TABLE IF EXISTS "rs_{name}__tokens";"#);
             state.conn.execute_batch(&sql).map_err(unavailable)?;
-            state.collections.remove(&name);
             Ok(())
         })
         .await
@@ -193,8 +273,8 @@ impl ReadStore for SqliteStore {
     async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
         let after = query.after.as_deref().map(|raw| cursor::decode(&query.order, raw)).transpose()?;
         let (name, query) = (collection.to_owned(), query.clone());
-        self.call(move |state| {
-            state.collection(&name)?.check_query(&query.filter, Some(&query.order))?;
+        self.read_call(move |state, conn| {
+            state.declared(&name, |c| c.check_query(&query.filter, Some(&query.order)))?;
             if query.filter.matches_nothing() {
                 return Ok(Page { items: Vec::new(), next: None });
             }
@@ -206,7 +286,7 @@ impl ReadStore for SqliteStore {
                 // follows without handing out a cursor to an empty one.
                 let wanted = size + 1 - items.len();
                 values.push(SqlValue::Integer(i64::try_from(wanted).unwrap_or(i64::MAX)));
-                let mut statement = state.conn.prepare_cached(&sql).map_err(unavailable)?;
+                let mut statement = conn.prepare_cached(&sql).map_err(unavailable)?;
                 let mut rows = statement.query(params_from_iter(values)).map_err(unavailable)?;
                 while let Some(row) = rows.next().map_err(unavailable)? {
                     if items.len() == size {
@@ -233,14 +313,14 @@ impl ReadStore for SqliteStore {
 
     async fn count(&self, collection: &str, filter: &Filter) -> Result<u64, ReadStoreError> {
         let (name, filter) = (collection.to_owned(), filter.clone());
-        self.call(move |state| {
-            state.collection(&name)?.check_query(&filter, None)?;
+        self.read_call(move |state, conn| {
+            state.declared(&name, |c| c.check_query(&filter, None))?;
             if filter.matches_nothing() {
                 return Ok(0);
             }
             let (conditions, values) = where_filter(&name, &filter);
             let sql = format!(r#"SELECT count(*) FROM "rs_{name}" {}"#, where_clause(&conditions));
-            let mut statement = state.conn.prepare_cached(&sql).map_err(unavailable)?;
+            let mut statement = conn.prepare_cached(&sql).map_err(unavailable)?;
             let count: i64 = statement.query_row(params_from_iter(values), |row| row.get(0)).map_err(unavailable)?;
             Ok(u64::try_from(count).unwrap_or(0))
         })
