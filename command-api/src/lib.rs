@@ -12,7 +12,6 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
-pub mod facts;
 pub mod forwarded;
 pub mod limits;
 pub mod openapi;
@@ -24,7 +23,7 @@ pub use config::{Config, JwtConfig, RateLimits, Secret};
 
 use auth::JwtKeys;
 use axum::Router;
-use commands::Commands;
+use commands::{Commands, facts};
 use domain::content::WordList;
 use events::EventStore;
 use events::ids::UserId;
@@ -164,7 +163,7 @@ impl App {
         if self.inner.registered.get(user).is_some() {
             return Ok(true);
         }
-        let registered = matches!(facts::user(self, user).await?, domain::users::User::Registered { .. });
+        let registered = matches!(facts::user(self.commands(), user).await?, domain::users::User::Registered { .. });
         if registered {
             self.inner.registered.insert(user.clone(), ());
         }

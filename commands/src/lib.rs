@@ -1,7 +1,9 @@
 //! Runs commands against aggregates: load the state, let `domain` decide,
 //! append what it decided at the version it saw. The one loop behind every
-//! command, whoever sends it (the REST API today; the chat gateway's socket
-//! and the projectors' reactions next), so it knows nothing of HTTP.
+//! command, whoever sends it (the REST API, the chat gateway's socket, the
+//! projectors' reactions), so it knows nothing of HTTP. The outside facts
+//! commands need ([`facts`]) and the chat commands both the API and the
+//! gateway send ([`chat`]) live here for the same reason.
 //!
 //! Owns: optimistic-concurrency retries, idempotency across retries, the
 //! aggregate cache ([`cache`]), the appended/conflict metrics.
@@ -18,6 +20,8 @@
 //! the client did not send.
 
 pub mod cache;
+pub mod chat;
+pub mod facts;
 
 use cache::{AggregateCache, Snapshot};
 use domain::Decider;

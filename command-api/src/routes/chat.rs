@@ -11,18 +11,16 @@ use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Body, Caller, PathId};
-use crate::facts;
 use crate::limits::Limit;
 use axum::extract::State;
+use commands::{chat, facts};
 use domain::InvalidInput;
 use domain::chat::{
-    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_NAMED_MEMBERS, Message, MessageBody,
-    MessageCommand, ReadCommand, ReadMark, direct_conversation_id,
+    Conversation, ConversationCommand, ConversationRejection, GroupTitle, MAX_NAMED_MEMBERS, MessageBody,
+    direct_conversation_id,
 };
-use events::catalog::chat::ConversationKind;
-use events::catalog::{ChatEvent, DomainEvent};
+use events::Aggregate;
 use events::ids::{ConversationId, MessageId, UserId};
-use events::{Aggregate, Position};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -124,7 +122,7 @@ async fn start_direct(
 ) -> Result<Accepted, ApiError> {
     let with = UserId::parse(&req.with).map_err(|e| invalid("with", e))?;
     let id = direct_conversation_id(&caller.user, &with);
-    let may_message = with != caller.user && facts::may_message(&app, &caller.user, &with).await?;
+    let may_message = with != caller.user && facts::may_message(app.commands(), &caller.user, &with).await?;
     run(
         &app,
         &caller,
@@ -145,7 +143,7 @@ async fn start_group(
     app.limiter().check(Limit::Groups, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let title = GroupTitle::parse(&req.title)?;
     let members = user_ids("members", &req.members)?;
-    let refused = facts::refusing(&app, &caller.user, &members).await?;
+    let refused = facts::refusing(app.commands(), &caller.user, &members).await?;
     let id = ConversationId(caller.context.new_id("conversation", ""));
     let command =
         ConversationCommand::StartGroup { conversation: id, by: caller.user.clone(), members, title, refused };
@@ -166,7 +164,7 @@ async fn add_members(
 ) -> Result<Accepted, ApiError> {
     app.limiter().check(Limit::Groups, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let members = user_ids("members", &req.members)?;
-    let refused = facts::refusing(&app, &caller.user, &members).await?;
+    let refused = facts::refusing(app.commands(), &caller.user, &members).await?;
     run(&app, &caller, id, ConversationCommand::AddMembers { by: caller.user.clone(), members, refused }).await
 }
 
@@ -196,41 +194,8 @@ async fn send_message(
     app.limiter().check(Limit::Messages, caller.user.as_str()).map_err(ApiError::rate_limited)?;
     let body = MessageBody::parse(&req.body)?;
     let reply_to = req.reply_to.as_deref().map(|r| message_id("reply_to", r)).transpose()?;
-    let conversation = app.commands().current::<Conversation>(&Aggregate::conversation(id)).await?;
-    let blocked = match &conversation {
-        Conversation::Active { kind: ConversationKind::Direct, members, .. } => {
-            let other = members.iter().find(|m| **m != caller.user);
-            match other {
-                Some(other) => facts::blocks(&app, other, &caller.user).await?,
-                None => false,
-            }
-        }
-        _ => false,
-    };
-    let message = MessageId(caller.context.new_id("message", &id.to_string()));
-    let command = MessageCommand::Send {
-        conversation: id,
-        message,
-        sender: caller.user.clone(),
-        body,
-        reply_to,
-        is_member: conversation.is_member(&caller.user),
-        blocked,
-    };
-    let aggregate = Aggregate::message(id, message);
-    let outcome = app.commands().create::<Message>(&caller.context, &aggregate, command).await?;
-    Ok(Accepted::new(message, outcome))
-}
-
-async fn run_message(
-    app: &App,
-    caller: &Caller,
-    id: ConversationId,
-    message: MessageId,
-    command: MessageCommand,
-) -> Result<Accepted, ApiError> {
-    let aggregate = Aggregate::message(id, message);
-    let outcome = app.commands().execute::<Message>(&caller.context, &aggregate, command).await?;
+    let send = chat::Send { conversation: id, sender: caller.user.clone(), body, reply_to };
+    let (message, outcome) = chat::send(app.commands(), &caller.context, send).await?;
     Ok(Accepted::new(message, outcome))
 }
 
@@ -246,7 +211,8 @@ async fn edit_message(
     Body(req): Body<MessageRequest>,
 ) -> Result<Accepted, ApiError> {
     let body = MessageBody::parse(&req.body)?;
-    run_message(&app, &caller, id, message, MessageCommand::Edit { by: caller.user.clone(), body }).await
+    let outcome = chat::edit(app.commands(), &caller.context, (id, message), caller.user.clone(), body).await?;
+    Ok(Accepted::new(message, outcome))
 }
 
 /// Delete a message (its sender only).
@@ -259,16 +225,8 @@ async fn delete_message(
     PathId(id): PathId<ConversationId>,
     PathId(message): PathId<MessageId>,
 ) -> Result<Accepted, ApiError> {
-    run_message(&app, &caller, id, message, MessageCommand::Delete { by: caller.user.clone() }).await
-}
-
-/// Where a message was sent in the log, if it is a message of this conversation.
-async fn sent_at(app: &App, id: ConversationId, message: MessageId) -> Result<Option<Position>, ApiError> {
-    let history = app.events().load(&Aggregate::message(id, message)).await?;
-    Ok(history.events.first().and_then(|first| match &first.event {
-        DomainEvent::Chat(ChatEvent::MessageSent(_)) => Some(first.position),
-        _ => None,
-    }))
+    let outcome = chat::delete(app.commands(), &caller.context, (id, message), caller.user.clone()).await?;
+    Ok(Accepted::new(message, outcome))
 }
 
 /// Mark the conversation read up to a message; marks only move forward.
@@ -282,12 +240,6 @@ async fn mark_read(
     Body(req): Body<ReadRequest>,
 ) -> Result<Accepted, ApiError> {
     let up_to = message_id("up_to", &req.up_to)?;
-    let is_member = app.commands().current::<Conversation>(&Aggregate::conversation(id)).await?.is_member(&caller.user);
-    // Where the message was sent never changes, so it is looked up once; which
-    // mark is newer is decided by `read::decide` on every retry.
-    let sent_at = sent_at(&app, id, up_to).await?.map(|position| position.sequence);
-    let command = ReadCommand { conversation: id, reader: caller.user.clone(), up_to, sent_at, is_member };
-    let aggregate = Aggregate::read(id, &caller.user);
-    let outcome = app.commands().execute::<ReadMark>(&caller.context, &aggregate, command).await?;
+    let outcome = chat::mark_read(app.commands(), &caller.context, (id, up_to), caller.user.clone()).await?;
     Ok(Accepted::new(id, outcome))
 }

@@ -5,9 +5,9 @@ use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Body, Caller, PathId};
-use crate::facts;
 use crate::limits::Limit;
 use axum::extract::State;
+use commands::facts;
 use domain::InvalidInput;
 use domain::content::{Comment, CommentCommand, HideReason, Post, ReportReason, compose_comment};
 use events::Aggregate;
@@ -57,8 +57,8 @@ async fn add_comment(
         Some(raw) => Some(reply_target(&app, raw, post).await?),
         None => None,
     };
-    let (post_live, blocked) = match facts::post(&app, post).await? {
-        Post::Live { author, hidden: false, .. } => (true, facts::blocks(&app, &author, &caller.user).await?),
+    let (post_live, blocked) = match facts::post(app.commands(), post).await? {
+        Post::Live { author, hidden: false, .. } => (true, facts::blocks(app.commands(), &author, &caller.user).await?),
         _ => (false, false),
     };
     let id = CommentId(caller.context.new_id("comment", &post.to_string()));
@@ -79,7 +79,7 @@ async fn add_comment(
 async fn reply_target(app: &App, raw: &str, post: PostId) -> Result<CommentId, ApiError> {
     let invalid = |problem: &str| ApiError::Invalid(InvalidInput::new("reply_to", problem));
     let id = CommentId::parse(raw).map_err(|_| invalid("must be a comment id"))?;
-    match facts::comment(app, id).await? {
+    match facts::comment(app.commands(), id).await? {
         Comment::Live { post: on, .. } if on == post => Ok(id),
         _ => Err(invalid("must be a comment on the same post")),
     }

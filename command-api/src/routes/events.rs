@@ -4,11 +4,11 @@ use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Body, Caller, PathId};
-use crate::facts;
 use ::events::Aggregate;
 use ::events::catalog::content::Rsvp;
 use ::events::ids::EventId;
 use axum::extract::State;
+use commands::facts;
 use domain::content::{CalendarEvent, CalendarEventCommand, CancelReason, RawEventDetails, parse_details};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -143,7 +143,7 @@ async fn respond(
     Body(req): Body<RsvpRequest>,
 ) -> Result<Accepted, ApiError> {
     let blocked = match app.commands().current::<CalendarEvent>(&Aggregate::event(id)).await? {
-        CalendarEvent::Scheduled { organizer, .. } => facts::blocks(&app, &organizer, &caller.user).await?,
+        CalendarEvent::Scheduled { organizer, .. } => facts::blocks(app.commands(), &organizer, &caller.user).await?,
         _ => false,
     };
     let command = CalendarEventCommand::Respond {

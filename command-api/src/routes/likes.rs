@@ -4,8 +4,8 @@ use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Caller, PathId};
-use crate::facts;
 use axum::extract::State;
+use commands::facts;
 use domain::content::{Like, LikeCommand, LikeRejection, Post};
 use events::Aggregate;
 use events::ids::{PostId, UserId};
@@ -20,10 +20,10 @@ pub(super) fn router() -> OpenApiRouter<App> {
     params(("post_id" = String, Path, description = "The post")),
     responses(CommandResponses))]
 async fn like_post(State(app): State<App>, caller: Caller, PathId(post): PathId<PostId>) -> Result<Accepted, ApiError> {
-    let Post::Live { author, hidden: false, .. } = facts::post(&app, post).await? else {
+    let Post::Live { author, hidden: false, .. } = facts::post(app.commands(), post).await? else {
         return Err(LikeRejection::NoSuchPost.into());
     };
-    let blocked = facts::blocks(&app, &author, &caller.user).await?;
+    let blocked = facts::blocks(app.commands(), &author, &caller.user).await?;
     let command =
         LikeCommand::Like { post, user: caller.user.clone(), author, post_live: true, blocked_by_author: blocked };
     like(&app, &caller, post, command).await
@@ -38,7 +38,7 @@ async fn unlike_post(
     caller: Caller,
     PathId(post): PathId<PostId>,
 ) -> Result<Accepted, ApiError> {
-    let author = match facts::post(&app, post).await? {
+    let author = match facts::post(app.commands(), post).await? {
         Post::Live { author, .. } => author,
         // A deleted post's like can still be taken back; its author is in the like's own history.
         _ => liked_author(&app, post, &caller.user).await?.ok_or(LikeRejection::NoSuchPost)?,

@@ -5,8 +5,8 @@ use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Body, Caller, Identity, PathId};
-use crate::facts;
 use axum::extract::State;
+use commands::facts;
 use commands::{CommandContext, CommandError};
 use domain::InvalidInput;
 use domain::users::{
@@ -102,7 +102,7 @@ pub(super) async fn register_user(
     (display_name, email): (DisplayName, Option<String>),
     wanted: Option<&str>,
 ) -> Result<Accepted, ApiError> {
-    let handle = match facts::user(app, user).await? {
+    let handle = match facts::user(app.commands(), user).await? {
         User::Registered { handle, .. } => handle,
         User::Unregistered => {
             let candidates = match wanted {
@@ -145,7 +145,7 @@ async fn claim_first_free(
 async fn holder_of(app: &App, handle: &Aggregate) -> Result<Option<Holder>, ApiError> {
     let Some(last) = app.events().last(handle).await? else { return Ok(None) };
     let DomainEvent::Users(UserEvent::HandleClaimed(claim)) = last.event else { return Ok(None) };
-    let registered_as = match facts::user(app, &claim.user).await? {
+    let registered_as = match facts::user(app.commands(), &claim.user).await? {
         User::Registered { handle, .. } => Some(handle),
         User::Unregistered => None,
     };
@@ -210,8 +210,8 @@ async fn follow_user(
     caller: Caller,
     PathId(followee): PathId<UserId>,
 ) -> Result<Accepted, ApiError> {
-    let exists = matches!(facts::user(&app, &followee).await?, User::Registered { .. });
-    let blocked = facts::blocks(&app, &followee, &caller.user).await?;
+    let exists = matches!(facts::user(app.commands(), &followee).await?, User::Registered { .. });
+    let blocked = facts::blocks(app.commands(), &followee, &caller.user).await?;
     let command = FollowCommand::Follow {
         follower: caller.user.clone(),
         followee: followee.clone(),

@@ -1,43 +1,43 @@
 //! Outside facts a command needs before `decide`: is the caller blocked, is
 //! the post live and whose is it, does someone accept messages from the
 //! caller. Each is one small read of the log (a direct get of a relation's
-//! last event, or a cached aggregate brought up to date).
+//! last event, or a cached aggregate brought up to date). Every service that
+//! sends commands (the REST API, the chat gateway) asks them here.
 
-use crate::App;
-use crate::error::ApiError;
+use crate::Commands;
 use domain::content::{Comment, Post};
 use domain::users::User;
 use events::catalog::UserEvent;
 use events::catalog::users::MessagePolicy;
 use events::ids::{CommentId, PostId, UserId};
-use events::{Aggregate, DomainEvent};
+use events::{Aggregate, DomainEvent, StoreError};
 
 /// Whether `blocker` currently blocks `blocked`: the last event on their
 /// block subject decides.
-pub async fn blocks(app: &App, blocker: &UserId, blocked: &UserId) -> Result<bool, ApiError> {
-    let last = app.events().last(&Aggregate::block(blocker, blocked)).await?;
+pub async fn blocks(commands: &Commands, blocker: &UserId, blocked: &UserId) -> Result<bool, StoreError> {
+    let last = commands.store().last(&Aggregate::block(blocker, blocked)).await?;
     Ok(matches!(last.map(|r| r.event), Some(DomainEvent::Users(UserEvent::UserBlocked(_)))))
 }
 
 /// Whether `follower` currently follows `followee`.
-pub async fn follows(app: &App, follower: &UserId, followee: &UserId) -> Result<bool, ApiError> {
-    let last = app.events().last(&Aggregate::follow(follower, followee)).await?;
+pub async fn follows(commands: &Commands, follower: &UserId, followee: &UserId) -> Result<bool, StoreError> {
+    let last = commands.store().last(&Aggregate::follow(follower, followee)).await?;
     Ok(matches!(last.map(|r| r.event), Some(DomainEvent::Users(UserEvent::Followed(_)))))
 }
 
 /// Whether `to` accepts messages from `from`, in a direct conversation or by
 /// being put in a group: registered, no block either way, and their message
 /// policy lets `from` in.
-pub async fn may_message(app: &App, from: &UserId, to: &UserId) -> Result<bool, ApiError> {
-    let User::Registered { settings, .. } = user(app, to).await? else {
+pub async fn may_message(commands: &Commands, from: &UserId, to: &UserId) -> Result<bool, StoreError> {
+    let User::Registered { settings, .. } = user(commands, to).await? else {
         return Ok(false);
     };
-    if blocks(app, to, from).await? || blocks(app, from, to).await? {
+    if blocks(commands, to, from).await? || blocks(commands, from, to).await? {
         return Ok(false);
     }
     Ok(match settings.messages_from {
         MessagePolicy::Everyone => true,
-        MessagePolicy::Following => follows(app, to, from).await?,
+        MessagePolicy::Following => follows(commands, to, from).await?,
         MessagePolicy::Nobody => false,
     })
 }
@@ -45,26 +45,26 @@ pub async fn may_message(app: &App, from: &UserId, to: &UserId) -> Result<bool, 
 /// Those of `members` who do not accept messages from `from`. Asked of all
 /// at once: a group of a few hundred is a few hundred direct gets, and one
 /// after the other they would add up to seconds.
-pub async fn refusing(app: &App, from: &UserId, members: &[UserId]) -> Result<Vec<UserId>, ApiError> {
+pub async fn refusing(commands: &Commands, from: &UserId, members: &[UserId]) -> Result<Vec<UserId>, StoreError> {
     let others = members.iter().filter(|m| *m != from);
     let answers = futures::future::try_join_all(
-        others.map(|m| async move { Ok::<_, ApiError>((!may_message(app, from, m).await?).then(|| m.clone())) }),
+        others.map(|m| async move { Ok::<_, StoreError>((!may_message(commands, from, m).await?).then(|| m.clone())) }),
     )
     .await?;
     Ok(answers.into_iter().flatten().collect())
 }
 
 /// A user's account as the rules see it.
-pub async fn user(app: &App, id: &UserId) -> Result<User, ApiError> {
-    Ok(app.commands().current::<User>(&Aggregate::user(id)).await?)
+pub async fn user(commands: &Commands, id: &UserId) -> Result<User, StoreError> {
+    commands.current::<User>(&Aggregate::user(id)).await
 }
 
 /// The post as the rules see it.
-pub async fn post(app: &App, id: PostId) -> Result<Post, ApiError> {
-    Ok(app.commands().current::<Post>(&Aggregate::post(id)).await?)
+pub async fn post(commands: &Commands, id: PostId) -> Result<Post, StoreError> {
+    commands.current::<Post>(&Aggregate::post(id)).await
 }
 
 /// The comment as the rules see it.
-pub async fn comment(app: &App, id: CommentId) -> Result<Comment, ApiError> {
-    Ok(app.commands().current::<Comment>(&Aggregate::comment(id)).await?)
+pub async fn comment(commands: &Commands, id: CommentId) -> Result<Comment, StoreError> {
+    commands.current::<Comment>(&Aggregate::comment(id)).await
 }
