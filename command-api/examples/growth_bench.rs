@@ -24,9 +24,9 @@
 mod bench;
 
 use async_nats::jetstream::context::PublishAckFuture;
+use auth::JwtKeys;
 use bench::{Comparison, Target, http_load, report, serve};
 use bytes::Bytes;
-use command_api::auth::JwtKeys;
 use command_api::{App, Config, RateLimits};
 use events::Expected;
 use events::catalog::content::{EventCreated, EventDetails, Rsvp, RsvpChanged};

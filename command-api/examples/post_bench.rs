@@ -20,13 +20,13 @@
 #[path = "bench/mod.rs"]
 mod bench;
 
+use auth::JwtKeys;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use bench::{Comparison, Run, Target, http_load, load, report, serve};
 use bytes::Bytes;
-use command_api::auth::JwtKeys;
 use command_api::{App, Config, RateLimits};
 use events::{EventStore, StoreConfig};
 use std::time::Duration;

@@ -27,10 +27,10 @@ mod bench;
 
 use async_nats::header::{HeaderMap, HeaderName};
 use async_nats::jetstream::context::PublishAckFuture;
+use auth::JwtKeys;
 use axum::routing::get;
 use bench::{Comparison, Medians, Run, Target, http_load, report, serve};
 use bytes::Bytes;
-use command_api::auth::JwtKeys;
 use command_api::{App, Config, RateLimits};
 use events::catalog::content::{PostBody, PostCreated, PostLiked};
 use events::catalog::users::{Followed, UserRegistered};

@@ -1,53 +1,10 @@
 //! The command API's settings. Built once by the `pulse` binary from `PULSE_*`
 //! variables (or by tests in code) and handed to [`crate::App::new`].
 
+use auth::{JwtConfig, Secret};
 use events::ids::UserId;
 use ipnet::IpNet;
-use std::fmt;
 use std::time::Duration;
-
-/// The shortest JWT secret or service API key accepted, in bytes: an HS256
-/// key shorter than the hash's 32 bytes is easier to guess offline from one
-/// captured token.
-pub const MIN_SECRET_BYTES: usize = 32;
-
-/// A secret whose `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether it is at least [`MIN_SECRET_BYTES`] long.
-    pub fn is_long_enough(&self) -> bool {
-        self.0.len() >= MIN_SECRET_BYTES
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// How bearer tokens are checked: HS256 with the secret shared with NextAuth.
-#[derive(Debug, Clone)]
-pub struct JwtConfig {
-    /// The HS256 secret.
-    pub secret: Secret,
-    /// Required `iss` claim, when set.
-    pub issuer: Option<String>,
-    /// Required `aud` claim, when set.
-    pub audience: Option<String>,
-}
 
 /// Requests allowed per minute; 0 turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! failure (the store could not do it) is a problem: 5xx, logged once here,
 //! with no internal text in the body.
 
-use crate::auth::AuthError;
+use auth::AuthError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::InvalidInput;

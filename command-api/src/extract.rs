@@ -3,10 +3,10 @@
 //! type, errors naming the field).
 
 use crate::App;
-use crate::auth::{AuthError, Verified};
 use crate::error::ApiError;
 use crate::forwarded;
 use crate::limits::Limit;
+use auth::{AuthError, Verified};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -124,7 +124,7 @@ impl FromRequestParts<App> for Service {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let expected = app.config().service_api_key.as_ref().ok_or(ApiError::Unauthenticated(AuthError::ApiKey))?;
         let presented = header(API_KEY).ok_or(ApiError::Unauthenticated(AuthError::ApiKey))?;
-        if !crate::auth::api_key_matches(presented, expected.expose()) {
+        if !auth::api_key_matches(presented, expected.expose()) {
             return Err(ApiError::Unauthenticated(AuthError::ApiKey));
         }
         let key = match header(IDEMPOTENCY_KEY) {

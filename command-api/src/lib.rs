@@ -8,7 +8,6 @@
 //! Never touches: business rules (in `domain`), NATS headers (in `events`),
 //! the shape of read models (in `read-models`).
 
-pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -19,7 +18,8 @@ pub mod reads;
 pub mod response;
 pub mod routes;
 
-pub use config::{Config, JwtConfig, RateLimits, Secret};
+pub use auth::{JwtConfig, Secret};
+pub use config::{Config, RateLimits};
 
 use auth::JwtKeys;
 use axum::Router;
@@ -60,8 +60,8 @@ pub enum StartError {
     #[error("moderation word list: {0}")]
     Words(domain::InvalidInput),
     /// The JWT secret or the service API key is shorter than
-    /// [`config::MIN_SECRET_BYTES`].
-    #[error("the {0} must be at least {min} bytes", min = config::MIN_SECRET_BYTES)]
+    /// [`auth::MIN_SECRET_BYTES`].
+    #[error("the {0} must be at least {min} bytes", min = auth::MIN_SECRET_BYTES)]
     ShortSecret(&'static str),
 }
 

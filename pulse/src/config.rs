@@ -2,9 +2,10 @@
 //! service gets its part. No other code in Pulse reads the environment.
 
 use anyhow::{Context as _, bail};
+use auth::MIN_SECRET_BYTES;
+use auth::{JwtConfig, Secret};
 use clap::Args;
-use command_api::config::MIN_SECRET_BYTES;
-use command_api::{JwtConfig, RateLimits, Secret};
+use command_api::RateLimits;
 use events::ids::UserId;
 use events::{Namespace, StoreConfig};
 use std::path::{Path, PathBuf};

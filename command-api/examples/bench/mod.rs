@@ -5,9 +5,9 @@
 //! figures of every benchmark come from the same client and the same maths.
 #![allow(dead_code)] // each benchmark uses its own part
 
+use auth::{Claims, JwtKeys};
 use axum::Router;
 use bytes::Bytes;
-use command_api::auth::{Claims, JwtKeys};
 use events::Namespace;
 use hdrhistogram::Histogram;
 use std::sync::Arc;

@@ -191,13 +191,13 @@ async fn every_documented_route_answers_bad_input_with_a_4xx_problem() {
 
 #[tokio::test]
 async fn tokens_signed_with_another_algorithm_or_for_another_issuer_are_refused() {
-    use command_api::auth::Audience;
+    use auth::Audience;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let mut config = config();
     config.jwt.issuer = Some("https://auth.pulse.test".to_owned());
     config.jwt.audience = Some("pulse".to_owned());
     let api = spawn_with(config).await;
-    let sign = |algorithm, claims: &command_api::auth::Claims| {
+    let sign = |algorithm, claims: &auth::Claims| {
         jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
     };
     let mut good = claims("ana");

@@ -1,6 +1,6 @@
 //! Spawning the API and calling it.
 
-use command_api::auth::{Claims, JwtKeys};
+use auth::{Claims, JwtKeys};
 use command_api::{App, Config, JwtConfig, RateLimits, Secret};
 use events::catalog::users::UserBlocked;
 use events::ids::UserId;

@@ -2,9 +2,9 @@
 //! NextAuth claims given and nothing else. Refused outside dev mode.
 
 use anyhow::{Context as _, bail};
+use auth::JwtConfig;
+use auth::{Claims, JwtKeys};
 use clap::Args;
-use command_api::JwtConfig;
-use command_api::auth::{Claims, JwtKeys};
 use events::ids::UserId;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -44,7 +44,7 @@ pub fn mint(args: &TokenArgs, jwt: &JwtConfig, dev: bool) -> anyhow::Result<Stri
         exp: now + args.ttl_hours * 3600,
         nbf: None,
         iss: jwt.issuer.clone(),
-        aud: jwt.audience.clone().map(command_api::auth::Audience::One),
+        aud: jwt.audience.clone().map(auth::Audience::One),
     };
     Ok(JwtKeys::new(jwt).mint(&claims)?)
 }

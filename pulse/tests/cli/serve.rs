@@ -129,13 +129,13 @@ async fn the_projectors_serve_health_ready_and_lag_metrics_alone_and_in_pulse_al
 
 /// A token the processes started here accept.
 fn token(user: &str) -> String {
-    let keys = command_api::auth::JwtKeys::new(&command_api::JwtConfig {
+    let keys = auth::JwtKeys::new(&auth::JwtConfig {
         secret: command_api::Secret::new("serve-test-secret-0123456789abcdef"),
         issuer: None,
         audience: None,
     });
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = command_api::auth::Claims {
+    let claims = auth::Claims {
         sub: user.to_owned(),
         name: Some("Ana".to_owned()),
         email: None,

@@ -1,8 +1,8 @@
 //! `pulse token`.
 
 use crate::{pulse, stderr, stdout};
-use command_api::auth::JwtKeys;
-use command_api::{JwtConfig, Secret};
+use auth::JwtKeys;
+use auth::{JwtConfig, Secret};
 
 #[test]
 fn a_dev_token_carries_the_given_claims_and_verifies_with_the_secret() {

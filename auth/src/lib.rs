@@ -2,13 +2,59 @@
 //! configured with the shared secret. The user id is `sub`; `name`, `email` and
 //! `picture` are the NextAuth claims. Only HS256 is accepted, so `alg: none`
 //! and algorithm confusion (an RS256 header, a public key used as secret) fail.
+//!
+//! Every service that lets users in (the REST API, the chat gateway's socket)
+//! checks tokens with these keys.
 
-use crate::config::JwtConfig;
 use events::ids::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, RwLock};
+
+/// The shortest JWT secret or service API key accepted, in bytes: an HS256
+/// key shorter than the hash's 32 bytes is easier to guess offline from one
+/// captured token.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A secret whose `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is at least [`MIN_SECRET_BYTES`] long.
+    pub fn is_long_enough(&self) -> bool {
+        self.0.len() >= MIN_SECRET_BYTES
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// How bearer tokens are checked: HS256 with the secret shared with NextAuth.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// The HS256 secret.
+    pub secret: Secret,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    pub audience: Option<String>,
+}
 
 /// The claims Pulse reads (and `pulse token` writes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +240,6 @@ pub fn api_key_matches(presented: &str, expected: &str) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
 
     fn keys() -> JwtKeys {
         JwtKeys::new(&JwtConfig {
