@@ -18,7 +18,7 @@ pub mod subscription;
 pub use idempotency::IdempotencyKey;
 pub use position::{Appended, Expected, Position};
 pub use streams::{StreamDefinition, stream_definitions};
-pub use subscription::{Delivery, Start, Subscribe, Subscription};
+pub use subscription::{Backlog, Delivery, Start, StreamState, Subscribe, Subscription};
 
 use crate::catalog::{Context, DomainEvent};
 use crate::envelope::{Envelope, EventType, Metadata};

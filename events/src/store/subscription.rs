@@ -250,3 +250,82 @@ fn deliver_policy(start: Start) -> consumer::DeliverPolicy {
         Start::New => consumer::DeliverPolicy::New,
     }
 }
+
+/// Where a stream stands: what a client holding positions in it needs to
+/// know whether they still mean anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamState {
+    /// When the stream was created: its identity. A stream deleted and made
+    /// anew has the same name and sequences that start over, and another
+    /// creation time.
+    pub created: OffsetDateTime,
+    /// The oldest sequence still held (retention drops the older ones).
+    pub first_sequence: u64,
+    /// The newest sequence appended.
+    pub last_sequence: u64,
+}
+
+/// What [`EventStore::read_after`] found.
+#[derive(Debug)]
+pub struct Backlog {
+    /// The events, in order.
+    pub events: Vec<Recorded>,
+    /// Whether that is all of them up to the stream's end when the read
+    /// began; false when there were more than asked for.
+    pub complete: bool,
+}
+
+impl EventStore {
+    /// Where a context's stream stands.
+    pub async fn stream_state(&self, context: Context) -> Result<StreamState, StoreError> {
+        let name = self.namespace().stream(context);
+        let stream = bounded(self.timeout(), self.inner.jetstream.get_stream(&name)).await?.map_err(unavailable)?;
+        let info = stream.cached_info();
+        Ok(StreamState {
+            created: info.created,
+            first_sequence: info.state.first_sequence,
+            last_sequence: info.state.last_sequence,
+        })
+    }
+
+    /// The events on any of the address `patterns` (`chat.message.<id>.*`)
+    /// of a context after sequence `after`, up to the stream's end, at most
+    /// `max` of them: what a client that was away missed. One throwaway
+    /// ordered consumer, read until nothing is pending.
+    pub async fn read_after(
+        &self,
+        context: Context,
+        patterns: &[String],
+        after: u64,
+        max: usize,
+    ) -> Result<Backlog, StoreError> {
+        let stream = self.stream(context).await?;
+        let namespace = self.namespace().as_str();
+        let config = consumer::pull::OrderedConfig {
+            filter_subjects: patterns.iter().map(|p| format!("{namespace}.{p}")).collect(),
+            deliver_policy: deliver_policy(Start::At(after.saturating_add(1))),
+            ..Default::default()
+        };
+        let consumer = bounded(self.timeout(), stream.create_consumer(config)).await?.map_err(unavailable)?;
+        let pending = consumer.cached_info().num_pending;
+        let mut events = Vec::new();
+        if pending == 0 {
+            return Ok(Backlog { events, complete: true });
+        }
+        let messages = bounded(self.timeout(), consumer.messages()).await?.map_err(unavailable)?;
+        let mut subscription = self.subscription(messages.map(|m| m.map_err(|e| e.to_string())));
+        loop {
+            let delivery = match bounded(self.timeout(), subscription.next()).await? {
+                Some(delivery) => delivery?,
+                None => return Err(StoreError::Unavailable("the read ended early".into())),
+            };
+            if events.len() == max {
+                return Ok(Backlog { events, complete: false });
+            }
+            events.push(delivery.recorded?);
+            if delivery.pending == 0 {
+                return Ok(Backlog { events, complete: true });
+            }
+        }
+    }
+}
