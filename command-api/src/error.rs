@@ -252,9 +252,9 @@ impl Rejection {
             Rejection::Follow(r) => follow_status(r),
             Rejection::Block(users::BlockRejection::CannotBlockSelf) => (UNPROCESSABLE, "cannot-block-self"),
             Rejection::Conversation(r) => conversation_status(r),
-            Rejection::Message(r) => message_status(r),
-            Rejection::Read(chat::ReadRejection::NotAMember) => (FORBIDDEN, "not-a-member"),
-            Rejection::Read(chat::ReadRejection::NoSuchMessage) => (NOT_FOUND, "no-such-message"),
+            Rejection::Message(r) => (message_status(r), r.code()),
+            Rejection::Read(r @ chat::ReadRejection::NotAMember) => (FORBIDDEN, r.code()),
+            Rejection::Read(r @ chat::ReadRejection::NoSuchMessage) => (NOT_FOUND, r.code()),
             Rejection::Notify(notify::NotifySettingsRejection::TooManySubscriptions) => {
                 (CONFLICT, "too-many-subscriptions")
             }
@@ -341,14 +341,12 @@ fn conversation_status(rejection: &chat::ConversationRejection) -> (StatusCode, 
     }
 }
 
-fn message_status(rejection: &chat::MessageRejection) -> (StatusCode, &'static str) {
+fn message_status(rejection: &chat::MessageRejection) -> StatusCode {
     use chat::MessageRejection as M;
     match rejection {
-        M::NotAMember => (FORBIDDEN, "not-a-member"),
-        M::Blocked => (FORBIDDEN, "blocked"),
-        M::NoSuchMessage => (NOT_FOUND, "no-such-message"),
-        M::MessageDeleted => (CONFLICT, "message-deleted"),
-        M::NotTheSender => (FORBIDDEN, "not-the-sender"),
+        M::NotAMember | M::Blocked | M::NotTheSender => FORBIDDEN,
+        M::NoSuchMessage => NOT_FOUND,
+        M::MessageDeleted => CONFLICT,
     }
 }
 

@@ -26,6 +26,6 @@ pub use subject::{Aggregate, Namespace};
 pub use nats_version::{MIN_NATS_VERSION, NatsVersion};
 #[cfg(feature = "store")]
 pub use store::{
-    Appended, Backlog, Delivery, EventStore, Expected, History, IdempotencyKey, Position, Recorded, Start,
-    StoreConfig, StoreError, StreamState, Subscribe, Subscription,
+    Appended, Backlog, Delivery, EventStore, Expected, History, IdempotencyKey, Position, Recorded, Start, StoreConfig,
+    StoreError, StreamState, Subscribe, Subscription,
 };

@@ -144,6 +144,14 @@ impl ProjectorArgs {
     }
 }
 
+/// `pulse chat-gateway`.
+#[derive(Args, Debug, Clone)]
+pub struct ChatGatewayArgs {
+    /// Listen address of the chat gateway (`/ws`, `/health`, `/ready`, `/metrics`).
+    #[arg(long, env = "PULSE_CHAT_GATEWAY_ADDR", default_value = "127.0.0.1:3003")]
+    pub chat_gateway_addr: String,
+}
+
 /// `pulse all`: every service's settings.
 #[derive(Args, Debug, Clone)]
 pub struct AllArgs {
@@ -153,6 +161,9 @@ pub struct AllArgs {
     /// The projectors'.
     #[command(flatten)]
     pub projectors: ProjectorArgs,
+    /// The chat gateway's.
+    #[command(flatten)]
+    pub chat: ChatGatewayArgs,
 }
 
 fn parse_flag(raw: &str) -> Result<bool, String> {

@@ -8,7 +8,7 @@ pub mod services;
 
 use clap::{Parser, Subcommand};
 
-use config::{AllArgs, CommandApiArgs, Config, ProjectorArgs};
+use config::{AllArgs, ChatGatewayArgs, CommandApiArgs, Config, ProjectorArgs};
 
 /// Pulse: an event-sourced social backend over NATS JetStream.
 #[derive(Parser, Debug)]
@@ -29,6 +29,8 @@ pub enum Command {
     CommandApi(CommandApiArgs),
     /// The projectors alone (several may run; they share the work).
     Projectors(ProjectorArgs),
+    /// The chat gateway alone: WebSocket chat on /ws (several may run).
+    ChatGateway(ChatGatewayArgs),
     /// Inspect the projections.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
@@ -68,12 +70,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = services::on_shutdown();
             // One read store for both: SQLite has one writer per file, and
             // sharing the handle keeps the queries on the projectors' writes.
-            // The chat gateway and the notifier join here as they are built.
+            // The notifier joins here when it is built.
             all.api.config(&config)?;
             let reads = config.read_store().await?;
             let api = services::command_api(&config, &all.api, Some(reads.clone()), stop.clone());
-            let projectors = services::projectors(&config, &all.projectors, reads, stop);
-            tokio::try_join!(api, projectors).map(drop)
+            let projectors = services::projectors(&config, &all.projectors, reads, stop.clone());
+            let chat = services::chat_gateway(&config, &all.chat, stop);
+            tokio::try_join!(api, projectors, chat).map(drop)
         }
         Command::CommandApi(api) => {
             ops::init_tracing(config.json_logs());
@@ -82,6 +85,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projectors(args) => {
             ops::init_tracing(config.json_logs());
             services::projectors(&config, &args, config.read_store().await?, services::on_shutdown()).await
+        }
+        Command::ChatGateway(args) => {
+            ops::init_tracing(config.json_logs());
+            services::chat_gateway(&config, &args, services::on_shutdown()).await
         }
         Command::Projections(ProjectionsCommand::Status) => {
             let log = services::event_store(&config, "/pulse/cli").await?;

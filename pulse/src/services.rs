@@ -1,7 +1,7 @@
 //! Starting services: each binds its address and runs until the shared stop
 //! signal. `pulse all` runs every one of them in this process.
 
-use crate::config::{CommandApiArgs, Config, ProjectorArgs};
+use crate::config::{ChatGatewayArgs, CommandApiArgs, Config, ProjectorArgs};
 use anyhow::Context as _;
 use events::{EventStore, StoreError};
 use read_store::{AnyStore, ReadStore};
@@ -96,6 +96,23 @@ pub async fn projectors(
     let (served, ran) = tokio::join!(server, projector.run(&jobs, stop));
     served?;
     ran?;
+    Ok(())
+}
+
+/// Runs the chat gateway until `stop` fires; open sockets are told it is
+/// going away.
+pub async fn chat_gateway(config: &Config, args: &ChatGatewayArgs, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let jwt = config.jwt()?;
+    let log = event_store(config, "/pulse/chat-gateway").await?;
+    let metrics = ops::Metrics::new("chat-gateway");
+    let gateway = chat_gateway::Gateway::start(log, &jwt, chat_gateway::Settings::default(), metrics, stop.clone())
+        .await
+        .context("starting the chat gateway")?;
+    let listener = TcpListener::bind(&args.chat_gateway_addr)
+        .await
+        .with_context(|| format!("binding the chat gateway to {}", args.chat_gateway_addr))?;
+    tracing::info!(address = %listener.local_addr()?, "chat gateway listening");
+    chat_gateway::serve(listener, gateway, stopped(stop)).await?;
     Ok(())
 }
 

@@ -252,6 +252,9 @@ pub struct ChatMessage {
     pub edited: bool,
     /// It was deleted.
     pub deleted: bool,
+    /// Where it was sent in the chat stream (`chat:<sequence>`): a chat
+    /// gateway subscription resumes after it (docs/chat.md).
+    pub position: String,
 }
 
 /// A page of ChatMessages.
@@ -430,6 +433,7 @@ fn message(id: &str, doc: &Document) -> ChatMessage {
         sent_at: text(doc, "created").unwrap_or_default(),
         edited: flag(doc, "edited"),
         deleted: flag(doc, "deleted"),
+        position: format!("chat:{}", doc.get("seq").and_then(Value::as_u64).unwrap_or(0)),
     }
 }
 

@@ -90,6 +90,20 @@ pub enum MessageRejection {
     NotTheSender,
 }
 
+impl MessageRejection {
+    /// A stable name for clients to branch on, the same over REST (a problem
+    /// type) and over the chat socket (an error frame's code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotAMember => "not-a-member",
+            Self::Blocked => "blocked",
+            Self::NoSuchMessage => "no-such-message",
+            Self::MessageDeleted => "message-deleted",
+            Self::NotTheSender => "not-the-sender",
+        }
+    }
+}
+
 /// Decides a message command. Sending a message that was already sent by the
 /// same sender (a retry) changes nothing.
 pub fn decide(message: &Message, command: MessageCommand) -> Result<Vec<ChatEvent>, MessageRejection> {

@@ -46,6 +46,16 @@ pub enum ReadRejection {
     NoSuchMessage,
 }
 
+impl ReadRejection {
+    /// A stable name for clients to branch on (see `MessageRejection::code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotAMember => "not-a-member",
+            Self::NoSuchMessage => "no-such-message",
+        }
+    }
+}
+
 /// Marks the conversation read up to a message. A message sent at or before
 /// the current mark's changes nothing: marks only move forward.
 pub fn decide(mark: &ReadMark, command: ReadCommand) -> Result<Vec<ChatEvent>, ReadRejection> {

@@ -12,13 +12,15 @@ fn every_command_that_connects_refuses_an_old_server_and_says_what_to_do() {
         ("PULSE_JWT_SECRET", "floor-test-secret-0123456789abcdef"),
         ("PULSE_COMMAND_API_ADDR", "127.0.0.1:0"),
         ("PULSE_PROJECTORS_ADDR", "127.0.0.1:0"),
+        ("PULSE_CHAT_GATEWAY_ADDR", "127.0.0.1:0"),
         ("PULSE_DATA_DIR", data.path().to_str().unwrap()),
     ];
-    let commands: [&[&str]; 6] = [
+    let commands: [&[&str]; 7] = [
         &["events", "show", "content.post.0191d1b4-0000-7000-8000-000000000000"],
         &["events", "tail"],
         &["command-api"],
         &["projectors"],
+        &["chat-gateway"],
         &["projections", "status"],
         &["all"],
     ];

@@ -1,4 +1,5 @@
-//! `pulse command-api`, `pulse projectors` and `pulse all` as processes.
+//! `pulse command-api`, `pulse projectors`, `pulse chat-gateway` and `pulse all`
+//! as processes.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ struct Running {
     child: Child,
     api: String,
     projectors: String,
+    chat: String,
     data: tempfile::TempDir,
 }
 
@@ -27,6 +29,7 @@ fn start(subcommand: &str, namespace: &str) -> Running {
         .arg(subcommand)
         .env("PULSE_COMMAND_API_ADDR", "127.0.0.1:0")
         .env("PULSE_PROJECTORS_ADDR", "127.0.0.1:0")
+        .env("PULSE_CHAT_GATEWAY_ADDR", "127.0.0.1:0")
         .env("PULSE_DATA_DIR", data.path())
         .env("PULSE_LOG_FORMAT", "json")
         .env_remove("PULSE_MONGO_URL")
@@ -52,7 +55,8 @@ fn start(subcommand: &str, namespace: &str) -> Running {
     let wanted: &[&str] = match subcommand {
         "command-api" => &["command API listening"],
         "projectors" => &["projectors listening"],
-        _ => &["command API listening", "projectors listening"],
+        "chat-gateway" => &["chat gateway listening"],
+        _ => &["command API listening", "projectors listening", "chat gateway listening"],
     };
     let mut addresses = std::collections::HashMap::new();
     while addresses.len() < wanted.len() {
@@ -62,7 +66,13 @@ fn start(subcommand: &str, namespace: &str) -> Running {
         }
     }
     let address = |message: &str| addresses.get(message).cloned().unwrap_or_default();
-    Running { api: address("command API listening"), projectors: address("projectors listening"), child, data }
+    Running {
+        api: address("command API listening"),
+        projectors: address("projectors listening"),
+        chat: address("chat gateway listening"),
+        child,
+        data,
+    }
 }
 
 async fn until_healthy(http: &reqwest::Client, base: &str) -> serde_json::Value {
@@ -127,10 +137,37 @@ async fn the_projectors_serve_health_ready_and_lag_metrics_alone_and_in_pulse_al
     }
 }
 
+#[tokio::test]
+async fn the_chat_gateway_serves_probes_and_sockets_alone_and_in_pulse_all() {
+    use futures::{SinkExt, StreamExt};
+    let log = testkit::TestLog::new().await;
+    for subcommand in ["chat-gateway", "all"] {
+        let running = start(subcommand, log.namespace.as_str());
+        let base = running.chat.clone();
+        let http = reqwest::Client::new();
+        let health = until_healthy(&http, &base).await;
+        assert_eq!(health["service"], "chat-gateway", "{subcommand}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.get(format!("{base}/ready")).send().await.unwrap().status() != 200 {
+            assert!(Instant::now() < deadline, "{subcommand}: never ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("pulse_chat_connections"), "{metrics}");
+        let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let auth = serde_json::json!({"type": "auth", "token": token("ana")}).to_string();
+        socket.send(tokio_tungstenite::tungstenite::Message::text(auth)).await.unwrap();
+        let ready = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+        let ready: serde_json::Value = serde_json::from_str(ready.to_text().unwrap()).unwrap();
+        assert_eq!((ready["type"].as_str(), ready["user"].as_str()), (Some("ready"), Some("ana")), "{subcommand}");
+    }
+}
+
 /// A token the processes started here accept.
 fn token(user: &str) -> String {
     let keys = auth::JwtKeys::new(&auth::JwtConfig {
-        secret: command_api::Secret::new("serve-test-secret-0123456789abcdef"),
+        secret: auth::Secret::new("serve-test-secret-0123456789abcdef"),
         issuer: None,
         audience: None,
     });

@@ -1,0 +1,508 @@
+//! One socket's life: authenticate with the first frame, then answer the
+//! client's frames and write what the hub hands over, in order, each event
+//! once, until either side ends it.
+//!
+//! Gap-free resume rests on one order of steps. A subscription joins the hub
+//! first and reads what it missed from the stream second; every event is then
+//! either in the stream when the read starts (and so in the read) or handed
+//! out after the join (and so in the queue). The connection remembers the
+//! last sequence it delivered per conversation and drops anything at or
+//! before it, so the seam has no gap and no duplicate.
+
+use crate::Gateway;
+use crate::hub::{Listener, Outgoing};
+use crate::live::{Happened, conversation_patterns, happened};
+use crate::protocol::{ClientFrame, ServerFrame, Since, close};
+use auth::Verified;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use commands::{CommandContext, CommandError, chat};
+use domain::chat::{Conversation, MessageBody};
+use events::ids::{ConversationId, MessageId, UserId};
+use events::{Aggregate, Context, IdempotencyKey, Metadata, Position, StoreError};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Why a connection ends, when the gateway ends it.
+struct Close(u16, &'static str);
+
+/// Runs one socket until it ends.
+pub async fn serve(socket: WebSocket, gateway: Gateway) {
+    let (sink, mut stream) = socket.split();
+    let mut connection = Connection::new(gateway, sink);
+    let verified = match authenticate(&connection.gateway, &mut stream).await {
+        Ok(verified) => verified,
+        Err(Close(code, reason)) => return connection.close(code, reason).await,
+    };
+    connection.run(verified, stream).await;
+}
+
+/// Waits for the first frame, which must be `auth` with a token that
+/// verifies. The token is never logged.
+async fn authenticate(gateway: &Gateway, stream: &mut SplitStream<WebSocket>) -> Result<Arc<Verified>, Close> {
+    let timeout = gateway.inner.settings.auth_timeout;
+    let first = tokio::time::timeout(timeout, stream.next())
+        .await
+        .map_err(|_| Close(close::UNAUTHENTICATED, "no auth frame in time"))?;
+    let Some(Ok(Message::Text(text))) = first else {
+        return Err(Close(close::UNAUTHENTICATED, "the first frame must be auth"));
+    };
+    gateway.inner.metrics.frame_in("auth");
+    match ClientFrame::parse(&text) {
+        Ok(ClientFrame::Auth { token }) => {
+            gateway.inner.keys.verify(&token).map_err(|_| Close(close::INVALID_TOKEN, "invalid token"))
+        }
+        _ => Err(Close(close::UNAUTHENTICATED, "the first frame must be auth")),
+    }
+}
+
+struct Connection {
+    gateway: Gateway,
+    id: u64,
+    sink: Sink,
+    /// Per subscribed conversation, the last stream sequence delivered.
+    delivered: HashMap<ConversationId, u64>,
+    bucket: Bucket,
+}
+
+/// The queue the hub fills and the signal it raises when it cannot.
+struct Inbox {
+    queue: mpsc::Sender<Outgoing>,
+    cut: Arc<Notify>,
+}
+
+impl Connection {
+    fn new(gateway: Gateway, sink: Sink) -> Self {
+        let settings = gateway.inner.settings;
+        let bucket = Bucket::new(settings.frames_per_second, settings.frame_burst);
+        Self { id: gateway.next_connection(), gateway, sink, delivered: HashMap::new(), bucket }
+    }
+
+    async fn run(&mut self, verified: Arc<Verified>, mut stream: SplitStream<WebSocket>) {
+        let metrics = self.gateway.inner.metrics.clone();
+        metrics.connections.inc();
+        let mut session = Session { user: verified.user.clone(), expires: expiry(&verified) };
+        let ready = ServerFrame::Ready { user: session.user.to_string(), epoch: self.gateway.epoch().to_owned() };
+        let (queue, mut incoming) = mpsc::channel(self.gateway.inner.settings.queue);
+        let inbox = Inbox { queue, cut: Arc::new(Notify::new()) };
+        let cut = inbox.cut.clone();
+        let mut stop = self.gateway.inner.stop.clone();
+        let stopping = async move {
+            // The guard `wait_for` returns is not `Send`: dropped here, not held.
+            let _ = stop.wait_for(|stop| *stop).await.map(drop);
+        };
+        tokio::pin!(stopping);
+        let ping_every = self.gateway.inner.settings.ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        let mut heard = Instant::now();
+        let mut end = self.send(&ready).await.err();
+        while end.is_none() {
+            end = tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        heard = Instant::now();
+                        self.on_text(&text, &mut session, &inbox).await.err()
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        heard = Instant::now();
+                        metrics.frame_in("other");
+                        self.send(&ServerFrame::error("malformed", "frames are JSON text, not binary", None)).await.err()
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        heard = Instant::now();
+                        None
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Some(Close(0, "")),
+                },
+                Some(item) = incoming.recv() => self.on_outgoing(item).await.err(),
+                () = cut.notified() => {
+                    metrics.slow_disconnects.inc();
+                    Some(Close(close::TOO_SLOW, "too slow: resume after reconnecting"))
+                }
+                () = tokio::time::sleep_until(session.expires) => Some(Close(close::TOKEN_EXPIRED, "token expired")),
+                _ = ping.tick() => {
+                    if heard.elapsed() > ping_every * 3 {
+                        Some(Close(0, ""))
+                    } else {
+                        self.write(Message::Ping(Default::default())).await.err()
+                    }
+                }
+                () = &mut stopping => Some(Close(close::GOING_AWAY, "the gateway is shutting down")),
+            };
+        }
+        self.gateway.inner.hub.forget(self.id, self.delivered.keys().copied());
+        metrics.connections.dec();
+        if let Some(Close(code, reason)) = end
+            && code != 0
+        {
+            self.close(code, reason).await;
+        }
+    }
+
+    async fn on_text(&mut self, text: &str, session: &mut Session, inbox: &Inbox) -> Result<(), Close> {
+        let settings = self.gateway.inner.settings;
+        if text.len() > settings.max_frame_bytes {
+            self.gateway.inner.metrics.frame_in("other");
+            let detail = format!("frames are at most {} bytes", settings.max_frame_bytes);
+            return self.send(&ServerFrame::error("too-large", detail, None)).await;
+        }
+        if !self.bucket.take() {
+            self.gateway.inner.metrics.frame_in("other");
+            let detail = format!("at most {} frames a second; this one was dropped", settings.frames_per_second);
+            return self.send(&ServerFrame::error("rate-limited", detail, None)).await;
+        }
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                self.gateway.inner.metrics.frame_in("other");
+                return self.send(&error).await;
+            }
+        };
+        self.gateway.inner.metrics.frame_in(frame.kind());
+        let answer = match frame {
+            ClientFrame::Auth { token } => self.reauthenticate(&token, session)?,
+            ClientFrame::Subscribe { conversation, since } => {
+                self.subscribe(&conversation, since, &session.user, inbox).await?
+            }
+            ClientFrame::Unsubscribe { conversation } => self.unsubscribe(&conversation),
+            command => self.command(command, &session.user).await,
+        };
+        match answer {
+            Some(frame) => self.send(&frame).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A fresh token for the same user moves the expiry; any other closes.
+    fn reauthenticate(&self, token: &str, session: &mut Session) -> Result<Option<ServerFrame>, Close> {
+        match self.gateway.inner.keys.verify(token) {
+            Ok(verified) if verified.user == session.user => {
+                session.expires = expiry(&verified);
+                Ok(None)
+            }
+            _ => Err(Close(close::INVALID_TOKEN, "invalid token")),
+        }
+    }
+
+    async fn subscribe(
+        &mut self,
+        raw: &str,
+        since: Option<Since>,
+        user: &UserId,
+        inbox: &Inbox,
+    ) -> Result<Option<ServerFrame>, Close> {
+        let Ok(conversation) = ConversationId::parse(raw) else {
+            return Ok(Some(ServerFrame::error("invalid-id", "conversation is not a conversation id", None)));
+        };
+        match self.is_member(conversation, user).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let detail = "You are not a member of this conversation.";
+                return Ok(Some(ServerFrame::error("not-a-member", detail, None)));
+            }
+            Err(e) => return Ok(Some(unavailable(&e, None))),
+        }
+        let listener =
+            Listener { connection: self.id, user: user.clone(), queue: inbox.queue.clone(), cut: inbox.cut.clone() };
+        // Join first, read what was missed second: see the module's comment.
+        self.gateway.inner.hub.subscribe(conversation, listener);
+        match self.catch_up(conversation, since).await {
+            Ok(Ok(delivered)) => {
+                self.delivered.insert(conversation, delivered);
+                Ok(Some(ServerFrame::Subscribed {
+                    conversation: conversation.to_string(),
+                    position: chat_position(delivered),
+                    epoch: self.gateway.epoch().to_owned(),
+                }))
+            }
+            Ok(Err(reason)) => {
+                self.gateway.inner.hub.unsubscribe(conversation, self.id);
+                self.gateway.inner.metrics.resume("resync");
+                let epoch = self.gateway.epoch().to_owned();
+                Ok(Some(ServerFrame::Resync { conversation: conversation.to_string(), reason, epoch }))
+            }
+            Err(Caught::Invalid(frame)) => {
+                self.gateway.inner.hub.unsubscribe(conversation, self.id);
+                Ok(Some(frame))
+            }
+            Err(Caught::Closed(close)) => Err(close),
+        }
+    }
+
+    /// Sends what the client missed since `since`, in order; the last
+    /// sequence delivered, or why the client must resync instead.
+    async fn catch_up(
+        &mut self,
+        conversation: ConversationId,
+        since: Option<Since>,
+    ) -> Result<Result<u64, &'static str>, Caught> {
+        let log = self.gateway.inner.commands.store().clone();
+        let state = log.stream_state(Context::Chat).await.map_err(|e| Caught::Invalid(unavailable(&e, None)))?;
+        let Some(since) = since else { return Ok(Ok(state.last_sequence)) };
+        let after = match since.position.parse::<Position>() {
+            Ok(Position { context: Context::Chat, sequence }) => sequence,
+            _ => {
+                let detail = "since.position is not a chat position (chat:<sequence>)";
+                return Err(Caught::Invalid(ServerFrame::error("invalid-position", detail, None)));
+            }
+        };
+        if since.epoch != self.gateway.epoch() || after > state.last_sequence {
+            return Ok(Err("epoch"));
+        }
+        if after.saturating_add(1) < state.first_sequence {
+            return Ok(Err("history-gone"));
+        }
+        let max = self.gateway.inner.settings.resume_max;
+        let patterns = conversation_patterns(conversation);
+        let backlog = log
+            .read_after(Context::Chat, &patterns, after, max)
+            .await
+            .map_err(|e| Caught::Invalid(unavailable(&e, None)))?;
+        if !backlog.complete {
+            return Ok(Err("too-far-behind"));
+        }
+        self.gateway.inner.metrics.resume("replayed");
+        let mut delivered = after;
+        for recorded in &backlog.events {
+            delivered = recorded.position.sequence;
+            if let Happened::Frame(_, frame) = happened(recorded, self.gateway.epoch()) {
+                self.send(&frame).await.map_err(Caught::Closed)?;
+            }
+        }
+        Ok(Ok(delivered))
+    }
+
+    fn unsubscribe(&mut self, raw: &str) -> Option<ServerFrame> {
+        let Ok(conversation) = ConversationId::parse(raw) else {
+            return Some(ServerFrame::error("invalid-id", "conversation is not a conversation id", None));
+        };
+        self.gateway.inner.hub.unsubscribe(conversation, self.id);
+        self.delivered.remove(&conversation);
+        let reason = "unsubscribed".to_owned();
+        Some(ServerFrame::Unsubscribed { conversation: conversation.to_string(), reason })
+    }
+
+    async fn is_member(&self, conversation: ConversationId, user: &UserId) -> Result<bool, StoreError> {
+        let aggregate = Aggregate::conversation(conversation);
+        Ok(self.gateway.inner.commands.current::<Conversation>(&aggregate).await?.is_member(user))
+    }
+
+    /// Send, edit, delete, read: run through `commands::chat`, answered with
+    /// an ack once the event is in the log, or an error frame.
+    async fn command(&self, frame: ClientFrame, user: &UserId) -> Option<ServerFrame> {
+        let commands = &self.gateway.inner.commands;
+        let client_id = match &frame {
+            ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+            ClientFrame::Edit { client_id, .. }
+            | ClientFrame::Delete { client_id, .. }
+            | ClientFrame::Read { client_id, .. } => client_id.clone(),
+            _ => None,
+        };
+        let context = match command_context(user, client_id.as_deref()) {
+            Ok(context) => context,
+            Err(frame) => return Some(*frame),
+        };
+        let invalid = |code: &str, detail: String| Some(ServerFrame::error(code, detail, client_id.clone()));
+        let done = match frame {
+            ClientFrame::Send { conversation, body, reply_to, .. } => {
+                let (conversation, body) = match (ConversationId::parse(&conversation), MessageBody::parse(&body)) {
+                    (Ok(c), Ok(b)) => (c, b),
+                    (Err(e), _) => return invalid("invalid-id", format!("conversation: {e}")),
+                    (_, Err(e)) => return invalid("invalid-body", e.to_string()),
+                };
+                let reply_to = match reply_to.as_deref().map(MessageId::parse).transpose() {
+                    Ok(reply_to) => reply_to,
+                    Err(e) => return invalid("invalid-id", format!("reply_to: {e}")),
+                };
+                let send = chat::Send { conversation, sender: user.clone(), body, reply_to };
+                chat::send(commands, &context, send).await.map_err(|e| refused(e, |r| r.code()))
+            }
+            ClientFrame::Edit { conversation, message, body, .. } => {
+                let Some(ids) = ids(&conversation, &message) else {
+                    return invalid("invalid-id", "conversation or message is not an id".into());
+                };
+                let body = match MessageBody::parse(&body) {
+                    Ok(body) => body,
+                    Err(e) => return invalid("invalid-body", e.to_string()),
+                };
+                chat::edit(commands, &context, ids, user.clone(), body)
+                    .await
+                    .map(|outcome| (ids.1, outcome))
+                    .map_err(|e| refused(e, |r| r.code()))
+            }
+            ClientFrame::Delete { conversation, message, .. } => {
+                let Some(ids) = ids(&conversation, &message) else {
+                    return invalid("invalid-id", "conversation or message is not an id".into());
+                };
+                chat::delete(commands, &context, ids, user.clone())
+                    .await
+                    .map(|outcome| (ids.1, outcome))
+                    .map_err(|e| refused(e, |r| r.code()))
+            }
+            ClientFrame::Read { conversation, up_to, .. } => {
+                let Some(ids) = ids(&conversation, &up_to) else {
+                    return invalid("invalid-id", "conversation or up_to is not an id".into());
+                };
+                chat::mark_read(commands, &context, ids, user.clone())
+                    .await
+                    .map(|outcome| (ids.1, outcome))
+                    .map_err(|e| refused(e, |r| r.code()))
+            }
+            ClientFrame::Auth { .. } | ClientFrame::Subscribe { .. } | ClientFrame::Unsubscribe { .. } => return None,
+        };
+        Some(match done {
+            Ok((message, outcome)) => ServerFrame::Ack {
+                client_id,
+                message: message.to_string(),
+                position: outcome.position.to_string(),
+                epoch: self.gateway.epoch().to_owned(),
+                duplicate: outcome.replayed,
+            },
+            Err((code, detail)) => ServerFrame::error(code, detail, client_id),
+        })
+    }
+
+    async fn on_outgoing(&mut self, item: Outgoing) -> Result<(), Close> {
+        match item {
+            Outgoing::Event { conversation, sequence, text, appended } => {
+                match self.delivered.get_mut(&conversation) {
+                    Some(delivered) if sequence > *delivered => *delivered = sequence,
+                    // Unsubscribed since, or already sent by the catch-up.
+                    _ => return Ok(()),
+                }
+                self.write_text(text, "message").await?;
+                let took = (OffsetDateTime::now_utc() - appended).as_seconds_f64().max(0.0);
+                self.gateway.inner.metrics.delivery.observe(took);
+                Ok(())
+            }
+            Outgoing::Left(conversation) => {
+                if self.delivered.remove(&conversation).is_none() {
+                    return Ok(());
+                }
+                let reason = "left".to_owned();
+                self.send(&ServerFrame::Unsubscribed { conversation: conversation.to_string(), reason }).await
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Close> {
+        self.write_text(frame.to_text().into(), frame.kind()).await
+    }
+
+    async fn write_text(&mut self, text: Utf8Bytes, kind: &'static str) -> Result<(), Close> {
+        self.write(Message::Text(text)).await?;
+        self.gateway.inner.metrics.frame_out(kind);
+        Ok(())
+    }
+
+    async fn write(&mut self, message: Message) -> Result<(), Close> {
+        let timeout = self.gateway.inner.settings.write_timeout;
+        match tokio::time::timeout(timeout, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            // Gone, or not reading at all: nothing more to say to it.
+            _ => Err(Close(0, "")),
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = self.write(Message::Close(Some(frame))).await;
+    }
+}
+
+/// Why a subscription could not be set up: an error frame to answer, or the
+/// socket failed while replaying.
+enum Caught {
+    Invalid(ServerFrame),
+    Closed(Close),
+}
+
+/// Who the connection belongs to, until when.
+struct Session {
+    user: UserId,
+    expires: Instant,
+}
+
+/// When a token's connection must end: its `exp`, as an instant of this clock.
+fn expiry(verified: &Verified) -> Instant {
+    let now = jsonwebtoken::get_current_timestamp();
+    Instant::now() + Duration::from_secs(verified.claims.exp.saturating_sub(now))
+}
+
+fn chat_position(sequence: u64) -> String {
+    Position { context: Context::Chat, sequence }.to_string()
+}
+
+fn ids(conversation: &str, message: &str) -> Option<(ConversationId, MessageId)> {
+    Some((ConversationId::parse(conversation).ok()?, MessageId::parse(message).ok()?))
+}
+
+/// The command's context: the user as actor, a new correlation id, and the
+/// client id as the idempotency key, scoped to the user as the REST API
+/// scopes `Idempotency-Key`.
+fn command_context(user: &UserId, client_id: Option<&str>) -> Result<CommandContext, Box<ServerFrame>> {
+    let key = match client_id {
+        None => None,
+        Some(raw) => {
+            let key = (raw.len() <= 100 && IdempotencyKey::parse(raw).is_ok())
+                .then(|| IdempotencyKey::parse(&format!("{user}:{raw}")).ok())
+                .flatten();
+            let detail = "client_id must be 1 to 100 printable ASCII characters without spaces";
+            let refused = || Box::new(ServerFrame::error("invalid-client-id", detail, Some(raw.to_owned())));
+            Some(key.ok_or_else(refused)?)
+        }
+    };
+    Ok(CommandContext { metadata: Metadata::new(Some(user.clone())), key })
+}
+
+/// An error frame's code and detail for a command that did not run.
+fn refused<R: std::fmt::Display>(error: CommandError<R>, code: impl Fn(&R) -> &'static str) -> (&'static str, String) {
+    match error {
+        CommandError::Rejected(rejection) => (code(&rejection), rejection.to_string()),
+        CommandError::KeyReused => ("client-id-reused", "this client_id was used for a different frame".into()),
+        CommandError::Store(StoreError::Conflict { .. }) => ("retry", "a concurrent change won; send it again".into()),
+        CommandError::Store(e) => ("unavailable", unavailable_text(&e)),
+    }
+}
+
+fn unavailable(error: &StoreError, client_id: Option<String>) -> ServerFrame {
+    ServerFrame::error("unavailable", unavailable_text(error), client_id)
+}
+
+fn unavailable_text(error: &StoreError) -> String {
+    tracing::warn!(error = %error, "a chat frame failed on the event log");
+    "the event log is unavailable; try again".to_owned()
+}
+
+/// A token bucket: `rate` frames a second on average, `burst` at once.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Self { tokens: f64::from(burst), rate: f64::from(rate), burst: f64::from(burst), last: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

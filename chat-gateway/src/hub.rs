@@ -1,0 +1,120 @@
+//! Who, on this gateway, listens to which conversation, and the hand-off of
+//! live frames to their connections. A frame is encoded once per event and
+//! shared by every connection that receives it.
+//!
+//! A connection's queue is bounded. When it is full the connection is too
+//! slow: it is cut (told through its `cut` signal), not waited for, so one
+//! stalled client never holds up the others.
+
+use axum::extract::ws::Utf8Bytes;
+use events::ids::{ConversationId, UserId};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, mpsc};
+
+/// What the hub hands a connection.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A frame of a conversation's log at a stream sequence.
+    Event {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Its stream sequence: a connection drops what it already delivered.
+        sequence: u64,
+        /// The encoded frame.
+        text: Utf8Bytes,
+        /// When the event was appended, for the delivery latency.
+        appended: OffsetDateTime,
+    },
+    /// The user left the conversation: the subscription is over.
+    Left(ConversationId),
+}
+
+/// One connection, as the hub sees it.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// The connection's number on this gateway.
+    pub connection: u64,
+    /// Its user.
+    pub user: UserId,
+    /// Its queue.
+    pub queue: mpsc::Sender<Outgoing>,
+    /// Raised when its queue overflowed.
+    pub cut: Arc<Notify>,
+}
+
+/// The subscriptions of this gateway's connections.
+#[derive(Debug, Default, Clone)]
+pub struct Hub {
+    listeners: Arc<RwLock<HashMap<ConversationId, Vec<Listener>>>>,
+}
+
+impl Hub {
+    /// Adds a connection to a conversation (once).
+    pub fn subscribe(&self, conversation: ConversationId, listener: Listener) {
+        let Ok(mut all) = self.listeners.write() else { return };
+        let list = all.entry(conversation).or_default();
+        if !list.iter().any(|l| l.connection == listener.connection) {
+            list.push(listener);
+        }
+    }
+
+    /// Removes a connection from a conversation.
+    pub fn unsubscribe(&self, conversation: ConversationId, connection: u64) {
+        self.retain(conversation, |l| l.connection != connection);
+    }
+
+    /// Removes a connection from every conversation it listens to.
+    pub fn forget(&self, connection: u64, conversations: impl IntoIterator<Item = ConversationId>) {
+        for conversation in conversations {
+            self.unsubscribe(conversation, connection);
+        }
+    }
+
+    /// Hands an event's frame to the conversation's listeners.
+    pub fn deliver(&self, conversation: ConversationId, sequence: u64, text: Utf8Bytes, appended: OffsetDateTime) {
+        let item = Outgoing::Event { conversation, sequence, text, appended };
+        let Ok(all) = self.listeners.read() else { return };
+        for listener in all.get(&conversation).into_iter().flatten() {
+            offer(listener, item.clone());
+        }
+    }
+
+    /// Ends `user`'s subscriptions to a conversation they left, on every one
+    /// of their connections.
+    pub fn left(&self, conversation: ConversationId, user: &UserId) {
+        let mut gone = Vec::new();
+        self.retain(conversation, |l| {
+            let stays = l.user != *user;
+            if !stays {
+                gone.push(l.clone());
+            }
+            stays
+        });
+        for listener in gone {
+            offer(&listener, Outgoing::Left(conversation));
+        }
+    }
+
+    /// How many subscriptions this gateway holds.
+    pub fn subscriptions(&self) -> usize {
+        self.listeners.read().map(|all| all.values().map(Vec::len).sum()).unwrap_or(0)
+    }
+
+    fn retain(&self, conversation: ConversationId, keep: impl FnMut(&Listener) -> bool) {
+        let Ok(mut all) = self.listeners.write() else { return };
+        if let Some(list) = all.get_mut(&conversation) {
+            list.retain(keep);
+            if list.is_empty() {
+                all.remove(&conversation);
+            }
+        }
+    }
+}
+
+fn offer(listener: &Listener, item: Outgoing) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = listener.queue.try_send(item) {
+        listener.cut.notify_one();
+    }
+}

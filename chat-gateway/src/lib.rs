@@ -1,0 +1,168 @@
+//! The chat gateway: realtime chat over one WebSocket endpoint, `/ws`.
+//!
+//! A client authenticates with its first frame, subscribes to conversations
+//! (resuming after the last position it saw), and sends messages, edits,
+//! deletions and read marks as frames. Commands go through the same path as
+//! the REST API's (`commands::chat`), so a frame is acknowledged only after
+//! JetStream acknowledged its event. Delivery reads the log, never a side
+//! channel: one ordered tail of the chat stream per gateway hands each event
+//! to the connections subscribed to its conversation ([`hub`]), and a resume
+//! reads what was missed from the stream itself, so several gateways behind
+//! one load balancer need no sticky sessions and share nothing but NATS.
+//!
+//! Owns: the socket protocol ([`protocol`], documented in docs/chat.md),
+//! connections ([`connection`]), live fan-out ([`hub`], [`live`]).
+//! Never touches: chat rules (in `domain`, run by `commands`), NATS (in
+//! `events`).
+
+pub mod connection;
+pub mod hub;
+pub mod live;
+pub mod metrics;
+pub mod protocol;
+
+use auth::{JwtConfig, JwtKeys};
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
+use axum::routing::get;
+use commands::Commands;
+use events::{Context, EventStore, StoreError};
+use hub::Hub;
+use metrics::GatewayMetrics;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How connections are held to account.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a new connection has to send its `auth` frame.
+    pub auth_timeout: Duration,
+    /// Frames waiting to be written to one connection before it counts as
+    /// too slow and is cut.
+    pub queue: usize,
+    /// The largest text frame answered; a larger one gets a `too-large`
+    /// error frame. Frames over four times this close the connection (1009).
+    pub max_frame_bytes: usize,
+    /// Frames a connection may send per second on average ...
+    pub frames_per_second: u32,
+    /// ... and in a burst.
+    pub frame_burst: u32,
+    /// The most events a resume replays; further behind is a `resync`.
+    pub resume_max: usize,
+    /// How long writing one frame to a socket may take.
+    pub write_timeout: Duration,
+    /// How often the gateway pings an idle socket; a socket silent for three
+    /// of these is closed.
+    pub ping_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(5),
+            queue: 256,
+            max_frame_bytes: 16 * 1024,
+            frames_per_second: 20,
+            frame_burst: 40,
+            resume_max: 1_000,
+            write_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(25),
+        }
+    }
+}
+
+/// The gateway: cheap to clone, every clone the same gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: Commands,
+    keys: JwtKeys,
+    hub: Hub,
+    settings: Settings,
+    metrics: GatewayMetrics,
+    registry: ops::Metrics,
+    epoch: String,
+    live: Arc<AtomicBool>,
+    connections: AtomicU64,
+    stop: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    /// Reads the chat stream's epoch and starts the live tail, which runs
+    /// until `stop`.
+    pub async fn start(
+        log: EventStore,
+        jwt: &JwtConfig,
+        settings: Settings,
+        registry: ops::Metrics,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Self, StoreError> {
+        let epoch = log.stream_state(Context::Chat).await?.created.unix_timestamp_nanos().to_string();
+        let metrics = GatewayMetrics::default();
+        metrics.register(&registry);
+        let live = Arc::new(AtomicBool::new(false));
+        let hub = Hub::default();
+        let tail = live::run(log.clone(), hub.clone(), epoch.clone(), metrics.clone(), live.clone(), stop.clone());
+        tokio::spawn(tail);
+        let commands = Commands::new(log, commands::Settings::default());
+        let keys = JwtKeys::new(jwt);
+        let connections = AtomicU64::new(0);
+        let inner = Inner { commands, keys, hub, settings, metrics, registry, epoch, live, connections, stop };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// `/ws`, `/health`, `/ready` and `/metrics`.
+    pub fn router(&self) -> Router {
+        let (log, live) = (self.inner.commands.store().clone(), self.inner.live.clone());
+        let ready: ops::ReadyCheck = Arc::new(move || {
+            let (log, live) = (log.clone(), live.clone());
+            Box::pin(async move {
+                log.is_connected()?;
+                if live.load(Ordering::Relaxed) { Ok(()) } else { Err("not reading the chat stream".into()) }
+            })
+        });
+        let max = self.inner.settings.max_frame_bytes * 4;
+        Router::new()
+            .route(
+                "/ws",
+                get(move |State(gateway): State<Gateway>, upgrade: WebSocketUpgrade| upgrade_to(gateway, upgrade, max)),
+            )
+            .with_state(self.clone())
+            .merge(ops::router("chat-gateway", ready, self.inner.registry.clone()))
+    }
+
+    /// The chat stream's epoch: positions mean something only with it.
+    pub fn epoch(&self) -> &str {
+        &self.inner.epoch
+    }
+
+    /// How many subscriptions the gateway holds, over all connections.
+    pub fn subscriptions(&self) -> usize {
+        self.inner.hub.subscriptions()
+    }
+
+    fn next_connection(&self) -> u64 {
+        self.inner.connections.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+async fn upgrade_to(gateway: Gateway, upgrade: WebSocketUpgrade, max: usize) -> Response {
+    upgrade.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| connection::serve(socket, gateway))
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves. Open sockets
+/// are told to go away (1001) when the gateway's stop signal fires.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, gateway.router()).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,137 @@
+//! The chat stream as frames: one ordered tail per gateway reads every chat
+//! event as it is appended and hands it to the hub; a resuming connection
+//! turns the events it missed into the same frames.
+
+use crate::hub::Hub;
+use crate::metrics::GatewayMetrics;
+use crate::protocol::ServerFrame;
+use events::catalog::ChatEvent;
+use events::ids::{ConversationId, UserId};
+use events::{Context, DomainEvent, EventStore, Position, Recorded, Start, Subscribe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::watch;
+
+/// What a chat event means to the sockets.
+#[derive(Debug)]
+pub enum Happened {
+    /// A frame for a conversation's subscribers.
+    Frame(ConversationId, ServerFrame),
+    /// A member left: their subscriptions end.
+    Left(ConversationId, UserId),
+    /// Nothing a subscriber sees (a conversation started, members added).
+    Nothing,
+}
+
+/// The frame of one recorded chat event, with the epoch its position is in.
+pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
+    let DomainEvent::Chat(event) = &recorded.event else { return Happened::Nothing };
+    let at = recorded.envelope.time.format(&Rfc3339).unwrap_or_default();
+    let position = Position { context: Context::Chat, sequence: recorded.position.sequence }.to_string();
+    let epoch = epoch.to_owned();
+    let message = |conversation: ConversationId, message: String, change, sender, body, reply_to| {
+        let frame = ServerFrame::Message {
+            conversation: conversation.to_string(),
+            message,
+            change,
+            sender,
+            body,
+            reply_to,
+            at: at.clone(),
+            position: position.clone(),
+            epoch: epoch.clone(),
+        };
+        Happened::Frame(conversation, frame)
+    };
+    match event {
+        ChatEvent::MessageSent(e) => message(
+            e.conversation,
+            e.message.to_string(),
+            "sent",
+            Some(e.sender.to_string()),
+            Some(e.body.clone()),
+            e.reply_to.map(|r| r.to_string()),
+        ),
+        ChatEvent::MessageEdited(e) => {
+            message(e.conversation, e.message.to_string(), "edited", None, Some(e.body.clone()), None)
+        }
+        ChatEvent::MessageDeleted(e) => message(e.conversation, e.message.to_string(), "deleted", None, None, None),
+        ChatEvent::MessagesRead(e) => Happened::Frame(
+            e.conversation,
+            ServerFrame::Receipt {
+                conversation: e.conversation.to_string(),
+                reader: e.reader.to_string(),
+                up_to: e.up_to.to_string(),
+                at,
+                position,
+                epoch,
+            },
+        ),
+        ChatEvent::MemberLeft(e) => Happened::Left(e.conversation, e.member.clone()),
+        ChatEvent::ConversationStarted(_) | ChatEvent::MembersAdded(_) => Happened::Nothing,
+    }
+}
+
+/// The address patterns of everything a conversation's subscribers see.
+pub fn conversation_patterns(conversation: ConversationId) -> Vec<String> {
+    vec![format!("chat.message.{conversation}.*"), format!("chat.read.{conversation}.*")]
+}
+
+/// Reads the chat stream from now on into the hub until `stop`, starting
+/// over after the last event it handed out when the tail fails. `live` says
+/// whether the tail is reading (what `/ready` reports).
+pub async fn run(
+    log: EventStore,
+    hub: Hub,
+    epoch: String,
+    metrics: GatewayMetrics,
+    live: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut start = Start::New;
+    while !*stop.borrow() {
+        let subscribe = Subscribe { context: Context::Chat, filter: None, start, ack_wait: Duration::from_secs(30) };
+        let mut tail = match log.tail(subscribe).await {
+            Ok(tail) => tail,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tail the chat stream; trying again");
+                live.store(false, Ordering::Relaxed);
+                tokio::select! { _ = tokio::time::sleep(Duration::from_secs(1)) => continue, _ = stop.changed() => break }
+            }
+        };
+        live.store(true, Ordering::Relaxed);
+        loop {
+            let delivery = tokio::select! { d = tail.next() => d, _ = stop.changed() => return };
+            let delivery = match delivery {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "the chat stream's tail failed; resuming");
+                    break;
+                }
+                None => break,
+            };
+            start = Start::At(delivery.sequence + 1);
+            match delivery.recorded {
+                Ok(recorded) => hand_out(&hub, &recorded, &epoch),
+                Err(e) => {
+                    metrics.undecodable.inc();
+                    tracing::warn!(sequence = delivery.sequence, error = %e, "a chat event that cannot be read");
+                }
+            }
+        }
+        live.store(false, Ordering::Relaxed);
+    }
+}
+
+fn hand_out(hub: &Hub, recorded: &Recorded, epoch: &str) {
+    match happened(recorded, epoch) {
+        Happened::Frame(conversation, frame) => {
+            let text = frame.to_text().into();
+            hub.deliver(conversation, recorded.position.sequence, text, recorded.envelope.time);
+        }
+        Happened::Left(conversation, user) => hub.left(conversation, &user),
+        Happened::Nothing => {}
+    }
+}

@@ -1,0 +1,319 @@
+//! The chat gateway over the network: real NATS JetStream, real WebSocket
+//! clients, the gateway on 127.0.0.1:0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use chat_gateway::Settings;
+use chat_gateway::protocol::close;
+use events::catalog::ChatEvent;
+use events::{DomainEvent, Position};
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::Harness;
+
+fn position(frame: &Value) -> Position {
+    frame["position"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_socket_that_sends_no_auth_frame_in_time_is_closed_as_unauthenticated() {
+    let settings = Settings { auth_timeout: Duration::from_millis(300), ..Settings::default() };
+    let harness = Harness::with(settings, 1).await;
+    let mut client = harness.open(0).await;
+    assert_eq!(client.closed_with().await, close::UNAUTHENTICATED);
+}
+
+#[tokio::test]
+async fn a_first_frame_other_than_auth_or_a_bad_token_closes_the_socket() {
+    let harness = Harness::start().await;
+    let mut client = harness.open(0).await;
+    client.send(json!({"type": "subscribe", "conversation": "x"})).await;
+    assert_eq!(client.closed_with().await, close::UNAUTHENTICATED);
+
+    let mut client = harness.open(0).await;
+    client.send(json!({"type": "auth", "token": "not.a.token"})).await;
+    assert_eq!(client.closed_with().await, close::INVALID_TOKEN);
+
+    let mut client = harness.open(0).await;
+    client.send(json!({"type": "auth", "token": expired_token()})).await;
+    assert_eq!(client.closed_with().await, close::INVALID_TOKEN);
+}
+
+/// A token that expired a minute ago, beyond the 30 s leeway.
+fn expired_token() -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = auth::Claims {
+        sub: "ana".into(),
+        name: None,
+        email: None,
+        picture: None,
+        role: None,
+        iat: now - 120,
+        exp: now - 60,
+        nbf: None,
+        iss: None,
+        aud: None,
+    };
+    support::keys().mint(&claims).unwrap()
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_when_its_token_expires() {
+    let harness = Harness::start().await;
+    let mut client = harness.open(0).await;
+    // Expires in 1 s (the leeway applies to verifying, not to the deadline).
+    client.send(json!({"type": "auth", "token": harness.token("ana", 1)})).await;
+    client.next_of("ready").await;
+    assert_eq!(client.closed_with().await, close::TOKEN_EXPIRED);
+}
+
+#[tokio::test]
+async fn a_message_is_acknowledged_once_its_event_is_in_the_log_and_reaches_the_other_member() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    ben.subscribe(group).await;
+
+    let ack = ana.say(group, "m1", "hello ben").await;
+    assert_eq!(ack["client_id"], "m1");
+    assert_eq!(ack["duplicate"], false);
+    assert_eq!(ack["epoch"], harness.epoch());
+    let stored = harness.log.store.get(position(&ack)).await.unwrap().expect("the event is in the log");
+    let DomainEvent::Chat(ChatEvent::MessageSent(sent)) = stored.event else { panic!("{:?}", stored.event) };
+    assert_eq!(sent.body, "hello ben");
+    assert_eq!(sent.message.to_string(), ack["message"]);
+
+    let message = ben.next_of("message").await;
+    assert_eq!(message["change"], "sent");
+    assert_eq!(message["body"], "hello ben");
+    assert_eq!(message["sender"], "ana");
+    assert_eq!(message["message"], ack["message"]);
+    assert_eq!(message["position"], ack["position"]);
+}
+
+#[tokio::test]
+async fn a_resend_with_the_same_client_id_gets_the_same_ack_and_appends_nothing() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let first = ana.say(group, "same-id", "once").await;
+    let again = ana.say(group, "same-id", "once").await;
+    assert_eq!(again["message"], first["message"]);
+    assert_eq!(again["position"], first["position"]);
+    assert_eq!(again["duplicate"], true);
+    ana.send(json!({"type": "send", "conversation": group.to_string(), "client_id": "same-id", "body": "other"})).await;
+    assert_eq!(ana.next_of("error").await["code"], "client-id-reused");
+    let state = harness.log.store.stream_state(events::Context::Chat).await.unwrap();
+    assert_eq!(state.last_sequence, position(&first).sequence, "nothing appended after the first send");
+}
+
+#[tokio::test]
+async fn someone_outside_a_conversation_can_neither_subscribe_nor_send() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut eve = harness.connect("eve").await;
+    eve.send(json!({"type": "subscribe", "conversation": group.to_string()})).await;
+    let error = eve.next_of("error").await;
+    assert_eq!(error["code"], "not-a-member");
+    eve.send(json!({"type": "send", "conversation": group.to_string(), "client_id": "x", "body": "hi"})).await;
+    let error = eve.next_of("error").await;
+    assert_eq!(error["code"], "not-a-member");
+    assert_eq!(error["client_id"], "x");
+}
+
+#[tokio::test]
+async fn a_client_resuming_after_a_disconnect_gets_what_it_missed_in_order_then_live_without_gap_or_duplicate() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    ben.subscribe(group).await;
+    ana.say(group, "1", "one").await;
+    let seen = ben.next_of("message").await;
+    ben.close().await;
+
+    // Ana keeps talking while Ben is away.
+    for (id, body) in [("2", "two"), ("3", "three"), ("4", "four")] {
+        ana.say(group, id, body).await;
+    }
+    let mut ben = harness.connect("ben").await;
+    let since = json!({"position": seen["position"], "epoch": seen["epoch"]});
+    ben.send(json!({"type": "subscribe", "conversation": group.to_string(), "since": since})).await;
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        bodies.push(ben.next_of("message").await["body"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(bodies, ["two", "three", "four"]);
+    let subscribed = ben.next_of("subscribed").await;
+    let live = ana.say(group, "5", "five").await;
+    assert!(position(&live).sequence > position(&subscribed).sequence);
+    assert_eq!(ben.next_of("message").await["body"], "five");
+    ben.silent_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_position_from_another_epoch_or_beyond_retained_history_gets_a_resync() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let first = ana.say(group, "1", "one").await;
+    ana.say(group, "2", "two").await;
+
+    let other_epoch = json!({"position": first["position"], "epoch": "1"});
+    ana.send(json!({"type": "subscribe", "conversation": group.to_string(), "since": other_epoch})).await;
+    let resync = ana.next_of("resync").await;
+    assert_eq!(resync["reason"], "epoch");
+    assert_eq!(resync["epoch"], harness.epoch());
+
+    // Retention drops both messages.
+    let stream = harness.log.namespace.stream(events::Context::Chat);
+    let js = async_nats::jetstream::new(harness.log.client.clone());
+    let last = harness.log.store.stream_state(events::Context::Chat).await.unwrap().last_sequence;
+    js.get_stream(&stream).await.unwrap().purge().sequence(last + 1).await.unwrap();
+    let gone = json!({"position": first["position"], "epoch": harness.epoch()});
+    ana.send(json!({"type": "subscribe", "conversation": group.to_string(), "since": gone})).await;
+    assert_eq!(ana.next_of("resync").await["reason"], "history-gone");
+}
+
+#[tokio::test]
+async fn a_client_too_far_behind_is_told_to_resync_instead_of_replayed_without_bound() {
+    let settings = Settings { resume_max: 2, ..Settings::default() };
+    let harness = Harness::with(settings, 1).await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let first = ana.say(group, "1", "one").await;
+    for id in ["2", "3", "4"] {
+        ana.say(group, id, "more").await;
+    }
+    let since = json!({"position": first["position"], "epoch": harness.epoch()});
+    ana.send(json!({"type": "subscribe", "conversation": group.to_string(), "since": since})).await;
+    assert_eq!(ana.next_of("resync").await["reason"], "too-far-behind");
+}
+
+#[tokio::test]
+async fn malformed_unknown_and_oversized_frames_get_error_frames_and_the_connection_stays() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    ana.send_text("{not json").await;
+    assert_eq!(ana.next_of("error").await["code"], "malformed");
+    ana.send(json!({"type": "dance"})).await;
+    assert_eq!(ana.next_of("error").await["code"], "unknown-type");
+    ana.send(json!({"type": "send", "conversation": group.to_string()})).await;
+    assert_eq!(ana.next_of("error").await["code"], "invalid-frame");
+    ana.send(
+        json!({"type": "send", "conversation": group.to_string(), "client_id": "big", "body": "x".repeat(20_000)}),
+    )
+    .await;
+    assert_eq!(ana.next_of("error").await["code"], "too-large");
+    ana.send(json!({"type": "send", "conversation": group.to_string(), "client_id": "long", "body": "x".repeat(4001)}))
+        .await;
+    assert_eq!(ana.next_of("error").await["code"], "invalid-body");
+    ana.send(json!({"type": "subscribe", "conversation": "not-an-id"})).await;
+    assert_eq!(ana.next_of("error").await["code"], "invalid-id");
+    ana.send(json!({"type": "send", "conversation": group.to_string(), "client_id": "has space", "body": "hi"})).await;
+    assert_eq!(ana.next_of("error").await["code"], "invalid-client-id");
+    // Still open and working.
+    ana.say(group, "ok", "still here").await;
+}
+
+#[tokio::test]
+async fn a_socket_sending_faster_than_its_allowance_gets_rate_limited_frames() {
+    let settings = Settings { frames_per_second: 1, frame_burst: 2, ..Settings::default() };
+    let harness = Harness::with(settings, 1).await;
+    let mut ana = harness.connect("ana").await;
+    for _ in 0..3 {
+        ana.send(json!({"type": "dance"})).await;
+    }
+    assert_eq!(ana.next_of("error").await["code"], "unknown-type");
+    assert_eq!(ana.next_of("error").await["code"], "unknown-type");
+    assert_eq!(ana.next_of("error").await["code"], "rate-limited");
+}
+
+#[tokio::test]
+async fn every_device_of_a_user_receives_every_message() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut phone = harness.connect("ben").await;
+    let mut laptop = harness.connect("ben").await;
+    phone.subscribe(group).await;
+    laptop.subscribe(group).await;
+    ana.say(group, "1", "to both").await;
+    assert_eq!(phone.next_of("message").await["body"], "to both");
+    assert_eq!(laptop.next_of("message").await["body"], "to both");
+}
+
+#[tokio::test]
+async fn a_member_who_leaves_stops_receiving_at_once() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben", "cy"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut cy = harness.connect("cy").await;
+    cy.subscribe(group).await;
+    harness.leave(group, "cy").await;
+    let unsubscribed = cy.next_of("unsubscribed").await;
+    assert_eq!(unsubscribed["reason"], "left");
+    ana.say(group, "1", "after cy left").await;
+    cy.silent_for(Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn read_receipts_reach_the_other_members() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    ana.subscribe(group).await;
+    let sent = ana.say(group, "1", "read me").await;
+    ana.next_of("message").await;
+    ben.send(json!({"type": "read", "conversation": group.to_string(), "up_to": sent["message"], "client_id": "r1"}))
+        .await;
+    let ack = ben.next_of("ack").await;
+    assert_eq!(ack["client_id"], "r1");
+    let receipt = ana.next_of("receipt").await;
+    assert_eq!(receipt["reader"], "ben");
+    assert_eq!(receipt["up_to"], sent["message"]);
+}
+
+#[tokio::test]
+async fn edits_and_deletions_reach_subscribers_and_only_the_sender_may_make_them() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    ben.subscribe(group).await;
+    let sent = ana.say(group, "1", "typo").await;
+    ben.next_of("message").await;
+    let message = sent["message"].clone();
+    ben.send(json!({"type": "edit", "conversation": group.to_string(), "message": message, "body": "mine now"})).await;
+    assert_eq!(ben.next_of("error").await["code"], "not-the-sender");
+    ana.send(json!({"type": "edit", "conversation": group.to_string(), "message": message, "body": "fixed"})).await;
+    ana.next_of("ack").await;
+    let edited = ben.next_of("message").await;
+    assert_eq!((edited["change"].as_str(), edited["body"].as_str()), (Some("edited"), Some("fixed")));
+    ana.send(json!({"type": "delete", "conversation": group.to_string(), "message": message})).await;
+    ana.next_of("ack").await;
+    let deleted = ben.next_of("message").await;
+    assert_eq!(deleted["change"], "deleted");
+    assert!(deleted.get("body").is_none());
+}
+
+#[tokio::test]
+async fn users_on_two_gateways_chat_with_each_other() {
+    let harness = Harness::with(Settings::default(), 2).await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect_to(0, "ana").await;
+    let mut ben = harness.connect_to(1, "ben").await;
+    ana.subscribe(group).await;
+    ben.subscribe(group).await;
+    ana.say(group, "1", "from gateway one").await;
+    assert_eq!(ben.next_of("message").await["body"], "from gateway one");
+    ben.say(group, "2", "from gateway two").await;
+    let mine = ana.next_of("message").await;
+    assert_eq!(mine["body"], "from gateway one", "ana's own message comes back to her devices first");
+    assert_eq!(ana.next_of("message").await["body"], "from gateway two");
+}
