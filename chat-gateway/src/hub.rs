@@ -118,3 +118,53 @@ fn offer(listener: &Listener, item: Outgoing) {
         listener.cut.notify_one();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn listener(connection: u64, user: &str, queue: mpsc::Sender<Outgoing>) -> Listener {
+        Listener { connection, user: UserId::parse(user).unwrap(), queue, cut: Arc::new(Notify::new()) }
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_queue_is_full_is_cut_and_the_others_still_receive() {
+        let hub = Hub::default();
+        let conversation = ConversationId(uuid_v7());
+        let (slow_queue, _never_read) = mpsc::channel(1);
+        let (fast_queue, mut fast) = mpsc::channel(8);
+        let slow = listener(1, "ana", slow_queue);
+        let cut = slow.cut.clone();
+        hub.subscribe(conversation, slow);
+        hub.subscribe(conversation, listener(2, "ben", fast_queue));
+        for sequence in 1..=2 {
+            hub.deliver(conversation, sequence, "{}".into(), OffsetDateTime::now_utc());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(1), cut.notified()).await.expect("the slow one is cut");
+        for expected in 1..=2 {
+            let Some(Outgoing::Event { sequence, .. }) = fast.recv().await else { panic!("an event") };
+            assert_eq!(sequence, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn leaving_ends_every_subscription_of_that_user_and_only_theirs() {
+        let hub = Hub::default();
+        let conversation = ConversationId(uuid_v7());
+        let (phone, mut phone_rx) = mpsc::channel(4);
+        let (laptop, mut laptop_rx) = mpsc::channel(4);
+        let (other, _other_rx) = mpsc::channel(4);
+        hub.subscribe(conversation, listener(1, "cy", phone));
+        hub.subscribe(conversation, listener(2, "cy", laptop));
+        hub.subscribe(conversation, listener(3, "ana", other));
+        hub.left(conversation, &UserId::parse("cy").unwrap());
+        assert!(matches!(phone_rx.recv().await, Some(Outgoing::Left(_))));
+        assert!(matches!(laptop_rx.recv().await, Some(Outgoing::Left(_))));
+        assert_eq!(hub.subscriptions(), 1);
+    }
+
+    fn uuid_v7() -> uuid::Uuid {
+        uuid::Uuid::now_v7()
+    }
+}
