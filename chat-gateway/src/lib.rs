@@ -45,7 +45,7 @@ pub struct Settings {
     /// too slow and is cut.
     pub queue: usize,
     /// The largest text frame answered; a larger one gets a `too-large`
-    /// error frame. Frames over four times this close the connection (1009).
+    /// error frame. A frame over four times this ends the connection.
     pub max_frame_bytes: usize,
     /// Frames a connection may send per second on average ...
     pub frames_per_second: u32,
