@@ -12,7 +12,8 @@
 use crate::Gateway;
 use crate::hub::{Listener, Outgoing};
 use crate::live::{Happened, conversation_patterns, happened};
-use crate::protocol::{ClientFrame, ServerFrame, Since, close};
+use crate::presence::Watcher;
+use crate::protocol::{ClientFrame, MAX_WATCHED, ServerFrame, Since, TypingState, close};
 use auth::Verified;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use commands::{CommandContext, CommandError, chat};
@@ -102,6 +103,7 @@ impl Connection {
         let ping_every = self.gateway.inner.settings.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         let mut heard = Instant::now();
+        self.gateway.inner.presence.arrived(self.id, &session.user).await;
         let mut end = self.send(&ready).await.err();
         while end.is_none() {
             end = tokio::select! {
@@ -138,6 +140,7 @@ impl Connection {
             };
         }
         self.gateway.inner.hub.forget(self.id, self.delivered.keys().copied());
+        self.gateway.inner.presence.left(self.id, &session.user).await;
         metrics.connections.dec();
         if let Some(Close(code, reason)) = end
             && code != 0
@@ -172,6 +175,8 @@ impl Connection {
                 self.subscribe(&conversation, since, &session.user, inbox).await?
             }
             ClientFrame::Unsubscribe { conversation } => self.unsubscribe(&conversation),
+            ClientFrame::Typing { conversation, state } => self.typing(&conversation, state, &session.user).await,
+            ClientFrame::Presence { users } => return self.watch(&users, inbox).await,
             command => self.command(command, &session.user).await,
         };
         match answer {
@@ -289,6 +294,45 @@ impl Connection {
         Some(ServerFrame::Unsubscribed { conversation: conversation.to_string(), reason })
     }
 
+    /// Tells the conversation's other subscribers, on every gateway, that
+    /// the user types; only in a conversation this socket subscribed to,
+    /// where membership was checked.
+    async fn typing(&self, raw: &str, state: TypingState, user: &UserId) -> Option<ServerFrame> {
+        let conversation = ConversationId::parse(raw).ok().filter(|c| self.delivered.contains_key(c));
+        let Some(conversation) = conversation else {
+            return Some(ServerFrame::error("not-subscribed", "subscribe to the conversation first", None));
+        };
+        let typing = state == TypingState::Start;
+        self.gateway.inner.typing.publish(conversation, user, typing, self.id).await;
+        None
+    }
+
+    /// Watches `raw`'s presence from now on, answering where each stands.
+    async fn watch(&mut self, raw: &[String], inbox: &Inbox) -> Result<(), Close> {
+        if raw.len() > MAX_WATCHED {
+            let detail = format!("watch at most {MAX_WATCHED} users");
+            return self.send(&ServerFrame::error("too-many-users", detail, None)).await;
+        }
+        let Ok(users) = raw.iter().map(|u| UserId::parse(u)).collect::<Result<Vec<_>, _>>() else {
+            return self
+                .send(&ServerFrame::error("invalid-id", "users holds something that is not a user id", None))
+                .await;
+        };
+        let watcher = Watcher { users, queue: inbox.queue.clone(), cut: inbox.cut.clone() };
+        match self.gateway.inner.presence.watch(self.id, watcher).await {
+            Ok(frames) => {
+                for frame in frames {
+                    self.send(&frame).await?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "presence could not be read");
+                self.send(&ServerFrame::error("unavailable", "presence is unavailable; try again", None)).await
+            }
+        }
+    }
+
     async fn is_member(&self, conversation: ConversationId, user: &UserId) -> Result<bool, StoreError> {
         let aggregate = Aggregate::conversation(conversation);
         Ok(self.gateway.inner.commands.current::<Conversation>(&aggregate).await?.is_member(user))
@@ -322,7 +366,10 @@ impl Connection {
                     Err(e) => return invalid("invalid-id", format!("reply_to: {e}")),
                 };
                 let send = chat::Send { conversation, sender: user.clone(), body, reply_to };
-                chat::send(commands, &context, send).await.map_err(|e| refused(e, |r| r.code()))
+                let sent = chat::send(commands, &context, send).await.map_err(|e| refused(e, |r| r.code()));
+                // A message sent ends the sender's typing, on every device.
+                self.gateway.inner.typing.publish(conversation, user, false, self.id).await;
+                sent
             }
             ClientFrame::Edit { conversation, message, body, .. } => {
                 let Some(ids) = ids(&conversation, &message) else {
@@ -355,7 +402,11 @@ impl Connection {
                     .map(|outcome| (ids.1, outcome))
                     .map_err(|e| refused(e, |r| r.code()))
             }
-            ClientFrame::Auth { .. } | ClientFrame::Subscribe { .. } | ClientFrame::Unsubscribe { .. } => return None,
+            ClientFrame::Auth { .. }
+            | ClientFrame::Subscribe { .. }
+            | ClientFrame::Unsubscribe { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Presence { .. } => return None,
         };
         Some(match done {
             Ok((message, outcome)) => ServerFrame::Ack {
@@ -382,6 +433,13 @@ impl Connection {
                 self.gateway.inner.metrics.delivery.observe(took);
                 Ok(())
             }
+            Outgoing::Ephemeral { conversation, text } => {
+                if !self.delivered.contains_key(&conversation) {
+                    return Ok(());
+                }
+                self.write_text(text, "typing").await
+            }
+            Outgoing::Direct(text) => self.write_text(text, "presence").await,
             Outgoing::Left(conversation) => {
                 if self.delivered.remove(&conversation).is_none() {
                     return Ok(());

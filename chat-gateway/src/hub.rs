@@ -27,6 +27,16 @@ pub enum Outgoing {
         /// When the event was appended, for the delivery latency.
         appended: OffsetDateTime,
     },
+    /// A frame that is not in the log (typing): delivered while subscribed,
+    /// never replayed.
+    Ephemeral {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The encoded frame.
+        text: Utf8Bytes,
+    },
+    /// A frame for this socket alone, whatever it subscribed to (presence).
+    Direct(Utf8Bytes),
     /// The user left the conversation: the subscription is over.
     Left(ConversationId),
 }
@@ -77,6 +87,16 @@ impl Hub {
         let item = Outgoing::Event { conversation, sequence, text, appended };
         let Ok(all) = self.listeners.read() else { return };
         for listener in all.get(&conversation).into_iter().flatten() {
+            offer(listener, item.clone());
+        }
+    }
+
+    /// Hands a frame that is not in the log to the conversation's listeners,
+    /// except connection `except` (the one it came from).
+    pub fn broadcast(&self, conversation: ConversationId, text: Utf8Bytes, except: Option<u64>) {
+        let item = Outgoing::Ephemeral { conversation, text };
+        let Ok(all) = self.listeners.read() else { return };
+        for listener in all.get(&conversation).into_iter().flatten().filter(|l| Some(l.connection) != except) {
             offer(listener, item.clone());
         }
     }

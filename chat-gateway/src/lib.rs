@@ -19,7 +19,9 @@ pub mod connection;
 pub mod hub;
 pub mod live;
 pub mod metrics;
+pub mod presence;
 pub mod protocol;
+pub mod typing;
 
 use auth::{JwtConfig, JwtKeys};
 use axum::Router;
@@ -30,11 +32,13 @@ use commands::Commands;
 use events::{Context, EventStore, StoreError};
 use hub::Hub;
 use metrics::GatewayMetrics;
+use presence::Presence;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use typing::Typing;
 
 /// How connections are held to account.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +62,11 @@ pub struct Settings {
     /// How often the gateway pings an idle socket; a socket silent for three
     /// of these is closed.
     pub ping_interval: Duration,
+    /// How long a typing indicator lasts unless `start` is repeated.
+    pub typing_ttl: Duration,
+    /// How long a socket counts as online unless its gateway renews it: the
+    /// bound on how long a crashed gateway's users still look online.
+    pub presence_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -71,6 +80,8 @@ impl Default for Settings {
             resume_max: 1_000,
             write_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
+            typing_ttl: Duration::from_secs(5),
+            presence_ttl: presence::DEFAULT_TTL,
         }
     }
 }
@@ -88,6 +99,8 @@ struct Inner {
     settings: Settings,
     metrics: GatewayMetrics,
     registry: ops::Metrics,
+    typing: Typing,
+    presence: Presence,
     epoch: String,
     live: Arc<AtomicBool>,
     connections: AtomicU64,
@@ -95,36 +108,58 @@ struct Inner {
 }
 
 impl Gateway {
-    /// Reads the chat stream's epoch and starts the live tail, which runs
-    /// until `stop`.
+    /// Reads the chat stream's epoch, connects to Redis (presence) and starts
+    /// the live tail, typing and presence, which run until `stop`.
     pub async fn start(
         log: EventStore,
+        redis_url: &str,
         jwt: &JwtConfig,
         settings: Settings,
         registry: ops::Metrics,
         stop: watch::Receiver<bool>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, StartError> {
         let epoch = log.stream_state(Context::Chat).await?.created.unix_timestamp_nanos().to_string();
+        // Names this gateway among the others, in typing signals and presence entries.
+        let name = uuid::Uuid::now_v7().to_string();
+        let namespace = log.namespace().as_str().to_owned();
+        let presence = Presence::connect(redis_url, log.client().clone(), &namespace, &name, settings.presence_ttl)
+            .await
+            .map_err(|e| StartError::Redis(e.to_string()))?;
         let metrics = GatewayMetrics::default();
         metrics.register(&registry);
         let live = Arc::new(AtomicBool::new(false));
         let hub = Hub::default();
         let tail = live::run(log.clone(), hub.clone(), epoch.clone(), metrics.clone(), live.clone(), stop.clone());
         tokio::spawn(tail);
-        let commands = Commands::new(log, commands::Settings::default());
-        let keys = JwtKeys::new(jwt);
-        let connections = AtomicU64::new(0);
-        let inner = Inner { commands, keys, hub, settings, metrics, registry, epoch, live, connections, stop };
+        let typing = Typing::new(log.client().clone(), &namespace, &name);
+        tokio::spawn(typing.clone().run(hub.clone(), settings.typing_ttl, stop.clone()));
+        tokio::spawn(presence.clone().run(stop.clone()));
+        let inner = Inner {
+            commands: Commands::new(log, commands::Settings::default()),
+            keys: JwtKeys::new(jwt),
+            hub,
+            settings,
+            metrics,
+            registry,
+            typing,
+            presence,
+            epoch,
+            live,
+            connections: AtomicU64::new(0),
+            stop,
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
     /// `/ws`, `/health`, `/ready` and `/metrics`.
     pub fn router(&self) -> Router {
-        let (log, live) = (self.inner.commands.store().clone(), self.inner.live.clone());
+        let (log, live, presence) =
+            (self.inner.commands.store().clone(), self.inner.live.clone(), self.inner.presence.clone());
         let ready: ops::ReadyCheck = Arc::new(move || {
-            let (log, live) = (log.clone(), live.clone());
+            let (log, live, presence) = (log.clone(), live.clone(), presence.clone());
             Box::pin(async move {
                 log.is_connected()?;
+                presence.ping().await?;
                 if live.load(Ordering::Relaxed) { Ok(()) } else { Err("not reading the chat stream".into()) }
             })
         });
@@ -151,6 +186,17 @@ impl Gateway {
     fn next_connection(&self) -> u64 {
         self.inner.connections.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The event log.
+    #[error(transparent)]
+    Log(#[from] StoreError),
+    /// Redis, which holds presence.
+    #[error("Redis (presence): {0}")]
+    Redis(String),
 }
 
 async fn upgrade_to(gateway: Gateway, upgrade: WebSocketUpgrade, max: usize) -> Response {

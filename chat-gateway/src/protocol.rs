@@ -79,6 +79,20 @@ pub enum ClientFrame {
         #[serde(default)]
         client_id: Option<String>,
     },
+    /// Start or stop typing in a subscribed conversation. Repeat `start`
+    /// every few seconds while typing: an indicator not repeated expires.
+    Typing {
+        /// The conversation id.
+        conversation: String,
+        /// `start` or `stop`.
+        state: TypingState,
+    },
+    /// Watch whether these users are online (replaces the list watched
+    /// before; an empty list stops watching).
+    Presence {
+        /// User ids, at most [`MAX_WATCHED`].
+        users: Vec<String>,
+    },
     /// Mark the conversation read up to a message.
     Read {
         /// The conversation id.
@@ -91,8 +105,22 @@ pub enum ClientFrame {
     },
 }
 
+/// `start` or `stop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    /// Typing.
+    Start,
+    /// Not typing any more.
+    Stop,
+}
+
+/// The most users one socket watches.
+pub const MAX_WATCHED: usize = 100;
+
 /// The frame types a client may send, for error messages and metrics.
-pub const CLIENT_TYPES: [&str; 7] = ["auth", "subscribe", "unsubscribe", "send", "edit", "delete", "read"];
+pub const CLIENT_TYPES: [&str; 9] =
+    ["auth", "subscribe", "unsubscribe", "send", "edit", "delete", "typing", "presence", "read"];
 
 impl ClientFrame {
     /// Its `type`.
@@ -104,6 +132,8 @@ impl ClientFrame {
             Self::Send { .. } => "send",
             Self::Edit { .. } => "edit",
             Self::Delete { .. } => "delete",
+            Self::Typing { .. } => "typing",
+            Self::Presence { .. } => "presence",
             Self::Read { .. } => "read",
         }
     }
@@ -205,6 +235,26 @@ pub enum ServerFrame {
         /// The epoch.
         epoch: String,
     },
+    /// Someone started or stopped typing (never your own socket's).
+    Typing {
+        /// The conversation.
+        conversation: String,
+        /// Who.
+        user: String,
+        /// `start` or `stop` (also sent when a `start` was not repeated in time).
+        state: &'static str,
+    },
+    /// A watched user's presence: on a `presence` frame, then on every change.
+    Presence {
+        /// Who.
+        user: String,
+        /// Whether any of their devices is connected.
+        online: bool,
+        /// When they were last connected (RFC 3339), while offline; absent
+        /// when never seen.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_seen: Option<String>,
+    },
     /// A command frame was carried out: its event is in the log.
     Ack {
         /// The frame's `client_id`.
@@ -256,6 +306,8 @@ impl ServerFrame {
             Self::Unsubscribed { .. } => "unsubscribed",
             Self::Message { .. } => "message",
             Self::Receipt { .. } => "receipt",
+            Self::Typing { .. } => "typing",
+            Self::Presence { .. } => "presence",
             Self::Ack { .. } => "ack",
             Self::Error { .. } => "error",
             Self::Resync { .. } => "resync",

@@ -150,6 +150,18 @@ pub struct ChatGatewayArgs {
     /// Listen address of the chat gateway (`/ws`, `/health`, `/ready`, `/metrics`).
     #[arg(long, env = "PULSE_CHAT_GATEWAY_ADDR", default_value = "127.0.0.1:3003")]
     pub chat_gateway_addr: String,
+    /// Milliseconds a socket counts as online unless its gateway renews it: how long a
+    /// crashed gateway's users still look online.
+    #[arg(long, env = "PULSE_CHAT_PRESENCE_TTL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(300..=3_600_000))]
+    pub chat_presence_ttl_ms: u64,
+}
+
+impl ChatGatewayArgs {
+    /// The gateway's settings.
+    pub fn settings(&self) -> chat_gateway::Settings {
+        let presence_ttl = std::time::Duration::from_millis(self.chat_presence_ttl_ms);
+        chat_gateway::Settings { presence_ttl, ..chat_gateway::Settings::default() }
+    }
 }
 
 /// `pulse all`: every service's settings.

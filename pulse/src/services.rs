@@ -105,9 +105,10 @@ pub async fn chat_gateway(config: &Config, args: &ChatGatewayArgs, stop: watch::
     let jwt = config.jwt()?;
     let log = event_store(config, "/pulse/chat-gateway").await?;
     let metrics = ops::Metrics::new("chat-gateway");
-    let gateway = chat_gateway::Gateway::start(log, &jwt, chat_gateway::Settings::default(), metrics, stop.clone())
+    let settings = args.settings();
+    let gateway = chat_gateway::Gateway::start(log, &config.redis_url, &jwt, settings, metrics, stop.clone())
         .await
-        .context("starting the chat gateway")?;
+        .context("starting the chat gateway (Redis at PULSE_REDIS_URL holds presence)")?;
     let listener = TcpListener::bind(&args.chat_gateway_addr)
         .await
         .with_context(|| format!("binding the chat gateway to {}", args.chat_gateway_addr))?;

@@ -317,3 +317,78 @@ async fn users_on_two_gateways_chat_with_each_other() {
     assert_eq!(mine["body"], "from gateway one", "ana's own message comes back to her devices first");
     assert_eq!(ana.next_of("message").await["body"], "from gateway two");
 }
+
+#[tokio::test]
+async fn typing_reaches_the_other_subscribers_not_the_typist_and_expires_on_its_own() {
+    let settings = Settings { typing_ttl: Duration::from_millis(800), ..Settings::default() };
+    let harness = Harness::with(settings, 1).await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    ana.subscribe(group).await;
+    ben.subscribe(group).await;
+    ana.send(json!({"type": "typing", "conversation": group.to_string(), "state": "start"})).await;
+    let typing = ben.next_of("typing").await;
+    assert_eq!((typing["user"].as_str(), typing["state"].as_str()), (Some("ana"), Some("start")));
+    ana.silent_for(Duration::from_millis(300)).await;
+    // Not repeated: it stops by itself.
+    let stopped = ben.next_of("typing").await;
+    assert_eq!((stopped["user"].as_str(), stopped["state"].as_str()), (Some("ana"), Some("stop")));
+}
+
+#[tokio::test]
+async fn a_message_sent_ends_the_senders_typing_for_everyone() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    ana.subscribe(group).await;
+    ben.subscribe(group).await;
+    ana.send(json!({"type": "typing", "conversation": group.to_string(), "state": "start"})).await;
+    assert_eq!(ben.next_of("typing").await["state"], "start");
+    ana.say(group, "1", "done typing").await;
+    let mut seen = [ben.next().await, ben.next().await];
+    seen.sort_by_key(|f| f["type"].as_str().unwrap().to_owned());
+    assert_eq!((seen[0]["type"].as_str(), seen[0]["body"].as_str()), (Some("message"), Some("done typing")));
+    assert_eq!((seen[1]["type"].as_str(), seen[1]["state"].as_str()), (Some("typing"), Some("stop")));
+}
+
+#[tokio::test]
+async fn typing_in_a_conversation_the_socket_did_not_subscribe_to_is_refused() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut eve = harness.connect("eve").await;
+    eve.send(json!({"type": "typing", "conversation": group.to_string(), "state": "start"})).await;
+    assert_eq!(eve.next_of("error").await["code"], "not-subscribed");
+}
+
+#[tokio::test]
+async fn presence_is_per_user_across_devices_and_gateways_with_last_seen() {
+    let harness = Harness::with(Settings::default(), 2).await;
+    let mut ben = harness.connect_to(0, "ben").await;
+    ben.send(json!({"type": "presence", "users": ["ana"]})).await;
+    let now = ben.next_of("presence").await;
+    assert_eq!((now["user"].as_str(), now["online"].as_bool()), (Some("ana"), Some(false)));
+    assert!(now.get("last_seen").is_none(), "never seen: {now}");
+
+    let phone = harness.connect_to(1, "ana").await;
+    assert_eq!(ben.next_of("presence").await["online"], true);
+    let laptop = harness.connect_to(0, "ana").await;
+    phone.close().await;
+    ben.silent_for(Duration::from_millis(500)).await; // the laptop is still on
+    laptop.close().await;
+    let gone = ben.next_of("presence").await;
+    assert_eq!(gone["online"], false);
+    assert!(gone["last_seen"].is_string(), "{gone}");
+}
+
+#[tokio::test]
+async fn watching_too_many_users_or_bad_ids_gets_an_error_frame() {
+    let harness = Harness::start().await;
+    let mut ben = harness.connect("ben").await;
+    let many: Vec<String> = (0..101).map(|i| format!("user{i}")).collect();
+    ben.send(json!({"type": "presence", "users": many})).await;
+    assert_eq!(ben.next_of("error").await["code"], "too-many-users");
+    ben.send(json!({"type": "presence", "users": ["not an id!"]})).await;
+    assert_eq!(ben.next_of("error").await["code"], "invalid-id");
+}

@@ -54,7 +54,9 @@ impl Harness {
         let mut gateways = Vec::new();
         for _ in 0..count {
             let metrics = ops::Metrics::new("chat-gateway");
-            let gateway = Gateway::start(log.store.clone(), &jwt(), settings, metrics, stopped.clone()).await.unwrap();
+            let redis = testkit::redis::redis_url();
+            let gateway =
+                Gateway::start(log.store.clone(), &redis, &jwt(), settings, metrics, stopped.clone()).await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
             tokio::spawn(chat_gateway::serve(listener, gateway.clone(), std::future::pending()));

@@ -30,6 +30,7 @@ fn start(subcommand: &str, namespace: &str) -> Running {
         .env("PULSE_COMMAND_API_ADDR", "127.0.0.1:0")
         .env("PULSE_PROJECTORS_ADDR", "127.0.0.1:0")
         .env("PULSE_CHAT_GATEWAY_ADDR", "127.0.0.1:0")
+        .env("PULSE_CHAT_PRESENCE_TTL_MS", "1500")
         .env("PULSE_DATA_DIR", data.path())
         .env("PULSE_LOG_FORMAT", "json")
         .env_remove("PULSE_MONGO_URL")
@@ -162,6 +163,87 @@ async fn the_chat_gateway_serves_probes_and_sockets_alone_and_in_pulse_all() {
         let ready: serde_json::Value = serde_json::from_str(ready.to_text().unwrap()).unwrap();
         assert_eq!((ready["type"].as_str(), ready["user"].as_str()), (Some("ready"), Some("ana")), "{subcommand}");
     }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A socket to a gateway process, authenticated as `user`.
+async fn socket(base: &str, user: &str) -> Socket {
+    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut socket, serde_json::json!({"type": "auth", "token": token(user)})).await;
+    assert_eq!(next_frame(&mut socket).await["type"], "ready");
+    socket
+}
+
+async fn send(socket: &mut Socket, frame: serde_json::Value) {
+    use futures::SinkExt;
+    socket.send(tokio_tungstenite::tungstenite::Message::text(frame.to_string())).await.unwrap();
+}
+
+/// The next JSON frame (pings skipped).
+async fn next_frame(socket: &mut Socket) -> serde_json::Value {
+    use futures::StreamExt;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a frame in time");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message.unwrap().unwrap() {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_gateway_processes_carry_chat_typing_and_presence_and_a_killed_ones_users_go_offline() {
+    let log = testkit::TestLog::new().await;
+    let (ana, ben) = (events::ids::UserId::parse("ana").unwrap(), events::ids::UserId::parse("ben").unwrap());
+    let group = events::ids::ConversationId(uuid::Uuid::now_v7());
+    let start_group = domain::chat::ConversationCommand::StartGroup {
+        conversation: group,
+        by: ana.clone(),
+        members: vec![ben],
+        title: domain::chat::GroupTitle::parse("two gateways").unwrap(),
+        refused: vec![],
+    };
+    let runner = commands::Commands::new(log.store.clone(), commands::Settings::default());
+    let context = commands::CommandContext { metadata: events::Metadata::new(Some(ana)), key: None };
+    let aggregate = events::Aggregate::conversation(group);
+    runner.create::<domain::chat::Conversation>(&context, &aggregate, start_group).await.unwrap();
+
+    let one = start("chat-gateway", log.namespace.as_str());
+    let two = start("chat-gateway", log.namespace.as_str());
+    let mut ana = socket(&one.chat, "ana").await;
+    let mut ben = socket(&two.chat, "ben").await;
+    for socket in [&mut ana, &mut ben] {
+        send(socket, serde_json::json!({"type": "subscribe", "conversation": group.to_string()})).await;
+        assert_eq!(next_frame(socket).await["type"], "subscribed");
+    }
+    send(&mut ben, serde_json::json!({"type": "presence", "users": ["ana"]})).await;
+    assert_eq!(next_frame(&mut ben).await["online"], true);
+
+    send(&mut ben, serde_json::json!({"type": "typing", "conversation": group.to_string(), "state": "start"})).await;
+    let typing = next_frame(&mut ana).await;
+    assert_eq!((typing["type"].as_str(), typing["user"].as_str()), (Some("typing"), Some("ben")));
+    let message =
+        serde_json::json!({"type": "send", "conversation": group.to_string(), "client_id": "1", "body": "hi"});
+    send(&mut ana, message).await;
+    let received = loop {
+        let frame = next_frame(&mut ben).await;
+        if frame["type"] == "message" {
+            break frame;
+        }
+    };
+    assert_eq!(received["body"], "hi");
+
+    // Gateway one dies without a word (SIGKILL): Ana's entry lapses.
+    drop(one);
+    let offline = loop {
+        let frame = next_frame(&mut ben).await;
+        if frame["type"] == "presence" {
+            break frame;
+        }
+    };
+    assert_eq!((offline["user"].as_str(), offline["online"].as_bool()), (Some("ana"), Some(false)));
+    assert!(offline["last_seen"].is_string(), "{offline}");
 }
 
 /// A token the processes started here accept.
