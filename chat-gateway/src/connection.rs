@@ -71,6 +71,8 @@ struct Connection {
     /// Per subscribed conversation, the last stream sequence delivered.
     delivered: HashMap<ConversationId, u64>,
     bucket: Bucket,
+    /// Raised by the hub or presence when this socket's queue overflowed.
+    cut: Arc<Notify>,
 }
 
 /// The queue the hub fills and the signal it raises when it cannot.
@@ -83,7 +85,8 @@ impl Connection {
     fn new(gateway: Gateway, sink: Sink) -> Self {
         let settings = gateway.inner.settings;
         let bucket = Bucket::new(settings.frames_per_second, settings.frame_burst);
-        Self { id: gateway.next_connection(), gateway, sink, delivered: HashMap::new(), bucket }
+        let cut = Arc::new(Notify::new());
+        Self { id: gateway.next_connection(), gateway, sink, delivered: HashMap::new(), bucket, cut }
     }
 
     async fn run(&mut self, verified: Arc<Verified>, mut stream: SplitStream<WebSocket>) {
@@ -92,8 +95,8 @@ impl Connection {
         let mut session = Session { user: verified.user.clone(), expires: expiry(&verified) };
         let ready = ServerFrame::Ready { user: session.user.to_string(), epoch: self.gateway.epoch().to_owned() };
         let (queue, mut incoming) = mpsc::channel(self.gateway.inner.settings.queue);
-        let inbox = Inbox { queue, cut: Arc::new(Notify::new()) };
-        let cut = inbox.cut.clone();
+        let inbox = Inbox { queue, cut: self.cut.clone() };
+        let cut = self.cut.clone();
         let mut stop = self.gateway.inner.stop.clone();
         let stopping = async move {
             // The guard `wait_for` returns is not `Send`: dropped here, not held.
@@ -124,10 +127,7 @@ impl Connection {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Some(Close(0, "")),
                 },
                 Some(item) = incoming.recv() => self.on_outgoing(item).await.err(),
-                () = cut.notified() => {
-                    metrics.slow_disconnects.inc();
-                    Some(Close(close::TOO_SLOW, "too slow: resume after reconnecting"))
-                }
+                () = cut.notified() => Some(too_slow()),
                 () = tokio::time::sleep_until(session.expires) => Some(Close(close::TOKEN_EXPIRED, "token expired")),
                 _ = ping.tick() => {
                     if heard.elapsed() > ping_every * 3 {
@@ -145,6 +145,9 @@ impl Connection {
         if let Some(Close(code, reason)) = end
             && code != 0
         {
+            if code == close::TOO_SLOW {
+                metrics.slow_disconnects.inc();
+            }
             self.close(code, reason).await;
         }
     }
@@ -460,12 +463,17 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes one frame. A socket that does not take it in time is gone;
+    /// one whose queue overflows while it blocks is too slow.
     async fn write(&mut self, message: Message) -> Result<(), Close> {
         let timeout = self.gateway.inner.settings.write_timeout;
-        match tokio::time::timeout(timeout, self.sink.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            // Gone, or not reading at all: nothing more to say to it.
-            _ => Err(Close(0, "")),
+        let cut = self.cut.clone();
+        tokio::select! {
+            written = tokio::time::timeout(timeout, self.sink.send(message)) => match written {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(Close(0, "")),
+            },
+            () = cut.notified() => Err(too_slow()),
         }
     }
 
@@ -473,6 +481,10 @@ impl Connection {
         let frame = CloseFrame { code, reason: reason.into() };
         let _ = self.write(Message::Close(Some(frame))).await;
     }
+}
+
+fn too_slow() -> Close {
+    Close(close::TOO_SLOW, "too slow: resume after reconnecting")
 }
 
 /// Why a subscription could not be set up: an error frame to answer, or the

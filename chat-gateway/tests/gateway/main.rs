@@ -392,3 +392,63 @@ async fn watching_too_many_users_or_bad_ids_gets_an_error_frame() {
     ben.send(json!({"type": "presence", "users": ["not an id!"]})).await;
     assert_eq!(ben.next_of("error").await["code"], "invalid-id");
 }
+
+#[tokio::test]
+async fn a_socket_that_does_not_read_is_cut_as_too_slow_and_resumes_without_loss() {
+    let settings = Settings { queue: 4, ..Settings::default() };
+    let harness = Harness::with(settings, 1).await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ben = harness.open_narrow(0).await;
+    ben.send(json!({"type": "auth", "token": harness.token("ben", 3600)})).await;
+    ben.next_of("ready").await;
+    let subscribed = ben.subscribe(group).await;
+
+    // More than the socket's buffers and its queue hold (the kernel's send
+    // buffer grows to a few MiB), while Ben reads nothing, until he is cut.
+    let ana = events::ids::UserId::parse("ana").unwrap();
+    let body = domain::chat::MessageBody::parse(&"x".repeat(4000)).unwrap();
+    let mut total = 0;
+    while !harness.metrics(0).await.contains("pulse_chat_slow_consumer_disconnects_total 1") {
+        assert!(total < 4_000, "still not cut after {total} messages of 4 kB");
+        for _ in 0..100 {
+            let context = commands::CommandContext { metadata: events::Metadata::new(Some(ana.clone())), key: None };
+            let send =
+                commands::chat::Send { conversation: group, sender: ana.clone(), body: body.clone(), reply_to: None };
+            commands::chat::send(&harness.commands, &context, send).await.unwrap();
+        }
+        total += 100;
+    }
+
+    let mut last = subscribed["position"].as_str().unwrap().to_owned();
+    let mut received = 0;
+    loop {
+        match ben.raw_next().await {
+            Some(tokio_tungstenite::tungstenite::Message::Text(text)) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "message" {
+                    received += 1;
+                    last = frame["position"].as_str().unwrap().to_owned();
+                }
+            }
+            Some(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(close::TOO_SLOW));
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(received < total, "the socket was cut before everything reached it ({received} of {total})");
+
+    // Resuming from the last message it got brings the rest, each once, in order.
+    let mut ben = harness.connect("ben").await;
+    let since = json!({"position": last, "epoch": harness.epoch()});
+    ben.send(json!({"type": "subscribe", "conversation": group.to_string(), "since": since})).await;
+    let mut previous = position(&json!({"position": last})).sequence;
+    for _ in received..total {
+        let sequence = position(&ben.next_of("message").await).sequence;
+        assert!(sequence > previous);
+        previous = sequence;
+    }
+    ben.next_of("subscribed").await;
+}

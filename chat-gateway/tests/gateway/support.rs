@@ -96,6 +96,24 @@ impl Harness {
         Client { ws }
     }
 
+    /// A socket to gateway `n` whose receive buffer is tiny: it cannot take in
+    /// much while the test does not read.
+    pub async fn open_narrow(&self, n: usize) -> Client {
+        let url = &self.gateways[n].0;
+        let address = url.trim_start_matches("ws://").trim_end_matches("/ws").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(address).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(stream)).await.unwrap();
+        Client { ws }
+    }
+
+    /// Gateway `n`'s metrics text.
+    pub async fn metrics(&self, n: usize) -> String {
+        let url = self.gateways[n].0.replacen("ws://", "http://", 1).replace("/ws", "/metrics");
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    }
+
     /// A socket to the first gateway, authenticated as `user`.
     pub async fn connect(&self, user: &str) -> Client {
         self.connect_to(0, user).await
@@ -219,6 +237,13 @@ impl Client {
                 None => panic!("the socket ended without a close frame"),
             }
         }
+    }
+
+    /// The next frame of any kind; `None` when the socket ended without a
+    /// close frame.
+    pub async fn raw_next(&mut self) -> Option<Message> {
+        let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame or the end in time");
+        message.and_then(Result::ok)
     }
 
     /// Closes from the client's side.
