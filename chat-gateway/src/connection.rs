@@ -31,6 +31,17 @@ use tokio::time::Instant;
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// The most frames written with one flush.
+const WRITE_BATCH: usize = 64;
+
+/// A frame about to be written, with what its metrics need.
+struct Pending {
+    text: Utf8Bytes,
+    kind: &'static str,
+    /// When its event was appended (log events only).
+    appended: Option<OffsetDateTime>,
+}
+
 /// Why a connection ends, when the gateway ends it.
 struct Close(u16, &'static str);
 
@@ -113,7 +124,9 @@ impl Connection {
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         heard = Instant::now();
-                        self.on_text(&text, &mut session, &inbox).await.err()
+                        // Boxed: commands and catch-ups are deep futures, and an idle
+                        // socket's task would otherwise reserve their size for good.
+                        Box::pin(self.on_text(&text, &mut session, &inbox)).await.err()
                     }
                     Some(Ok(Message::Binary(_))) => {
                         heard = Instant::now();
@@ -126,7 +139,7 @@ impl Connection {
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Some(Close(0, "")),
                 },
-                Some(item) = incoming.recv() => self.on_outgoing(item).await.err(),
+                Some(item) = incoming.recv() => self.on_outgoing(item, &mut incoming).await.err(),
                 () = cut.notified() => Some(too_slow()),
                 () = tokio::time::sleep_until(session.expires) => Some(Close(close::TOKEN_EXPIRED, "token expired")),
                 _ = ping.tick() => {
@@ -423,33 +436,55 @@ impl Connection {
         })
     }
 
-    async fn on_outgoing(&mut self, item: Outgoing) -> Result<(), Close> {
+    /// Writes what the hub handed over: this item and whatever else waits,
+    /// up to a batch, with one flush, so a busy socket costs a write per
+    /// batch rather than per frame.
+    async fn on_outgoing(&mut self, first: Outgoing, queue: &mut mpsc::Receiver<Outgoing>) -> Result<(), Close> {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(item) = next {
+            match item {
+                Outgoing::Left(conversation) => {
+                    if self.delivered.remove(&conversation).is_some() {
+                        let reason = "left".to_owned();
+                        let frame = ServerFrame::Unsubscribed { conversation: conversation.to_string(), reason };
+                        batch.push(Pending { text: frame.to_text().into(), kind: "unsubscribed", appended: None });
+                    }
+                }
+                item => batch.extend(self.pending(item)),
+            }
+            next = if batch.len() < WRITE_BATCH { queue.try_recv().ok() } else { None };
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write_all(batch.iter().map(|p| Message::Text(p.text.clone())).collect()).await?;
+        let (metrics, now) = (&self.gateway.inner.metrics, OffsetDateTime::now_utc());
+        for pending in batch {
+            metrics.frame_out(pending.kind);
+            if let Some(appended) = pending.appended {
+                metrics.delivery.observe((now - appended).as_seconds_f64().max(0.0));
+            }
+        }
+        Ok(())
+    }
+
+    /// The frame to write for an item, if this socket still wants it.
+    fn pending(&mut self, item: Outgoing) -> Option<Pending> {
         match item {
             Outgoing::Event { conversation, sequence, text, appended } => {
                 match self.delivered.get_mut(&conversation) {
                     Some(delivered) if sequence > *delivered => *delivered = sequence,
                     // Unsubscribed since, or already sent by the catch-up.
-                    _ => return Ok(()),
+                    _ => return None,
                 }
-                self.write_text(text, "message").await?;
-                let took = (OffsetDateTime::now_utc() - appended).as_seconds_f64().max(0.0);
-                self.gateway.inner.metrics.delivery.observe(took);
-                Ok(())
+                Some(Pending { text, kind: "message", appended: Some(appended) })
             }
             Outgoing::Ephemeral { conversation, text } => {
-                if !self.delivered.contains_key(&conversation) {
-                    return Ok(());
-                }
-                self.write_text(text, "typing").await
+                self.delivered.contains_key(&conversation).then_some(Pending { text, kind: "typing", appended: None })
             }
-            Outgoing::Direct(text) => self.write_text(text, "presence").await,
-            Outgoing::Left(conversation) => {
-                if self.delivered.remove(&conversation).is_none() {
-                    return Ok(());
-                }
-                let reason = "left".to_owned();
-                self.send(&ServerFrame::Unsubscribed { conversation: conversation.to_string(), reason }).await
-            }
+            Outgoing::Direct(text) => Some(Pending { text, kind: "presence", appended: None }),
+            Outgoing::Left(_) => None,
         }
     }
 
@@ -463,13 +498,24 @@ impl Connection {
         Ok(())
     }
 
-    /// Writes one frame. A socket that does not take it in time is gone;
-    /// one whose queue overflows while it blocks is too slow.
     async fn write(&mut self, message: Message) -> Result<(), Close> {
+        self.write_all(vec![message]).await
+    }
+
+    /// Writes frames with one flush. A socket that does not take them in
+    /// time is gone; one whose queue overflows while it blocks is too slow.
+    async fn write_all(&mut self, messages: Vec<Message>) -> Result<(), Close> {
         let timeout = self.gateway.inner.settings.write_timeout;
         let cut = self.cut.clone();
+        let sink = &mut self.sink;
+        let written = async move {
+            for message in messages {
+                sink.feed(message).await?;
+            }
+            sink.flush().await
+        };
         tokio::select! {
-            written = tokio::time::timeout(timeout, self.sink.send(message)) => match written {
+            written = tokio::time::timeout(timeout, written) => match written {
                 Ok(Ok(())) => Ok(()),
                 _ => Err(Close(0, "")),
             },

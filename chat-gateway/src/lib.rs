@@ -200,8 +200,22 @@ pub enum StartError {
 }
 
 async fn upgrade_to(gateway: Gateway, upgrade: WebSocketUpgrade, max: usize) -> Response {
-    upgrade.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| connection::serve(socket, gateway))
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        // tungstenite's defaults (a 128 KiB read buffer, allocated up front)
+        // would make an idle socket cost over 100 KiB; frames are small, and
+        // a larger one is read in more calls.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .on_upgrade(move |socket| connection::serve(socket, gateway))
 }
+
+/// Bytes read from a socket at once.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes of frames gathered before they are written out (a batch is flushed
+/// anyway); the buffer grows only as far as a socket's traffic takes it.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Serves the gateway on `listener` until `shutdown` resolves. Open sockets
 /// are told to go away (1001) when the gateway's stop signal fires.
