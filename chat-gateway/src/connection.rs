@@ -117,6 +117,9 @@ impl Connection {
         let ping_every = self.gateway.inner.settings.ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         let mut heard = Instant::now();
+        let me =
+            Listener { connection: self.id, user: session.user.clone(), queue: inbox.queue.clone(), cut: cut.clone() };
+        self.gateway.inner.hub.join(me);
         self.gateway.inner.presence.arrived(self.id, &session.user).await;
         let mut end = self.send(&ready).await.err();
         while end.is_none() {
@@ -153,6 +156,7 @@ impl Connection {
             };
         }
         self.gateway.inner.hub.forget(self.id, self.delivered.keys().copied());
+        self.gateway.inner.hub.part(&session.user, self.id);
         self.gateway.inner.presence.left(self.id, &session.user).await;
         metrics.connections.dec();
         if let Some(Close(code, reason)) = end
@@ -483,7 +487,7 @@ impl Connection {
             Outgoing::Ephemeral { conversation, text } => {
                 self.delivered.contains_key(&conversation).then_some(Pending { text, kind: "typing", appended: None })
             }
-            Outgoing::Direct(text) => Some(Pending { text, kind: "presence", appended: None }),
+            Outgoing::Direct(text, kind) => Some(Pending { text, kind, appended: None }),
             Outgoing::Left(_) => None,
         }
     }

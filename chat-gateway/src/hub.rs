@@ -35,8 +35,9 @@ pub enum Outgoing {
         /// The encoded frame.
         text: Utf8Bytes,
     },
-    /// A frame for this socket alone, whatever it subscribed to (presence).
-    Direct(Utf8Bytes),
+    /// A frame for this socket alone, whatever it subscribed to (presence,
+    /// notifications), with its type for the metrics.
+    Direct(Utf8Bytes, &'static str),
     /// The user left the conversation: the subscription is over.
     Left(ConversationId),
 }
@@ -54,13 +55,40 @@ pub struct Listener {
     pub cut: Arc<Notify>,
 }
 
-/// The subscriptions of this gateway's connections.
+/// The subscriptions of this gateway's connections, and its connections by
+/// user.
 #[derive(Debug, Default, Clone)]
 pub struct Hub {
     listeners: Arc<RwLock<HashMap<ConversationId, Vec<Listener>>>>,
+    users: Arc<RwLock<HashMap<UserId, Vec<Listener>>>>,
 }
 
 impl Hub {
+    /// A connection of its user opened: frames for the user reach it.
+    pub fn join(&self, listener: Listener) {
+        let Ok(mut users) = self.users.write() else { return };
+        users.entry(listener.user.clone()).or_default().push(listener);
+    }
+
+    /// A connection of `user` closed.
+    pub fn part(&self, user: &UserId, connection: u64) {
+        let Ok(mut users) = self.users.write() else { return };
+        if let Some(list) = users.get_mut(user) {
+            list.retain(|l| l.connection != connection);
+            if list.is_empty() {
+                users.remove(user);
+            }
+        }
+    }
+
+    /// Hands a frame to every connection of `user` on this gateway.
+    pub fn tell_user(&self, user: &UserId, text: Utf8Bytes) {
+        let Ok(users) = self.users.read() else { return };
+        for listener in users.get(user).into_iter().flatten() {
+            offer(listener, Outgoing::Direct(text.clone(), "notification"));
+        }
+    }
+
     /// Adds a connection to a conversation (once).
     pub fn subscribe(&self, conversation: ConversationId, listener: Listener) {
         let Ok(mut all) = self.listeners.write() else { return };

@@ -102,7 +102,8 @@ struct Inner {
     typing: Typing,
     presence: Presence,
     epoch: String,
-    live: Arc<AtomicBool>,
+    /// Per tail (chat, notifications): whether it is reading.
+    live: Vec<(&'static str, Arc<AtomicBool>)>,
     connections: AtomicU64,
     stop: watch::Receiver<bool>,
 }
@@ -127,10 +128,22 @@ impl Gateway {
             .map_err(|e| StartError::Redis(e.to_string()))?;
         let metrics = GatewayMetrics::default();
         metrics.register(&registry);
-        let live = Arc::new(AtomicBool::new(false));
         let hub = Hub::default();
-        let tail = live::run(log.clone(), hub.clone(), epoch.clone(), metrics.clone(), live.clone(), stop.clone());
-        tokio::spawn(tail);
+        let mut live = Vec::new();
+        for (name, tail) in [("chat", live::Tail::chat()), ("notifications", live::Tail::notifications())] {
+            let reading = Arc::new(AtomicBool::new(false));
+            let run = live::run(
+                log.clone(),
+                hub.clone(),
+                tail,
+                epoch.clone(),
+                metrics.clone(),
+                reading.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(run);
+            live.push((name, reading));
+        }
         let typing = Typing::new(log.client().clone(), &namespace, &name);
         tokio::spawn(typing.clone().run(hub.clone(), settings.typing_ttl, stop.clone()));
         tokio::spawn(presence.clone().run(stop.clone()));
@@ -160,7 +173,10 @@ impl Gateway {
             Box::pin(async move {
                 log.is_connected()?;
                 presence.ping().await?;
-                if live.load(Ordering::Relaxed) { Ok(()) } else { Err("not reading the chat stream".into()) }
+                match live.iter().find(|(_, reading)| !reading.load(Ordering::Relaxed)) {
+                    Some((name, _)) => Err(format!("not reading the {name} stream")),
+                    None => Ok(()),
+                }
             })
         });
         let max = self.inner.settings.max_frame_bytes * 4;

@@ -5,7 +5,8 @@
 use crate::hub::Hub;
 use crate::metrics::GatewayMetrics;
 use crate::protocol::ServerFrame;
-use events::catalog::ChatEvent;
+use events::catalog::notifications::Channel;
+use events::catalog::{ChatEvent, NotificationEvent};
 use events::ids::{ConversationId, UserId};
 use events::{Context, DomainEvent, EventStore, Position, Recorded, Start, Subscribe};
 use std::sync::Arc;
@@ -79,24 +80,49 @@ pub fn conversation_patterns(conversation: ConversationId) -> Vec<String> {
     vec![format!("chat.message.{conversation}.*"), format!("chat.read.{conversation}.*")]
 }
 
-/// Reads the chat stream from now on into the hub until `stop`, starting
-/// over after the last event it handed out when the tail fails. `live` says
+/// What one tail reads, and what it does with each event.
+pub struct Tail {
+    /// The stream.
+    pub context: Context,
+    /// Addresses inside it (`None`: all).
+    pub filter: Option<String>,
+    /// Hands an event to the hub.
+    pub hand_out: fn(&Hub, &Recorded, &str),
+}
+
+impl Tail {
+    /// Every chat event, to the conversations' subscribers.
+    pub fn chat() -> Self {
+        Self { context: Context::Chat, filter: None, hand_out: hand_out_chat }
+    }
+
+    /// New notifications, to their recipients' sockets.
+    pub fn notifications() -> Self {
+        let filter = Some("notifications.notification.*".to_owned());
+        Self { context: Context::Notifications, filter, hand_out: hand_out_notification }
+    }
+}
+
+/// Reads a stream from now on into the hub until `stop`, starting over
+/// after the last event it handed out when the tail fails. `live` says
 /// whether the tail is reading (what `/ready` reports).
 pub async fn run(
     log: EventStore,
     hub: Hub,
+    what: Tail,
     epoch: String,
     metrics: GatewayMetrics,
     live: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut start = Start::New;
+    let ack_wait = Duration::from_secs(30);
     while !*stop.borrow() {
-        let subscribe = Subscribe { context: Context::Chat, filter: None, start, ack_wait: Duration::from_secs(30) };
+        let subscribe = Subscribe { context: what.context, filter: what.filter.clone(), start, ack_wait };
         let mut tail = match log.tail(subscribe).await {
             Ok(tail) => tail,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot tail the chat stream; trying again");
+                tracing::warn!(error = %e, context = %what.context, "cannot tail a stream; trying again");
                 live.store(false, Ordering::Relaxed);
                 tokio::select! { _ = tokio::time::sleep(Duration::from_secs(1)) => continue, _ = stop.changed() => break }
             }
@@ -107,17 +133,17 @@ pub async fn run(
             let delivery = match delivery {
                 Some(Ok(delivery)) => delivery,
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the chat stream's tail failed; resuming");
+                    tracing::warn!(error = %e, context = %what.context, "a stream's tail failed; resuming");
                     break;
                 }
                 None => break,
             };
             start = Start::At(delivery.sequence + 1);
             match delivery.recorded {
-                Ok(recorded) => hand_out(&hub, &recorded, &epoch),
+                Ok(recorded) => (what.hand_out)(&hub, &recorded, &epoch),
                 Err(e) => {
                     metrics.undecodable.inc();
-                    tracing::warn!(sequence = delivery.sequence, error = %e, "a chat event that cannot be read");
+                    tracing::warn!(sequence = delivery.sequence, error = %e, "an event that cannot be read");
                 }
             }
         }
@@ -125,7 +151,7 @@ pub async fn run(
     }
 }
 
-fn hand_out(hub: &Hub, recorded: &Recorded, epoch: &str) {
+fn hand_out_chat(hub: &Hub, recorded: &Recorded, epoch: &str) {
     match happened(recorded, epoch) {
         Happened::Frame(conversation, frame) => {
             let text = frame.to_text().into();
@@ -134,4 +160,24 @@ fn hand_out(hub: &Hub, recorded: &Recorded, epoch: &str) {
         Happened::Left(conversation, user) => hub.left(conversation, &user),
         Happened::Nothing => {}
     }
+}
+
+/// An in-app notification goes to every socket of its recipient; one that
+/// is email or push only does not.
+fn hand_out_notification(hub: &Hub, recorded: &Recorded, _epoch: &str) {
+    let DomainEvent::Notifications(NotificationEvent::NotificationCreated(created)) = &recorded.event else {
+        return;
+    };
+    if !created.channels.contains(&Channel::InApp) {
+        return;
+    }
+    let frame = ServerFrame::Notification {
+        notification: created.notification.to_string(),
+        kind: serde_json::to_value(created.kind).ok().and_then(|k| k.as_str().map(str::to_owned)).unwrap_or_default(),
+        actor: created.actor.as_ref().map(ToString::to_string),
+        text: created.text.clone(),
+        link: created.link.clone(),
+        at: recorded.envelope.time.format(&Rfc3339).unwrap_or_default(),
+    };
+    hub.tell_user(&created.recipient, frame.to_text().into());
 }

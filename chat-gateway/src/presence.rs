@@ -195,7 +195,7 @@ impl Presence {
         for (user, seen) in changed {
             let text = frame(&user, seen).to_text();
             for watcher in watchers.values().filter(|w| w.users.contains(&user)) {
-                let item = Outgoing::Direct(text.clone().into());
+                let item = Outgoing::Direct(text.clone().into(), "presence");
                 if let Err(mpsc::error::TrySendError::Full(_)) = watcher.queue.try_send(item) {
                     watcher.cut.notify_one();
                 }

@@ -255,6 +255,23 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         last_seen: Option<String>,
     },
+    /// An in-app notification for this user, live (the inbox holds them all).
+    Notification {
+        /// The notification id (mark it read over REST).
+        notification: String,
+        /// What happened: `new_follower`, `post_liked`, ...
+        kind: String,
+        /// Who did it, when someone did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        /// For people.
+        text: String,
+        /// Where it leads.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+        /// When (RFC 3339).
+        at: String,
+    },
     /// A command frame was carried out: its event is in the log.
     Ack {
         /// The frame's `client_id`.
@@ -308,6 +325,7 @@ impl ServerFrame {
             Self::Receipt { .. } => "receipt",
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
+            Self::Notification { .. } => "notification",
             Self::Ack { .. } => "ack",
             Self::Error { .. } => "error",
             Self::Resync { .. } => "resync",

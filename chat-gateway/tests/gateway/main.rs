@@ -8,6 +8,7 @@ mod support;
 use chat_gateway::Settings;
 use chat_gateway::protocol::close;
 use events::catalog::ChatEvent;
+use events::catalog::notifications::{Channel, NotificationCreated, NotificationKind};
 use events::{DomainEvent, Position};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -451,4 +452,37 @@ async fn a_socket_that_does_not_read_is_cut_as_too_slow_and_resumes_without_loss
         previous = sequence;
     }
     ben.next_of("subscribed").await;
+}
+
+/// Appends a notification as the notifier does.
+async fn notify(harness: &Harness, recipient: &str, text: &str, channels: Vec<Channel>) {
+    let notification = events::ids::NotificationId(uuid::Uuid::now_v7());
+    let created = NotificationCreated {
+        notification,
+        recipient: events::ids::UserId::parse(recipient).unwrap(),
+        kind: NotificationKind::PostLiked,
+        actor: Some(events::ids::UserId::parse("ana").unwrap()),
+        text: text.to_owned(),
+        link: Some("/posts/1".to_owned()),
+        channels,
+    };
+    let aggregate = events::Aggregate::notification(notification);
+    let metadata = events::Metadata::new(None);
+    harness.log.store.append(&aggregate, events::Expected::Any, created, &metadata, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_in_app_notification_reaches_every_socket_of_its_recipient_and_no_one_else() {
+    let harness = Harness::start().await;
+    let mut phone = harness.connect("ben").await;
+    let mut laptop = harness.connect("ben").await;
+    let mut ana = harness.connect("ana").await;
+    notify(&harness, "ben", "by email only", vec![Channel::Email]).await;
+    notify(&harness, "ben", "Ana liked your post", vec![Channel::InApp, Channel::Email]).await;
+    for socket in [&mut phone, &mut laptop] {
+        let frame = socket.next_of("notification").await;
+        assert_eq!(frame["text"], "Ana liked your post", "the email-only one never comes");
+        assert_eq!((frame["kind"].as_str(), frame["actor"].as_str()), (Some("post_liked"), Some("ana")));
+    }
+    ana.silent_for(Duration::from_millis(300)).await;
 }
