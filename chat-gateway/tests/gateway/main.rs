@@ -263,12 +263,14 @@ async fn a_member_who_leaves_stops_receiving_at_once() {
 }
 
 #[tokio::test]
-async fn read_receipts_reach_the_other_members() {
+async fn read_receipts_reach_the_other_members_and_the_readers_other_devices() {
     let harness = Harness::start().await;
     let group = harness.group(&["ana", "ben"]).await;
     let mut ana = harness.connect("ana").await;
     let mut ben = harness.connect("ben").await;
+    let mut bens_laptop = harness.connect("ben").await;
     ana.subscribe(group).await;
+    bens_laptop.subscribe(group).await;
     let sent = ana.say(group, "1", "read me").await;
     ana.next_of("message").await;
     ben.send(json!({"type": "read", "conversation": group.to_string(), "up_to": sent["message"], "client_id": "r1"}))
@@ -278,6 +280,9 @@ async fn read_receipts_reach_the_other_members() {
     let receipt = ana.next_of("receipt").await;
     assert_eq!(receipt["reader"], "ben");
     assert_eq!(receipt["up_to"], sent["message"]);
+    bens_laptop.next_of("message").await;
+    let synced = bens_laptop.next_of("receipt").await;
+    assert_eq!((synced["reader"].as_str(), &synced["up_to"]), (Some("ben"), &sent["message"]));
 }
 
 #[tokio::test]
