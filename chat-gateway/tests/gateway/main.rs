@@ -491,3 +491,18 @@ async fn an_in_app_notification_reaches_every_socket_of_its_recipient_and_no_one
     }
     ana.silent_for(Duration::from_millis(300)).await;
 }
+
+#[tokio::test]
+async fn a_fresh_token_of_the_same_user_extends_the_connection_and_another_users_closes_it() {
+    let harness = Harness::start().await;
+    let mut ana = harness.open(0).await;
+    ana.send(json!({"type": "auth", "token": harness.token("ana", 1)})).await;
+    ana.next_of("ready").await;
+    ana.send(json!({"type": "auth", "token": harness.token("ana", 3600)})).await;
+    // Past the first token's expiry, still open.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ana.send(json!({"type": "dance"})).await;
+    assert_eq!(ana.next_of("error").await["code"], "unknown-type");
+    ana.send(json!({"type": "auth", "token": harness.token("ben", 3600)})).await;
+    assert_eq!(ana.closed_with().await, close::INVALID_TOKEN);
+}
