@@ -15,6 +15,7 @@
 //! Never touches: chat rules (in `domain`, run by `commands`), NATS (in
 //! `events`).
 
+pub mod command_frames;
 pub mod connection;
 pub mod hub;
 pub mod live;

@@ -1,0 +1,135 @@
+//! The frames that are commands (send, edit, delete, read): parsed into
+//! domain types, run through `commands::chat` (the REST API's own path), and
+//! answered with an ack once the event is in the log, or an error frame.
+
+use crate::Gateway;
+use crate::protocol::{ClientFrame, ServerFrame};
+use commands::{CommandContext, CommandError, chat};
+use domain::chat::MessageBody;
+use events::ids::{ConversationId, MessageId, UserId};
+use events::{IdempotencyKey, Metadata, StoreError};
+
+/// Send, edit, delete, read from socket `connection`: run through
+/// `commands::chat`, answered with an ack once the event is in the log, or an
+/// error frame. `None` for frames that are not commands.
+pub async fn answer(gateway: &Gateway, connection: u64, frame: ClientFrame, user: &UserId) -> Option<ServerFrame> {
+    let commands = &gateway.inner.commands;
+    let client_id = match &frame {
+        ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+        ClientFrame::Edit { client_id, .. }
+        | ClientFrame::Delete { client_id, .. }
+        | ClientFrame::Read { client_id, .. } => client_id.clone(),
+        _ => None,
+    };
+    let context = match command_context(user, client_id.as_deref()) {
+        Ok(context) => context,
+        Err(frame) => return Some(*frame),
+    };
+    let invalid = |code: &str, detail: String| Some(ServerFrame::error(code, detail, client_id.clone()));
+    let done = match frame {
+        ClientFrame::Send { conversation, body, reply_to, .. } => {
+            let (conversation, body) = match (ConversationId::parse(&conversation), MessageBody::parse(&body)) {
+                (Ok(c), Ok(b)) => (c, b),
+                (Err(e), _) => return invalid("invalid-id", format!("conversation: {e}")),
+                (_, Err(e)) => return invalid("invalid-body", e.to_string()),
+            };
+            let reply_to = match reply_to.as_deref().map(MessageId::parse).transpose() {
+                Ok(reply_to) => reply_to,
+                Err(e) => return invalid("invalid-id", format!("reply_to: {e}")),
+            };
+            let send = chat::Send { conversation, sender: user.clone(), body, reply_to };
+            let sent = chat::send(commands, &context, send).await.map_err(|e| refused(e, |r| r.code()));
+            // A message sent ends the sender's typing, on every device.
+            gateway.inner.typing.publish(conversation, user, false, connection).await;
+            sent
+        }
+        ClientFrame::Edit { conversation, message, body, .. } => {
+            let Some(ids) = ids(&conversation, &message) else {
+                return invalid("invalid-id", "conversation or message is not an id".into());
+            };
+            let body = match MessageBody::parse(&body) {
+                Ok(body) => body,
+                Err(e) => return invalid("invalid-body", e.to_string()),
+            };
+            chat::edit(commands, &context, ids, user.clone(), body)
+                .await
+                .map(|outcome| (ids.1, outcome))
+                .map_err(|e| refused(e, |r| r.code()))
+        }
+        ClientFrame::Delete { conversation, message, .. } => {
+            let Some(ids) = ids(&conversation, &message) else {
+                return invalid("invalid-id", "conversation or message is not an id".into());
+            };
+            chat::delete(commands, &context, ids, user.clone())
+                .await
+                .map(|outcome| (ids.1, outcome))
+                .map_err(|e| refused(e, |r| r.code()))
+        }
+        ClientFrame::Read { conversation, up_to, .. } => {
+            let Some(ids) = ids(&conversation, &up_to) else {
+                return invalid("invalid-id", "conversation or up_to is not an id".into());
+            };
+            chat::mark_read(commands, &context, ids, user.clone())
+                .await
+                .map(|outcome| (ids.1, outcome))
+                .map_err(|e| refused(e, |r| r.code()))
+        }
+        ClientFrame::Auth { .. }
+        | ClientFrame::Subscribe { .. }
+        | ClientFrame::Unsubscribe { .. }
+        | ClientFrame::Typing { .. }
+        | ClientFrame::Presence { .. } => return None,
+    };
+    Some(match done {
+        Ok((message, outcome)) => ServerFrame::Ack {
+            client_id,
+            message: message.to_string(),
+            position: outcome.position.to_string(),
+            epoch: gateway.epoch().to_owned(),
+            duplicate: outcome.replayed,
+        },
+        Err((code, detail)) => ServerFrame::error(code, detail, client_id),
+    })
+}
+
+fn ids(conversation: &str, message: &str) -> Option<(ConversationId, MessageId)> {
+    Some((ConversationId::parse(conversation).ok()?, MessageId::parse(message).ok()?))
+}
+
+/// The command's context: the user as actor, a new correlation id, and the
+/// client id as the idempotency key, scoped to the user as the REST API
+/// scopes `Idempotency-Key`.
+fn command_context(user: &UserId, client_id: Option<&str>) -> Result<CommandContext, Box<ServerFrame>> {
+    let key = match client_id {
+        None => None,
+        Some(raw) => {
+            let key = (raw.len() <= 100 && IdempotencyKey::parse(raw).is_ok())
+                .then(|| IdempotencyKey::parse(&format!("{user}:{raw}")).ok())
+                .flatten();
+            let detail = "client_id must be 1 to 100 printable ASCII characters without spaces";
+            let refused = || Box::new(ServerFrame::error("invalid-client-id", detail, Some(raw.to_owned())));
+            Some(key.ok_or_else(refused)?)
+        }
+    };
+    Ok(CommandContext { metadata: Metadata::new(Some(user.clone())), key })
+}
+
+/// An error frame's code and detail for a command that did not run.
+fn refused<R: std::fmt::Display>(error: CommandError<R>, code: impl Fn(&R) -> &'static str) -> (&'static str, String) {
+    match error {
+        CommandError::Rejected(rejection) => (code(&rejection), rejection.to_string()),
+        CommandError::KeyReused => ("client-id-reused", "this client_id was used for a different frame".into()),
+        CommandError::Store(StoreError::Conflict { .. }) => ("retry", "a concurrent change won; send it again".into()),
+        CommandError::Store(e) => ("unavailable", unavailable_text(&e)),
+    }
+}
+
+/// The error frame for a frame the event log could not serve (logged here).
+pub fn unavailable(error: &StoreError, client_id: Option<String>) -> ServerFrame {
+    ServerFrame::error("unavailable", unavailable_text(error), client_id)
+}
+
+fn unavailable_text(error: &StoreError) -> String {
+    tracing::warn!(error = %error, "a chat frame failed on the event log");
+    "the event log is unavailable; try again".to_owned()
+}
