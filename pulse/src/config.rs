@@ -164,6 +164,14 @@ impl ChatGatewayArgs {
     }
 }
 
+/// `pulse notifier`.
+#[derive(Args, Debug, Clone)]
+pub struct NotifierArgs {
+    /// Where the notifier serves /health, /ready and /metrics.
+    #[arg(long, env = "PULSE_NOTIFIER_ADDR", default_value = "127.0.0.1:3004")]
+    pub notifier_addr: String,
+}
+
 /// `pulse all`: every service's settings.
 #[derive(Args, Debug, Clone)]
 pub struct AllArgs {
@@ -176,6 +184,9 @@ pub struct AllArgs {
     /// The chat gateway's.
     #[command(flatten)]
     pub chat: ChatGatewayArgs,
+    /// The notifier's.
+    #[command(flatten)]
+    pub notifier: NotifierArgs,
 }
 
 fn parse_flag(raw: &str) -> Result<bool, String> {

@@ -8,7 +8,7 @@ pub mod services;
 
 use clap::{Parser, Subcommand};
 
-use config::{AllArgs, ChatGatewayArgs, CommandApiArgs, Config, ProjectorArgs};
+use config::{AllArgs, ChatGatewayArgs, CommandApiArgs, Config, NotifierArgs, ProjectorArgs};
 
 /// Pulse: an event-sourced social backend over NATS JetStream.
 #[derive(Parser, Debug)]
@@ -31,6 +31,8 @@ pub enum Command {
     Projectors(ProjectorArgs),
     /// The chat gateway alone: WebSocket chat on /ws (several may run).
     ChatGateway(ChatGatewayArgs),
+    /// The notifier alone (several may run; they share the work).
+    Notifier(NotifierArgs),
     /// Inspect the projections.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
@@ -70,13 +72,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = services::on_shutdown();
             // One read store for both: SQLite has one writer per file, and
             // sharing the handle keeps the queries on the projectors' writes.
-            // The notifier joins here when it is built.
             all.api.config(&config)?;
             let reads = config.read_store().await?;
             let api = services::command_api(&config, &all.api, Some(reads.clone()), stop.clone());
-            let projectors = services::projectors(&config, &all.projectors, reads, stop.clone());
-            let chat = services::chat_gateway(&config, &all.chat, stop);
-            tokio::try_join!(api, projectors, chat).map(drop)
+            let projectors = services::projectors(&config, &all.projectors, reads.clone(), stop.clone());
+            let chat = services::chat_gateway(&config, &all.chat, stop.clone());
+            let notifier = services::notifier(&config, &all.notifier, reads, stop);
+            tokio::try_join!(api, projectors, chat, notifier).map(drop)
         }
         Command::CommandApi(api) => {
             ops::init_tracing(config.json_logs());
@@ -89,6 +91,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ChatGateway(args) => {
             ops::init_tracing(config.json_logs());
             services::chat_gateway(&config, &args, services::on_shutdown()).await
+        }
+        Command::Notifier(args) => {
+            ops::init_tracing(config.json_logs());
+            services::notifier(&config, &args, config.read_store().await?, services::on_shutdown()).await
         }
         Command::Projections(ProjectionsCommand::Status) => {
             let log = services::event_store(&config, "/pulse/cli").await?;

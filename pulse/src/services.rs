@@ -1,7 +1,7 @@
 //! Starting services: each binds its address and runs until the shared stop
 //! signal. `pulse all` runs every one of them in this process.
 
-use crate::config::{ChatGatewayArgs, CommandApiArgs, Config, ProjectorArgs};
+use crate::config::{ChatGatewayArgs, CommandApiArgs, Config, NotifierArgs, ProjectorArgs};
 use anyhow::Context as _;
 use events::{EventStore, StoreError};
 use read_store::{AnyStore, ReadStore};
@@ -114,6 +114,41 @@ pub async fn chat_gateway(config: &Config, args: &ChatGatewayArgs, stop: watch::
         .with_context(|| format!("binding the chat gateway to {}", args.chat_gateway_addr))?;
     tracing::info!(address = %listener.local_addr()?, "chat gateway listening");
     chat_gateway::serve(listener, gateway, stopped(stop)).await?;
+    Ok(())
+}
+
+/// Runs the notifier until `stop` fires, with /health, /ready and /metrics
+/// on its address; its checkpoints live in `reads`.
+pub async fn notifier(
+    config: &Config,
+    args: &NotifierArgs,
+    reads: AnyStore,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let log = event_store(config, "/pulse/notifier").await?;
+    let metrics = ops::Metrics::new("notifier");
+    let projector_metrics = projectors::ProjectorMetrics::default();
+    projector_metrics.register(&metrics);
+    let listener = TcpListener::bind(&args.notifier_addr)
+        .await
+        .with_context(|| format!("binding the notifier to {}", args.notifier_addr))?;
+    tracing::info!(address = %listener.local_addr()?, "notifier listening");
+    let (ready_log, ready_store) = (log.clone(), reads.clone());
+    let ready: ops::ReadyCheck = Arc::new(move || {
+        let (log, store) = (ready_log.clone(), ready_store.clone());
+        Box::pin(async move {
+            log.is_connected()?;
+            store.ensure(&read_models::registry::collections()).await.map_err(|e| e.to_string())
+        })
+    });
+    let probes: axum::Router = ops::router("notifier", ready, metrics);
+    let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
+    let commands = commands::Commands::new(log.clone(), commands::Settings::default());
+    let jobs = [projectors::Job::React(Arc::new(notifier::Notifier::new(commands)))];
+    let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
+    let (served, ran) = tokio::join!(server, projector.run(&jobs, stop));
+    served?;
+    ran?;
     Ok(())
 }
 

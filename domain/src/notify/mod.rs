@@ -3,6 +3,7 @@
 
 pub mod endpoint;
 pub mod preferences;
+pub mod rules;
 
 pub use endpoint::{check_push_endpoint, is_internal_address};
 pub use preferences::{NotifySettings, NotifySettingsCommand, NotifySettingsRejection, parse_subscription};

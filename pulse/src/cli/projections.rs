@@ -20,7 +20,11 @@ pub struct NameArgs {
 
 /// Prints one line per projection and stream.
 pub async fn status(log: &EventStore, store: &AnyStore) -> anyhow::Result<()> {
-    let reactors = [(projectors::Reactions::NAME, projectors::Reactions::CONTEXTS), (feeds::NAME, feeds::CONTEXTS)];
+    let reactors = [
+        (projectors::Reactions::NAME, projectors::Reactions::CONTEXTS),
+        (feeds::NAME, feeds::CONTEXTS),
+        (notifier::Notifier::NAME, notifier::Notifier::CONTEXTS),
+    ];
     let rows =
         projectors::status::status(log, store, &read_models::all(), &reactors).await.map_err(anyhow::Error::msg)?;
     println!(

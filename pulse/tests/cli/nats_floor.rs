@@ -13,14 +13,16 @@ fn every_command_that_connects_refuses_an_old_server_and_says_what_to_do() {
         ("PULSE_COMMAND_API_ADDR", "127.0.0.1:0"),
         ("PULSE_PROJECTORS_ADDR", "127.0.0.1:0"),
         ("PULSE_CHAT_GATEWAY_ADDR", "127.0.0.1:0"),
+        ("PULSE_NOTIFIER_ADDR", "127.0.0.1:0"),
         ("PULSE_DATA_DIR", data.path().to_str().unwrap()),
     ];
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 8] = [
         &["events", "show", "content.post.0191d1b4-0000-7000-8000-000000000000"],
         &["events", "tail"],
         &["command-api"],
         &["projectors"],
         &["chat-gateway"],
+        &["notifier"],
         &["projections", "status"],
         &["all"],
     ];

@@ -13,6 +13,7 @@ struct Running {
     api: String,
     projectors: String,
     chat: String,
+    notifier: String,
     data: tempfile::TempDir,
 }
 
@@ -31,6 +32,7 @@ fn start(subcommand: &str, namespace: &str) -> Running {
         .env("PULSE_PROJECTORS_ADDR", "127.0.0.1:0")
         .env("PULSE_CHAT_GATEWAY_ADDR", "127.0.0.1:0")
         .env("PULSE_CHAT_PRESENCE_TTL_MS", "1500")
+        .env("PULSE_NOTIFIER_ADDR", "127.0.0.1:0")
         .env("PULSE_DATA_DIR", data.path())
         .env("PULSE_LOG_FORMAT", "json")
         .env_remove("PULSE_MONGO_URL")
@@ -57,7 +59,8 @@ fn start(subcommand: &str, namespace: &str) -> Running {
         "command-api" => &["command API listening"],
         "projectors" => &["projectors listening"],
         "chat-gateway" => &["chat gateway listening"],
-        _ => &["command API listening", "projectors listening", "chat gateway listening"],
+        "notifier" => &["notifier listening"],
+        _ => &["command API listening", "projectors listening", "chat gateway listening", "notifier listening"],
     };
     let mut addresses = std::collections::HashMap::new();
     while addresses.len() < wanted.len() {
@@ -71,6 +74,7 @@ fn start(subcommand: &str, namespace: &str) -> Running {
         api: address("command API listening"),
         projectors: address("projectors listening"),
         chat: address("chat gateway listening"),
+        notifier: address("notifier listening"),
         child,
         data,
     }
@@ -162,6 +166,36 @@ async fn the_chat_gateway_serves_probes_and_sockets_alone_and_in_pulse_all() {
         let ready = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
         let ready: serde_json::Value = serde_json::from_str(ready.to_text().unwrap()).unwrap();
         assert_eq!((ready["type"].as_str(), ready["user"].as_str()), (Some("ready"), Some("ana")), "{subcommand}");
+    }
+}
+
+#[tokio::test]
+async fn the_notifier_serves_probes_and_notifies_alone_and_in_pulse_all() {
+    let log = testkit::TestLog::new().await;
+    for (n, subcommand) in ["notifier", "all"].into_iter().enumerate() {
+        let running = start(subcommand, log.namespace.as_str());
+        let base = running.notifier.clone();
+        let http = reqwest::Client::new();
+        let health = until_healthy(&http, &base).await;
+        assert_eq!(health["service"], "notifier", "{subcommand}");
+        assert_eq!(http.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
+        let (ana, ben) = (events::ids::UserId::parse("ana").unwrap(), events::ids::UserId::parse("ben").unwrap());
+        let followed = events::catalog::users::Followed { follower: ana.clone(), followee: ben };
+        let aggregate = events::Aggregate::follow(&ana, &followed.followee);
+        log.store
+            .append(&aggregate, events::Expected::Any, followed, &events::Metadata::new(None), None)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let patterns = ["notifications.notification.*".to_owned()];
+        loop {
+            let found = log.store.read_after(events::Context::Notifications, &patterns, 0, 100).await.unwrap();
+            if found.events.len() > n {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{subcommand}: no notification appended");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -310,6 +344,7 @@ async fn pulse_all_answers_a_read_after_its_own_write_and_status_shows_the_proje
         printed.lines().any(|l| l.starts_with("profiles") && l.contains("users") && l.ends_with("caught up")),
         "{printed}"
     );
+    assert!(printed.lines().any(|l| l.starts_with("notifier") && l.contains("content")), "{printed}");
 
     let operate = |args: &'static [&'static str]| {
         let (namespace, data) = (log.namespace.as_str().to_owned(), running.data.path().to_str().unwrap().to_owned());

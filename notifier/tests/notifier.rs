@@ -1,0 +1,141 @@
+//! The notifier against a real NATS JetStream: events in, notifications in
+//! the log out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use events::catalog::content::{CommentAdded, PostBody, PostCreated, PostLiked};
+use events::catalog::notifications::{NotificationCreated, NotificationKind};
+use events::catalog::users::{Followed, UserBlocked};
+use events::catalog::{DomainEvent, NotificationEvent};
+use events::ids::{CommentId, PostId, UserId};
+use events::{Aggregate, Context, EventStore, Expected, Metadata, Recorded};
+use notifier::Notifier;
+use std::time::Duration;
+use testkit::TestLog;
+
+fn user(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
+
+fn body(text: &str) -> PostBody {
+    PostBody { text: text.into(), media: vec![], hashtags: vec![], mentions: vec![], flagged: vec![] }
+}
+
+/// Appends an event and reads it back as the engine hands it over.
+async fn record(log: &EventStore, aggregate: Aggregate, event: impl Into<DomainEvent>) -> Recorded {
+    let appended = log.append(&aggregate, Expected::Any, event, &Metadata::new(None), None).await.unwrap();
+    log.get(appended.position).await.unwrap().unwrap()
+}
+
+/// Every notification in the log, in order.
+async fn notifications(log: &EventStore) -> Vec<NotificationCreated> {
+    let patterns = ["notifications.notification.*".to_owned()];
+    let backlog = log.read_after(Context::Notifications, &patterns, 0, 1_000).await.unwrap();
+    backlog
+        .events
+        .into_iter()
+        .filter_map(|r| match r.event {
+            DomainEvent::Notifications(NotificationEvent::NotificationCreated(created)) => Some(created),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn bens_post(log: &EventStore) -> PostId {
+    let post = PostId(uuid::Uuid::now_v7());
+    record(log, Aggregate::post(post), PostCreated { post, author: user("ben"), body: body("hello") }).await;
+    post
+}
+
+#[tokio::test]
+async fn a_follow_a_like_and_a_comment_notify_their_recipient_once_however_often_delivered() {
+    let log = TestLog::new().await;
+    let notifier = Notifier::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    let post = bens_post(&log.store).await;
+    let comment = CommentId(uuid::Uuid::now_v7());
+    let events = [
+        record(
+            &log.store,
+            Aggregate::follow(&user("ana"), &user("ben")),
+            Followed { follower: user("ana"), followee: user("ben") },
+        )
+        .await,
+        record(
+            &log.store,
+            Aggregate::like(post, &user("ana")),
+            PostLiked { post, user: user("ana"), author: user("ben") },
+        )
+        .await,
+        record(
+            &log.store,
+            Aggregate::comment(comment),
+            CommentAdded { comment, post, author: user("ana"), reply_to: None, body: body("nice") },
+        )
+        .await,
+    ];
+    for event in events.iter().chain(&events) {
+        notifier.run(event).await.unwrap();
+    }
+    let found = notifications(&log.store).await;
+    let kinds: Vec<_> = found.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, [NotificationKind::NewFollower, NotificationKind::PostLiked, NotificationKind::PostCommented]);
+    assert!(found.iter().all(|n| n.recipient == user("ben") && n.actor == Some(user("ana"))), "{found:?}");
+}
+
+#[tokio::test]
+async fn no_one_hears_of_their_own_actions_or_from_someone_they_block() {
+    let log = TestLog::new().await;
+    let notifier = Notifier::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    let post = bens_post(&log.store).await;
+    let own = record(
+        &log.store,
+        Aggregate::like(post, &user("ben")),
+        PostLiked { post, user: user("ben"), author: user("ben") },
+    )
+    .await;
+    record(
+        &log.store,
+        Aggregate::block(&user("ben"), &user("cy")),
+        UserBlocked { blocker: user("ben"), blocked: user("cy") },
+    )
+    .await;
+    let blocked = record(
+        &log.store,
+        Aggregate::like(post, &user("cy")),
+        PostLiked { post, user: user("cy"), author: user("ben") },
+    )
+    .await;
+    notifier.run(&own).await.unwrap();
+    notifier.run(&blocked).await.unwrap();
+    assert!(notifications(&log.store).await.is_empty());
+}
+
+#[tokio::test]
+async fn on_the_engine_the_notifier_follows_the_log_as_it_grows() {
+    let log = TestLog::new().await;
+    let store = read_store::AnyStore::from(read_store::SqliteStore::in_memory().unwrap());
+    let notifier = Notifier::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    let job = projectors::Job::React(std::sync::Arc::new(notifier));
+    let projector = projectors::Projector::new(
+        log.store.clone(),
+        store,
+        projectors::ProjectorMetrics::default(),
+        projectors::Settings::default(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { projector.run(&[job], stopped).await });
+    record(
+        &log.store,
+        Aggregate::follow(&user("ana"), &user("ben")),
+        Followed { follower: user("ana"), followee: user("ben") },
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while notifications(&log.store).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no notification appended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(notifications(&log.store).await[0].recipient, user("ben"));
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}
