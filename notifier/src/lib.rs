@@ -94,8 +94,14 @@ impl Notifier {
 }
 
 /// The n-th notification of an event, for a recipient: the same id however
-/// often the event is delivered.
+/// often the event is delivered, and a UUIDv7 of the event's time, because
+/// the catalogue promises time-ordered notification ids (an inbox read mark
+/// is "everything up to this id").
 fn notification_id(recorded: &Recorded, n: usize, recipient: &UserId) -> uuid::Uuid {
     let name = format!("pulse:notification:{}:{n}:{recipient}", recorded.envelope.id);
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes())
+    let hashed = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes());
+    let mut rest = [0_u8; 10];
+    rest.copy_from_slice(&hashed.as_bytes()[6..]);
+    let millis = u64::try_from(recorded.envelope.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid()
 }

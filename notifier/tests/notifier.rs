@@ -77,6 +77,10 @@ async fn a_follow_a_like_and_a_comment_notify_their_recipient_once_however_often
         notifier.run(event).await.unwrap();
     }
     let found = notifications(&log.store).await;
+    // UUIDv7s of the events' times: their first 48 bits (13 characters) are the millisecond.
+    let ids: Vec<String> = found.iter().map(|n| n.notification.to_string()).collect();
+    assert!(ids.windows(2).all(|w| w[0][..13] <= w[1][..13]), "ids follow the events' times: {ids:?}");
+    assert!(ids.iter().all(|id| id.as_bytes()[14] == b'7'), "version 7: {ids:?}");
     let kinds: Vec<_> = found.iter().map(|n| n.kind).collect();
     assert_eq!(kinds, [NotificationKind::NewFollower, NotificationKind::PostLiked, NotificationKind::PostCommented]);
     assert!(found.iter().all(|n| n.recipient == user("ben") && n.actor == Some(user("ana"))), "{found:?}");
