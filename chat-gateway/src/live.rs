@@ -1,6 +1,7 @@
-//! The chat stream as frames: one ordered tail per gateway reads every chat
-//! event as it is appended and hands it to the hub; a resuming connection
-//! turns the events it missed into the same frames.
+//! The log as frames: one ordered tail per gateway reads every chat event as
+//! it is appended and hands it to the hub (a resuming connection turns the
+//! events it missed into the same frames), and another reads new
+//! notifications for their recipients' sockets.
 
 use crate::hub::Hub;
 use crate::metrics::GatewayMetrics;
@@ -8,7 +9,7 @@ use crate::protocol::ServerFrame;
 use events::catalog::notifications::Channel;
 use events::catalog::{ChatEvent, NotificationEvent};
 use events::ids::{ConversationId, UserId};
-use events::{Context, DomainEvent, EventStore, Position, Recorded, Start, Subscribe};
+use events::{Context, DomainEvent, EventStore, Recorded, Start, Subscribe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -30,7 +31,7 @@ pub enum Happened {
 pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
     let DomainEvent::Chat(event) = &recorded.event else { return Happened::Nothing };
     let at = recorded.envelope.time.format(&Rfc3339).unwrap_or_default();
-    let position = Position { context: Context::Chat, sequence: recorded.position.sequence }.to_string();
+    let position = recorded.position.to_string();
     let epoch = epoch.to_owned();
     let message = |conversation: ConversationId, message: String, change, sender, body, reply_to| {
         let frame = ServerFrame::Message {
