@@ -7,7 +7,7 @@ use crate::protocol::{ClientFrame, ServerFrame};
 use commands::{CommandContext, CommandError, chat};
 use domain::chat::MessageBody;
 use events::ids::{ConversationId, MessageId, UserId};
-use events::{IdempotencyKey, Metadata, StoreError};
+use events::{Metadata, StoreError};
 
 /// Send, edit, delete, read from socket `connection`: run through
 /// `commands::chat`, answered with an ack once the event is in the log, or an
@@ -98,18 +98,13 @@ fn ids(conversation: &str, message: &str) -> Option<(ConversationId, MessageId)>
 
 /// The command's context: the user as actor, a new correlation id, and the
 /// client id as the idempotency key, scoped to the user as the REST API
-/// scopes `Idempotency-Key`.
+/// scopes `Idempotency-Key` (`commands::scoped_key`).
 fn command_context(user: &UserId, client_id: Option<&str>) -> Result<CommandContext, Box<ServerFrame>> {
     let key = match client_id {
         None => None,
-        Some(raw) => {
-            let key = (raw.len() <= 100 && IdempotencyKey::parse(raw).is_ok())
-                .then(|| IdempotencyKey::parse(&format!("{user}:{raw}")).ok())
-                .flatten();
-            let detail = "client_id must be 1 to 100 printable ASCII characters without spaces";
-            let refused = || Box::new(ServerFrame::error("invalid-client-id", detail, Some(raw.to_owned())));
-            Some(key.ok_or_else(refused)?)
-        }
+        Some(raw) => Some(commands::scoped_key(user.as_str(), raw).map_err(|rule| {
+            Box::new(ServerFrame::error("invalid-client-id", format!("client_id {rule}"), Some(raw.to_owned())))
+        })?),
     };
     Ok(CommandContext { metadata: Metadata::new(Some(user.clone())), key })
 }

@@ -146,12 +146,7 @@ fn scoped_key(user: &UserId, raw: &str) -> Result<IdempotencyKey, ApiError> {
 }
 
 fn scoped_key_for(scope: &str, raw: &str) -> Result<IdempotencyKey, ApiError> {
-    let valid = raw.len() <= 100 && IdempotencyKey::parse(raw).is_ok();
-    if !valid {
-        let problem = "must be 1 to 100 printable ASCII characters without spaces";
-        return Err(ApiError::Invalid(domain::InvalidInput::new("Idempotency-Key", problem)));
-    }
-    IdempotencyKey::parse(&format!("{scope}:{raw}"))
+    commands::scoped_key(scope, raw)
         .map_err(|problem| ApiError::Invalid(domain::InvalidInput::new("Idempotency-Key", problem)))
 }
 

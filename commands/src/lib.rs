@@ -61,6 +61,18 @@ impl CommandContext {
     }
 }
 
+/// A client's idempotency key (a REST `Idempotency-Key`, a chat frame's
+/// `client_id`) made unique to `scope` (the caller's user id), so two callers
+/// never collide on one. The client's part is 1 to 100 printable ASCII
+/// characters without spaces; the error says so.
+pub fn scoped_key(scope: &str, raw: &str) -> std::result::Result<IdempotencyKey, &'static str> {
+    const RULE: &str = "must be 1 to 100 printable ASCII characters without spaces";
+    if raw.len() > 100 || IdempotencyKey::parse(raw).is_err() {
+        return Err(RULE);
+    }
+    IdempotencyKey::parse(&format!("{scope}:{raw}")).map_err(|_| RULE)
+}
+
 /// What a command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
