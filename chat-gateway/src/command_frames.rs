@@ -4,8 +4,8 @@
 
 use crate::Gateway;
 use crate::protocol::{ClientFrame, ServerFrame};
-use commands::{CommandContext, CommandError, chat};
-use domain::chat::MessageBody;
+use commands::{CommandContext, CommandError, Outcome, chat};
+use domain::chat::{MessageBody, MessageRejection, ReadRejection};
 use events::ids::{ConversationId, MessageId, UserId};
 use events::{Metadata, StoreError};
 
@@ -38,7 +38,7 @@ pub async fn answer(gateway: &Gateway, connection: u64, frame: ClientFrame, user
                 Err(e) => return invalid("invalid-id", format!("reply_to: {e}")),
             };
             let send = chat::Send { conversation, sender: user.clone(), body, reply_to };
-            let sent = chat::send(commands, &context, send).await.map_err(|e| refused(e, |r| r.code()));
+            let sent = chat::send(commands, &context, send).await.map_err(refused);
             // A message sent ends the sender's typing, on every device.
             gateway.inner.typing.publish(conversation, user, false, connection).await;
             sent
@@ -51,28 +51,19 @@ pub async fn answer(gateway: &Gateway, connection: u64, frame: ClientFrame, user
                 Ok(body) => body,
                 Err(e) => return invalid("invalid-body", e.to_string()),
             };
-            chat::edit(commands, &context, ids, user.clone(), body)
-                .await
-                .map(|outcome| (ids.1, outcome))
-                .map_err(|e| refused(e, |r| r.code()))
+            about(ids.1, chat::edit(commands, &context, ids, user.clone(), body).await)
         }
         ClientFrame::Delete { conversation, message, .. } => {
             let Some(ids) = ids(&conversation, &message) else {
                 return invalid("invalid-id", "conversation or message is not an id".into());
             };
-            chat::delete(commands, &context, ids, user.clone())
-                .await
-                .map(|outcome| (ids.1, outcome))
-                .map_err(|e| refused(e, |r| r.code()))
+            about(ids.1, chat::delete(commands, &context, ids, user.clone()).await)
         }
         ClientFrame::Read { conversation, up_to, .. } => {
             let Some(ids) = ids(&conversation, &up_to) else {
                 return invalid("invalid-id", "conversation or up_to is not an id".into());
             };
-            chat::mark_read(commands, &context, ids, user.clone())
-                .await
-                .map(|outcome| (ids.1, outcome))
-                .map_err(|e| refused(e, |r| r.code()))
+            about(ids.1, chat::mark_read(commands, &context, ids, user.clone()).await)
         }
         ClientFrame::Auth { .. }
         | ClientFrame::Subscribe { .. }
@@ -109,10 +100,35 @@ fn command_context(user: &UserId, client_id: Option<&str>) -> Result<CommandCont
     Ok(CommandContext { metadata: Metadata::new(Some(user.clone())), key })
 }
 
+/// A rejection's stable name for error frames: the domain's `code()`.
+trait Code: std::fmt::Display {
+    fn code(&self) -> &'static str;
+}
+
+impl Code for MessageRejection {
+    fn code(&self) -> &'static str {
+        MessageRejection::code(self)
+    }
+}
+
+impl Code for ReadRejection {
+    fn code(&self) -> &'static str {
+        ReadRejection::code(self)
+    }
+}
+
+/// A command's outcome, under the message the ack names.
+fn about<R: Code>(
+    message: MessageId,
+    done: Result<Outcome, CommandError<R>>,
+) -> Result<(MessageId, Outcome), (&'static str, String)> {
+    done.map(|outcome| (message, outcome)).map_err(refused)
+}
+
 /// An error frame's code and detail for a command that did not run.
-fn refused<R: std::fmt::Display>(error: CommandError<R>, code: impl Fn(&R) -> &'static str) -> (&'static str, String) {
+fn refused<R: Code>(error: CommandError<R>) -> (&'static str, String) {
     match error {
-        CommandError::Rejected(rejection) => (code(&rejection), rejection.to_string()),
+        CommandError::Rejected(rejection) => (rejection.code(), rejection.to_string()),
         CommandError::KeyReused => ("client-id-reused", "this client_id was used for a different frame".into()),
         CommandError::Store(StoreError::Conflict { .. }) => ("retry", "a concurrent change won; send it again".into()),
         CommandError::Store(e) => ("unavailable", unavailable_text(&e)),

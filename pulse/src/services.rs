@@ -47,10 +47,7 @@ pub async fn command_api(
     let feeds = config.feeds().await?;
     let reads = command_api::reads::Reads { store: reads, progress, wait: args.read_wait(), feeds };
     let app = command_api::App::with_reads(store, api_config, ops::Metrics::new("command-api"), reads)?;
-    let listener = TcpListener::bind(&args.command_api_addr)
-        .await
-        .with_context(|| format!("binding the command API to {}", args.command_api_addr))?;
-    tracing::info!(address = %listener.local_addr()?, "command API listening");
+    let listener = bind("command API", &args.command_api_addr).await?;
     command_api::serve(listener, app, stopped(stop)).await?;
     Ok(())
 }
@@ -67,10 +64,7 @@ pub async fn projectors(
     let metrics = ops::Metrics::new("projectors");
     let projector_metrics = projectors::ProjectorMetrics::default();
     projector_metrics.register(&metrics);
-    let listener = TcpListener::bind(&args.projectors_addr)
-        .await
-        .with_context(|| format!("binding the projectors to {}", args.projectors_addr))?;
-    tracing::info!(address = %listener.local_addr()?, "projectors listening");
+    let listener = bind("projectors", &args.projectors_addr).await?;
     let feeds = config.feeds().await?;
     let (ready_log, ready_store, ready_feeds) = (log.clone(), reads.clone(), feeds.clone());
     let ready: ops::ReadyCheck = Arc::new(move || {
@@ -81,8 +75,6 @@ pub async fn projectors(
             store.ensure(&read_models::registry::collections()).await.map_err(|e| e.to_string())
         })
     });
-    let probes: axum::Router = ops::router("projectors", ready, metrics);
-    let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
     let projections = read_models::all();
     let reactions = projectors::Reactions::new(commands::Commands::new(log.clone(), commands::Settings::default()));
     let progress = projectors::Progress::start(&log, &reads, &projections, &[])
@@ -93,10 +85,7 @@ pub async fn projectors(
     let reactors: Vec<Arc<dyn projectors::Reactor>> = vec![Arc::new(reactions), Arc::new(feed_writer)];
     let jobs = projectors::Job::all(&projections, reactors);
     let projector = projectors::Projector::new(log, reads, projector_metrics, args.settings());
-    let (served, ran) = tokio::join!(server, projector.run(&jobs, stop));
-    served?;
-    ran?;
-    Ok(())
+    run_engine("projectors", listener, (ready, metrics), projector, &jobs, stop).await
 }
 
 /// Runs the chat gateway until `stop` fires; open sockets are told it is
@@ -109,10 +98,7 @@ pub async fn chat_gateway(config: &Config, args: &ChatGatewayArgs, stop: watch::
     let gateway = chat_gateway::Gateway::start(log, &config.redis_url, &jwt, settings, metrics, stop.clone())
         .await
         .context("starting the chat gateway (Redis at PULSE_REDIS_URL holds presence)")?;
-    let listener = TcpListener::bind(&args.chat_gateway_addr)
-        .await
-        .with_context(|| format!("binding the chat gateway to {}", args.chat_gateway_addr))?;
-    tracing::info!(address = %listener.local_addr()?, "chat gateway listening");
+    let listener = bind("chat gateway", &args.chat_gateway_addr).await?;
     chat_gateway::serve(listener, gateway, stopped(stop)).await?;
     Ok(())
 }
@@ -129,10 +115,7 @@ pub async fn notifier(
     let metrics = ops::Metrics::new("notifier");
     let projector_metrics = projectors::ProjectorMetrics::default();
     projector_metrics.register(&metrics);
-    let listener = TcpListener::bind(&args.notifier_addr)
-        .await
-        .with_context(|| format!("binding the notifier to {}", args.notifier_addr))?;
-    tracing::info!(address = %listener.local_addr()?, "notifier listening");
+    let listener = bind("notifier", &args.notifier_addr).await?;
     let (ready_log, ready_store) = (log.clone(), reads.clone());
     let ready: ops::ReadyCheck = Arc::new(move || {
         let (log, store) = (ready_log.clone(), ready_store.clone());
@@ -141,12 +124,34 @@ pub async fn notifier(
             store.ensure(&read_models::registry::collections()).await.map_err(|e| e.to_string())
         })
     });
-    let probes: axum::Router = ops::router("notifier", ready, metrics);
-    let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
     let commands = commands::Commands::new(log.clone(), commands::Settings::default());
     let jobs = [projectors::Job::React(Arc::new(notifier::Notifier::new(commands)))];
     let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
-    let (served, ran) = tokio::join!(server, projector.run(&jobs, stop));
+    run_engine("notifier", listener, (ready, metrics), projector, &jobs, stop).await
+}
+
+/// Binds a service's address and logs where it listens, as `<service>
+/// listening` with the address (what operators and the tests look for).
+async fn bind(service: &str, address: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(address).await.with_context(|| format!("binding the {service} to {address}"))?;
+    tracing::info!(address = %listener.local_addr()?, "{service} listening");
+    Ok(listener)
+}
+
+/// Runs `jobs` on the projectors' engine until `stop`, with `service`'s
+/// /health, /ready and /metrics on `listener`: every service built on the
+/// engine (the projectors, the notifier) has this shape.
+async fn run_engine(
+    service: &'static str,
+    listener: TcpListener,
+    (ready, metrics): (ops::ReadyCheck, ops::Metrics),
+    projector: projectors::Projector<AnyStore>,
+    jobs: &[projectors::Job],
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let probes: axum::Router = ops::router(service, ready, metrics);
+    let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
+    let (served, ran) = tokio::join!(server, projector.run(jobs, stop));
     served?;
     ran?;
     Ok(())
