@@ -238,6 +238,9 @@ pub enum Rejection {
     /// About notification settings.
     #[error(transparent)]
     Notify(#[from] notify::NotifySettingsRejection),
+    /// About reading notifications.
+    #[error(transparent)]
+    Inbox(#[from] notify::InboxRejection),
 }
 
 impl Rejection {
@@ -258,6 +261,7 @@ impl Rejection {
             Rejection::Notify(notify::NotifySettingsRejection::TooManySubscriptions) => {
                 (CONFLICT, "too-many-subscriptions")
             }
+            Rejection::Inbox(notify::InboxRejection::NoSuchNotification) => (NOT_FOUND, "no-such-notification"),
         }
     }
 }

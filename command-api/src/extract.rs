@@ -12,7 +12,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use commands::CommandContext;
-use events::ids::{CommentId, ConversationId, EventId, MessageId, PostId, UserId};
+use events::ids::{CommentId, ConversationId, EventId, MessageId, NotificationId, PostId, UserId};
 use events::{IdempotencyKey, Metadata};
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
@@ -263,6 +263,7 @@ path_param!(
     EventId => "event_id",
     ConversationId => "conversation_id",
     MessageId => "message_id",
+    NotificationId => "notification_id",
     UserId => "user_id",
 );
 

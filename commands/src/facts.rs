@@ -6,10 +6,11 @@
 
 use crate::Commands;
 use domain::content::{Comment, Post};
+use domain::notify::Notification;
 use domain::users::User;
 use events::catalog::UserEvent;
 use events::catalog::users::MessagePolicy;
-use events::ids::{CommentId, PostId, UserId};
+use events::ids::{CommentId, NotificationId, PostId, UserId};
 use events::{Aggregate, DomainEvent, StoreError};
 
 /// Whether `blocker` currently blocks `blocked`: the last event on their
@@ -67,4 +68,9 @@ pub async fn post(commands: &Commands, id: PostId) -> Result<Post, StoreError> {
 /// The comment as the rules see it.
 pub async fn comment(commands: &Commands, id: CommentId) -> Result<Comment, StoreError> {
     commands.current::<Comment>(&Aggregate::comment(id)).await
+}
+
+/// A notification as reading it sees it: whose it is, and whether it was read.
+pub async fn notification(commands: &Commands, id: NotificationId) -> Result<Notification, StoreError> {
+    commands.current::<Notification>(&Aggregate::notification(id)).await
 }

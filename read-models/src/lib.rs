@@ -2,7 +2,8 @@
 //! read it back. The read half of CQRS, minus the plumbing.
 //!
 //! Owns: the [`Projection`] trait (a pure function from one event to the
-//! writes it makes), each projection ([`profiles`], [`posts`], [`chat`], [`calendar`]) with the typed
+//! writes it makes), each projection ([`profiles`], [`posts`], [`chat`], [`calendar`],
+//! [`inbox`]) with the typed
 //! queries over what it wrote, and the naming of its collections by
 //! generation ([`Generation`]), so a rebuild can fill new collections beside
 //! the live ones, and the [`registry`] of live generations and checkpoints.
@@ -16,6 +17,7 @@
 
 pub mod calendar;
 pub mod chat;
+pub mod inbox;
 pub mod posts;
 pub mod profiles;
 pub mod projection;
@@ -39,5 +41,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(posts::Posts),
         std::sync::Arc::new(chat::Chat),
         std::sync::Arc::new(calendar::Calendar),
+        std::sync::Arc::new(inbox::Inbox),
     ]
 }

@@ -1,19 +1,117 @@
-//! Notification settings: preferences and Web Push subscriptions.
+//! Notifications: the caller's inbox (list, unread count, read one, read
+//! all) and their settings (preferences, Web Push subscriptions).
 
 use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Identity, PathId};
+use crate::reads::{AfterParam, Paging, Read, ReadAfter};
+use axum::Json;
 use axum::extract::State;
-use domain::notify::{NotifySettings, NotifySettingsCommand, parse_subscription};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use commands::facts;
+use domain::notify::{
+    InboxMark, Notification, NotifySettings, NotifySettingsCommand, ReadAll, ReadOne, parse_subscription,
+};
 use events::Aggregate;
 use events::catalog::notifications::{NotificationKind, Preferences};
+use events::ids::NotificationId;
+use read_models::inbox::{InboxQueries, NotificationPage, UnreadCount};
+use read_store::AnyStore;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+const INBOX: &str = "inbox";
+
 pub(super) fn router() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(change_preferences)).routes(routes!(add_subscription, remove_subscription))
+    OpenApiRouter::new()
+        .routes(routes!(inbox))
+        .routes(routes!(unread))
+        .routes(routes!(read_one))
+        .routes(routes!(read_all))
+        .routes(routes!(change_preferences))
+        .routes(routes!(add_subscription, remove_subscription))
+}
+
+fn queries(app: &App) -> Result<InboxQueries<'_, AnyStore>, ApiError> {
+    let reads = app.reads()?;
+    Ok(InboxQueries::new(&reads.store, reads.generation(INBOX)))
+}
+
+/// The caller's notifications, newest first, each saying whether it was read.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(Paging, AfterParam),
+    responses((status = 200, body = read_models::Page<read_models::inbox::NotificationView>)))]
+async fn inbox(
+    State(app): State<App>,
+    Identity(caller): Identity,
+    paging: Paging,
+    after: ReadAfter,
+) -> Result<Read<Json<NotificationPage>>, ApiError> {
+    let limit = paging.limit()?;
+    let consistency = app.read_after(&[INBOX], after).await?;
+    let page = queries(&app)?.page(caller.user.as_str(), limit, paging.cursor).await?;
+    Ok(Read(consistency, Json(page)))
+}
+
+/// How many of the caller's notifications are unread (among the newest 100;
+/// `more` says there may be others).
+#[utoipa::path(get, path = "/api/v1/notifications/unread-count", tag = "notifications", params(AfterParam),
+    responses((status = 200, body = UnreadCount)))]
+async fn unread(
+    State(app): State<App>,
+    Identity(caller): Identity,
+    after: ReadAfter,
+) -> Result<Read<Json<UnreadCount>>, ApiError> {
+    let consistency = app.read_after(&[INBOX], after).await?;
+    Ok(Read(consistency, Json(queries(&app)?.unread(caller.user.as_str()).await?)))
+}
+
+/// Mark one of the caller's notifications read.
+#[utoipa::path(post, path = "/api/v1/notifications/{notification_id}/read", tag = "notifications",
+    params(("notification_id" = String, Path, description = "The notification")), responses(CommandResponses))]
+async fn read_one(
+    State(app): State<App>,
+    caller: Caller,
+    PathId(id): PathId<NotificationId>,
+) -> Result<Accepted, ApiError> {
+    let command = ReadOne { notification: id, reader: caller.user.clone() };
+    let outcome =
+        app.commands().execute::<Notification>(&caller.context, &Aggregate::notification(id), command).await?;
+    Ok(Accepted::new(id, outcome))
+}
+
+/// Up to where the caller read.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadAllRequest {
+    /// The newest notification the client showed: it and everything before
+    /// it are read, what arrived since stays unread. Absent: the newest in
+    /// the inbox now.
+    #[schema(value_type = Option<String>)]
+    pub up_to: Option<NotificationId>,
+}
+
+/// Mark the caller's notifications read, up to and including one; 204 when
+/// the inbox is empty.
+#[utoipa::path(post, path = "/api/v1/notifications/read-all", tag = "notifications", request_body = ReadAllRequest,
+    responses(CommandResponses, (status = 204, description = "The inbox is empty: nothing to mark")))]
+async fn read_all(
+    State(app): State<App>,
+    caller: Caller,
+    Body(req): Body<ReadAllRequest>,
+) -> Result<Response, ApiError> {
+    let newest = match req.up_to {
+        Some(id) => Some(id),
+        None => queries(&app)?.newest(caller.user.as_str()).await?.and_then(|id| NotificationId::parse(&id).ok()),
+    };
+    let Some(up_to) = newest else { return Ok(StatusCode::NO_CONTENT.into_response()) };
+    let up_to_recipient = facts::notification(app.commands(), up_to).await?.recipient;
+    let command = ReadAll { recipient: caller.user.clone(), up_to, up_to_recipient };
+    let aggregate = Aggregate::inbox(&caller.user);
+    let outcome = app.commands().execute::<InboxMark>(&caller.context, &aggregate, command).await?;
+    Ok(Accepted::new(up_to, outcome).into_response())
 }
 
 /// All preferences (a replacement, not a patch).

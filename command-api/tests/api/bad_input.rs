@@ -139,7 +139,8 @@ async fn every_route(api: &Api) -> Vec<(Method, String, bool)> {
             .replace("{comment_id}", &events::ids::CommentId::new().to_string())
             .replace("{event_id}", &events::ids::EventId::new().to_string())
             .replace("{conversation_id}", &events::ids::ConversationId::new().to_string())
-            .replace("{message_id}", &events::ids::MessageId::new().to_string());
+            .replace("{message_id}", &events::ids::MessageId::new().to_string())
+            .replace("{notification_id}", &events::ids::NotificationId::new().to_string());
         assert!(!filled.contains('{'), "a path parameter this test does not know: {path}");
         for (method, operation) in item.as_object().unwrap() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

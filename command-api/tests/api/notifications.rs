@@ -1,4 +1,5 @@
-//! Notification preferences and push subscriptions.
+//! The inbox (with the notifier and the projectors running), notification
+//! preferences and push subscriptions.
 
 use crate::support::*;
 use events::Aggregate;
@@ -66,4 +67,100 @@ async fn a_subscription_on_a_loopback_or_private_host_is_refused() {
         assert_eq!(reply.body["field"], "endpoint");
     }
     assert!(api.event_names_of(&preferences_of()).await.is_empty());
+}
+
+/// Waits (bounded) until `user`'s inbox holds `count` notifications: the
+/// notifier appends them after the events that caused them, so no command
+/// position names them.
+async fn inbox_of(api: &Api, user: &str, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let reply = api.get("/notifications", user, None).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let items = reply.body["items"].as_array().unwrap().clone();
+        if items.len() >= count {
+            return items;
+        }
+        assert!(std::time::Instant::now() < deadline, "{user} has {} notifications, not {count}", items.len());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn unread(api: &Api, user: &str, position: Option<&str>) -> serde_json::Value {
+    let reply = api.get("/notifications/unread-count", user, position).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.body
+}
+
+#[tokio::test]
+async fn follows_reach_the_inbox_newest_first_and_are_read_one_at_a_time_or_all_at_once() {
+    let api = spawn().await;
+    for who in ["ana", "ben", "cy", "dee"] {
+        api.member(who).await;
+    }
+    for who in ["ben", "cy", "dee"] {
+        api.call(Method::PUT, "/users/ana/follow", Some(who), None).await.accepted();
+    }
+
+    let items = inbox_of(&api, "ana", 3).await;
+    let actors: Vec<_> = items.iter().map(|n| n["actor"].as_str().unwrap()).collect();
+    assert_eq!(actors, ["dee", "cy", "ben"], "newest first");
+    assert_eq!(items[0]["kind"], "new_follower");
+    assert_eq!(items[0]["link"], "/users/dee");
+    assert!(items.iter().all(|n| n["read"] == false));
+    assert_eq!(unread(&api, "ana", None).await, json!({ "unread": 3, "more": false }));
+
+    let newest = items[0]["notification"].as_str().unwrap().to_owned();
+    let read = api.post(&format!("/notifications/{newest}/read"), "ana", json!(null)).await;
+    read.accepted();
+    assert_eq!(unread(&api, "ana", Some(&read.position())).await, json!({ "unread": 2, "more": false }));
+    let again = api.post(&format!("/notifications/{newest}/read"), "ana", json!(null)).await;
+    assert_eq!(again.body["changed"], false);
+
+    // Read all up to the middle one: the oldest goes with it.
+    let middle = items[1]["notification"].as_str().unwrap().to_owned();
+    let up_to = api.post("/notifications/read-all", "ana", json!({ "up_to": middle })).await;
+    up_to.accepted();
+    assert_eq!(unread(&api, "ana", Some(&up_to.position())).await, json!({ "unread": 0, "more": false }));
+    let page = api.get("/notifications", "ana", Some(&up_to.position())).await;
+    assert!(page.body["items"].as_array().unwrap().iter().all(|n| n["read"] == true), "{:?}", page.body);
+}
+
+#[tokio::test]
+async fn read_all_without_an_id_reads_up_to_the_newest_and_an_empty_inbox_answers_204() {
+    let api = spawn().await;
+    for who in ["ana", "ben", "cy"] {
+        api.member(who).await;
+    }
+    let empty = api.post("/notifications/read-all", "ana", json!({})).await;
+    assert_eq!(empty.status, 204, "{:?}", empty.body);
+    api.call(Method::PUT, "/users/ana/follow", Some("ben"), None).await.accepted();
+    api.call(Method::PUT, "/users/ana/follow", Some("cy"), None).await.accepted();
+    inbox_of(&api, "ana", 2).await;
+
+    let all = api.post("/notifications/read-all", "ana", json!({})).await;
+    all.accepted();
+    assert_eq!(unread(&api, "ana", Some(&all.position())).await, json!({ "unread": 0, "more": false }));
+    assert_eq!(api.event_names_of(&Aggregate::inbox(&UserId::parse("ana").unwrap())).await, ["NotificationsRead"]);
+}
+
+#[tokio::test]
+async fn nobody_reads_another_users_notification_or_marks_up_to_it() {
+    let api = spawn().await;
+    for who in ["ana", "ben"] {
+        api.member(who).await;
+    }
+    api.call(Method::PUT, "/users/ana/follow", Some("ben"), None).await.accepted();
+    let anas = inbox_of(&api, "ana", 1).await[0]["notification"].as_str().unwrap().to_owned();
+
+    api.post(&format!("/notifications/{anas}/read"), "ben", json!(null)).await.problem(404, "no-such-notification");
+    let stolen = json!({ "up_to": anas });
+    api.post("/notifications/read-all", "ben", stolen).await.problem(404, "no-such-notification");
+    let made_up = json!({ "up_to": uuid::Uuid::now_v7().to_string() });
+    api.post("/notifications/read-all", "ana", made_up).await.problem(404, "no-such-notification");
+    let reply = api.post("/notifications/not-an-id/read", "ana", json!(null)).await;
+    reply.problem(422, "invalid-input");
+    assert_eq!(reply.body["field"], "notification_id");
+    assert_eq!(unread(&api, "ana", None).await, json!({ "unread": 1, "more": false }));
+    assert!(api.get("/notifications", "ben", None).await.body["items"].as_array().unwrap().is_empty());
 }

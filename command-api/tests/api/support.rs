@@ -108,7 +108,7 @@ pub async fn spawn_full(config: Config, side: ReadSide) -> Api {
     Api { base, log, http: reqwest::Client::new(), keys, members: Default::default() }
 }
 
-/// A real read side: the projectors and reactors running into an in-memory
+/// A real read side: the projectors and reactors (the notifier too) running into an in-memory
 /// SQLite store and Redis for as long as the test runs, and the progress the
 /// queries wait on. Feed keys live under the test's namespace.
 async fn read_side(log: &TestLog, side: &ReadSide) -> command_api::reads::Reads {
@@ -123,11 +123,12 @@ async fn read_side(log: &TestLog, side: &ReadSide) -> command_api::reads::Reads 
         projectors::ProjectorMetrics::default(),
         projectors::Settings::default(),
     );
-    let reactions =
-        projectors::Reactions::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    let commands = commands::Commands::new(log.store.clone(), commands::Settings::default());
+    let reactions = projectors::Reactions::new(commands.clone());
+    let notifier = notifier::Notifier::new(commands);
     let writer = feeds::FeedWriter::new(feeds.clone(), store.clone(), progress.clone());
     let reactors: Vec<std::sync::Arc<dyn projectors::Reactor>> =
-        vec![std::sync::Arc::new(reactions), std::sync::Arc::new(writer)];
+        vec![std::sync::Arc::new(reactions), std::sync::Arc::new(writer), std::sync::Arc::new(notifier)];
     let jobs = projectors::Job::all(&projections, reactors);
     tokio::spawn(async move {
         // The sender lives in this task, so the projector runs until the

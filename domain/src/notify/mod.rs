@@ -1,9 +1,14 @@
-//! Notification rules: what a user wants to hear about, where their Web
-//! Push subscriptions are, and which push endpoints Pulse may call.
+//! Notification rules: who hears about what, what a user wants to hear
+//! about, where their Web Push subscriptions are, which push endpoints Pulse
+//! may call, and how notifications are read.
 
 pub mod endpoint;
+pub mod inbox;
+pub mod notification;
 pub mod preferences;
 pub mod rules;
 
 pub use endpoint::{check_push_endpoint, is_internal_address};
+pub use inbox::{InboxMark, InboxRejection, ReadAll};
+pub use notification::{Notification, ReadOne};
 pub use preferences::{NotifySettings, NotifySettingsCommand, NotifySettingsRejection, parse_subscription};

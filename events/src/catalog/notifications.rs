@@ -15,6 +15,7 @@ catalog! {
         NotificationDelivered = 1,
         NotificationFailed = 1,
         NotificationsRead = 1,
+        NotificationRead = 1,
         PreferencesChanged = 1,
         PushSubscriptionAdded = 1,
         PushSubscriptionRemoved = 1,
@@ -105,6 +106,15 @@ pub struct NotificationsRead {
     pub recipient: UserId,
     /// The newest notification read; ids are time-ordered.
     pub up_to: NotificationId,
+}
+
+/// A user read one notification (opened it, or marked it read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRead {
+    /// The notification.
+    pub notification: NotificationId,
+    /// Its recipient, who read it.
+    pub recipient: UserId,
 }
 
 /// What a user wants to be told, and how.

@@ -1,0 +1,201 @@
+//! The inbox: each user's notifications, newest first, with what they read.
+//!
+//! Collections: `notifications` (one per notification, with `at`, its id as
+//! text, and whether it was read on its own) and `inboxes` (one per user who
+//! ever marked everything read: `read_up_to`).
+//!
+//! Why `at` is the id: notification ids are UUIDv7s of when their cause
+//! happened, and their text sorts as they do (fixed-width lowercase hex), so
+//! one field gives both the list's order and the comparison with the read
+//! mark. The notifications stream's own order would not do: the notifier
+//! appends a like's notice after a follow's that happened later, when it read
+//! the content stream behind the users stream.
+//!
+//! Why unread is counted at query time: a read-all mark cannot touch every
+//! notification it covers (a projection writes from the event alone, and the
+//! event names one id). A notification is read when it was read on its own
+//! or its `at` is at or before the mark; unread counts the others among the
+//! newest [`UNREAD_SCAN`], and beyond them says "at least", as chat does.
+
+use crate::projection::{Event, Projection};
+use crate::{Generation, Page};
+use events::catalog::notifications::NotificationCreated;
+use events::catalog::{Context, DomainEvent, NotificationEvent};
+use read_store::{Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, Update, Write};
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+const NOTIFICATIONS: &str = "notifications";
+const INBOXES: &str = "inboxes";
+
+/// How many of the newest notifications one unread count looks at.
+pub const UNREAD_SCAN: u32 = 100;
+
+/// The inbox projection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inbox;
+
+impl Projection for Inbox {
+    fn name(&self) -> &'static str {
+        "inbox"
+    }
+
+    fn contexts(&self) -> &'static [Context] {
+        &[Context::Notifications]
+    }
+
+    fn collections(&self) -> Vec<Collection> {
+        // `inboxes` is read by id; its index lets a snapshot (verify, rebuild
+        // checks) list it.
+        vec![
+            Collection::new(NOTIFICATIONS).index(&["recipient", "at"]),
+            Collection::new(INBOXES).index(&["read_up_to"]),
+        ]
+    }
+
+    fn apply(&self, event: Event<'_>) -> Vec<Write> {
+        let DomainEvent::Notifications(e) = event.event else { return Vec::new() };
+        match e {
+            NotificationEvent::NotificationCreated(c) => vec![created(c, event)],
+            NotificationEvent::NotificationRead(r) => {
+                let updates = vec![Update::Set("read".into(), json!(true))];
+                vec![Write::update(NOTIFICATIONS, &r.notification.to_string(), updates, IfMissing::Skip)]
+            }
+            NotificationEvent::NotificationsRead(r) => {
+                let updates = vec![Update::Set("read_up_to".into(), json!(r.up_to.to_string()))];
+                vec![Write::update(INBOXES, r.recipient.as_str(), updates, IfMissing::Create)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
+    let id = c.notification.to_string();
+    let doc = json!({
+        "recipient": c.recipient.as_str(),
+        "at": id,
+        "kind": c.kind,
+        "actor": c.actor.as_ref().map(|a| a.as_str()),
+        "text": c.text,
+        "link": c.link,
+        "created": at.time.format(&Rfc3339).unwrap_or_default(),
+        "read": false,
+    });
+    let Value::Object(doc) = doc else { return Write::put(NOTIFICATIONS, &id, Document::new()) };
+    Write::put(NOTIFICATIONS, &id, doc)
+}
+
+/// One notification in an inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct NotificationView {
+    /// The notification id (time-ordered): pass it to mark read, or as
+    /// `up_to` to mark everything up to it read.
+    pub notification: String,
+    /// What it is about: `new_follower`, `post_liked`, `post_commented`,
+    /// `mentioned`, `message_received`, `event_updated`, `event_cancelled`,
+    /// `moderation`.
+    pub kind: String,
+    /// Who caused it, if a person did.
+    pub actor: Option<String>,
+    /// One line for people.
+    pub text: String,
+    /// Where it leads in the app.
+    pub link: Option<String>,
+    /// When it was decided (RFC 3339).
+    pub created: String,
+    /// Read on its own or by a read-all mark.
+    pub read: bool,
+}
+
+/// A page of NotificationViews.
+pub type NotificationPage = Page<NotificationView>;
+
+/// How many notifications are unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UnreadCount {
+    /// Unread among the newest [`UNREAD_SCAN`].
+    pub unread: u64,
+    /// There may be more (older ones were not counted).
+    pub more: bool,
+}
+
+/// The queries over one generation of the inbox projection.
+pub struct InboxQueries<'a, S> {
+    store: &'a S,
+    generation: Generation,
+}
+
+impl<'a, S: ReadStore> InboxQueries<'a, S> {
+    /// Queries over `generation` in `store`.
+    pub fn new(store: &'a S, generation: Generation) -> Self {
+        Self { store, generation }
+    }
+
+    /// One page of `user`'s notifications, newest first.
+    pub async fn page(
+        &self,
+        user: &str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<NotificationPage, ReadStoreError> {
+        let mark = self.read_up_to(user).await?;
+        let page = self
+            .store
+            .find(&self.generation.collection(NOTIFICATIONS), &newest(user).limit(limit).after(cursor))
+            .await?;
+        let items = page.items.iter().map(|found| view(&found.id, &found.doc, mark.as_deref())).collect();
+        Ok(NotificationPage { items, next: page.next })
+    }
+
+    /// How many of `user`'s newest notifications are unread.
+    pub async fn unread(&self, user: &str) -> Result<UnreadCount, ReadStoreError> {
+        let mark = self.read_up_to(user).await?;
+        let page =
+            self.store.find(&self.generation.collection(NOTIFICATIONS), &newest(user).limit(UNREAD_SCAN)).await?;
+        let unread = page.items.iter().filter(|found| !is_read(&found.doc, mark.as_deref())).count() as u64;
+        // Older ones can only be unread if the oldest counted is after the mark.
+        let oldest_after_mark = page.items.last().is_some_and(|found| !covered(&found.doc, mark.as_deref()));
+        Ok(UnreadCount { unread, more: page.next.is_some() && oldest_after_mark })
+    }
+
+    /// The id of `user`'s newest notification, if any.
+    pub async fn newest(&self, user: &str) -> Result<Option<String>, ReadStoreError> {
+        let page = self.store.find(&self.generation.collection(NOTIFICATIONS), &newest(user).limit(1)).await?;
+        Ok(page.items.into_iter().next().map(|found| found.id))
+    }
+
+    async fn read_up_to(&self, user: &str) -> Result<Option<String>, ReadStoreError> {
+        let inbox = self.store.get(&self.generation.collection(INBOXES), user).await?;
+        Ok(inbox.as_ref().and_then(|d| d.get("read_up_to")).and_then(Value::as_str).map(str::to_owned))
+    }
+}
+
+fn newest(user: &str) -> Query {
+    Query::new(Filter::all().eq("recipient", user), "at", Direction::Descending)
+}
+
+/// At or before the read-all mark.
+fn covered(doc: &Document, mark: Option<&str>) -> bool {
+    let at = doc.get("at").and_then(Value::as_str).unwrap_or_default();
+    mark.is_some_and(|mark| at <= mark)
+}
+
+fn is_read(doc: &Document, mark: Option<&str>) -> bool {
+    doc.get("read").and_then(Value::as_bool).unwrap_or(false) || covered(doc, mark)
+}
+
+fn view(id: &str, doc: &Document, mark: Option<&str>) -> NotificationView {
+    let text = |field: &str| doc.get(field).and_then(Value::as_str).map(str::to_owned);
+    NotificationView {
+        notification: id.to_owned(),
+        kind: text("kind").unwrap_or_default(),
+        actor: text("actor"),
+        text: text("text").unwrap_or_default(),
+        link: text("link"),
+        created: text("created").unwrap_or_default(),
+        read: is_read(doc, mark),
+    }
+}
