@@ -5,12 +5,12 @@
 //! sends commands (the REST API, the chat gateway) asks them here.
 
 use crate::Commands;
-use domain::content::{Comment, Post};
-use domain::notify::Notification;
+use domain::content::{CalendarEvent, Comment, Post};
+use domain::notify::{Notification, NotifySettings};
 use domain::users::User;
 use events::catalog::UserEvent;
 use events::catalog::users::MessagePolicy;
-use events::ids::{CommentId, NotificationId, PostId, UserId};
+use events::ids::{CommentId, EventId, Handle, NotificationId, PostId, UserId};
 use events::{Aggregate, DomainEvent, StoreError};
 
 /// Whether `blocker` currently blocks `blocked`: the last event on their
@@ -63,6 +63,28 @@ pub async fn user(commands: &Commands, id: &UserId) -> Result<User, StoreError> 
 /// The post as the rules see it.
 pub async fn post(commands: &Commands, id: PostId) -> Result<Post, StoreError> {
     commands.current::<Post>(&Aggregate::post(id)).await
+}
+
+/// The calendar event as the rules see it.
+pub async fn calendar_event(commands: &Commands, id: EventId) -> Result<CalendarEvent, StoreError> {
+    commands.current::<CalendarEvent>(&Aggregate::event(id)).await
+}
+
+/// Who holds `handle` now: the user of its latest claim, if they registered
+/// under it (a claim whose holder registered under another handle, or never
+/// registered, names nobody).
+pub async fn handle_holder(commands: &Commands, handle: &Handle) -> Result<Option<UserId>, StoreError> {
+    let Some(last) = commands.store().last(&Aggregate::handle(handle)).await? else { return Ok(None) };
+    let DomainEvent::Users(UserEvent::HandleClaimed(claim)) = last.event else { return Ok(None) };
+    Ok(match user(commands, &claim.user).await? {
+        User::Registered { handle: registered, .. } if &registered == handle => Some(claim.user),
+        _ => None,
+    })
+}
+
+/// A user's notification preferences and push subscriptions.
+pub async fn notify_settings(commands: &Commands, id: &UserId) -> Result<NotifySettings, StoreError> {
+    commands.current::<NotifySettings>(&Aggregate::preferences(id)).await
 }
 
 /// The comment as the rules see it.

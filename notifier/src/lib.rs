@@ -9,19 +9,20 @@
 //! notification's id derives from the event's id, so an event delivered again
 //! appends nothing twice.
 //!
-//! Built so far: in-app notifications of follows, likes and comments. Not
-//! yet: mentions, RSVPs, reminders, messages while offline, moderation,
-//! preferences, quiet hours, grouping, email, Web Push, delivery tracking
-//! (see the issue).
+//! Built so far: in-app notifications of follows, likes, comments, mentions,
+//! RSVPs to your event and moderation of your content, except kinds the
+//! recipient muted. Not yet: reminders, messages while offline, quiet hours, grouping, email, Web
+//! Push, delivery tracking (see the issue).
 
 use commands::{Commands, facts};
-use domain::content::Post;
-use domain::notify::rules::{self, Needs};
+use domain::content::{CalendarEvent, Comment, Post};
+use domain::notify::rules::{self, Facts, Needs};
 use events::catalog::Context;
+use events::catalog::content::ContentRef;
 use events::catalog::notifications::{Channel, NotificationCreated};
-use events::ids::{NotificationId, UserId};
+use events::ids::{Handle, NotificationId, UserId};
 use events::store::Recorded;
-use events::{Aggregate, Expected, Metadata, StoreError};
+use events::{Aggregate, DomainEvent, Expected, Metadata, StoreError};
 use futures::future::BoxFuture;
 use projectors::Reactor;
 
@@ -60,15 +61,14 @@ impl Notifier {
     /// returned, and the event is tried again; what was appended before it
     /// is found again, not doubled.
     pub async fn run(&self, recorded: &Recorded) -> Result<(), StoreError> {
-        let post_author = match rules::needs(&recorded.event) {
-            Needs::Nothing => None,
-            Needs::PostAuthor(post) => match facts::post(&self.commands, post).await? {
-                Post::Live { author, .. } => Some(author),
-                _ => None,
-            },
-        };
-        for (n, notice) in rules::notices(&recorded.event, post_author.as_ref()).into_iter().enumerate() {
-            if facts::blocks(&self.commands, &notice.recipient, &notice.actor).await? {
+        let facts = self.facts(&recorded.event).await?;
+        for (n, notice) in rules::notices(&recorded.event, &facts).into_iter().enumerate() {
+            if let Some(actor) = &notice.actor
+                && facts::blocks(&self.commands, &notice.recipient, actor).await?
+            {
+                continue;
+            }
+            if !facts::notify_settings(&self.commands, &notice.recipient).await?.wants(notice.kind) {
                 continue;
             }
             let notification = NotificationId(notification_id(recorded, n, &notice.recipient));
@@ -76,7 +76,7 @@ impl Notifier {
                 notification,
                 recipient: notice.recipient,
                 kind: notice.kind,
-                actor: Some(notice.actor),
+                actor: notice.actor,
                 text: notice.text,
                 link: Some(notice.link),
                 channels: vec![Channel::InApp],
@@ -90,6 +90,32 @@ impl Notifier {
             }
         }
         Ok(())
+    }
+
+    /// What the rules need to know about `event`: its owner, and who holds
+    /// the handles it mentions (looked up together).
+    async fn facts(&self, event: &DomainEvent) -> Result<Facts, StoreError> {
+        let owner = match rules::needs(event) {
+            Needs::Nothing => None,
+            Needs::Author(ContentRef::Post(post)) => match facts::post(&self.commands, post).await? {
+                Post::Live { author, .. } => Some(author),
+                _ => None,
+            },
+            Needs::Author(ContentRef::Comment(comment)) => match facts::comment(&self.commands, comment).await? {
+                Comment::Live { author, .. } => Some(author),
+                _ => None,
+            },
+            Needs::Organizer(event) => match facts::calendar_event(&self.commands, event).await? {
+                CalendarEvent::Scheduled { organizer, .. } => Some(organizer),
+                _ => None,
+            },
+        };
+        let handles = rules::mentions(event).iter().filter_map(|raw| Handle::parse(raw).ok());
+        let holders = futures::future::try_join_all(
+            handles.map(|h| async move { facts::handle_holder(&self.commands, &h).await }),
+        )
+        .await?;
+        Ok(Facts { owner, mentioned: holders.into_iter().flatten().collect() })
     }
 }
 

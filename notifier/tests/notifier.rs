@@ -3,11 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use events::catalog::content::{CommentAdded, PostBody, PostCreated, PostLiked};
-use events::catalog::notifications::{NotificationCreated, NotificationKind};
-use events::catalog::users::{Followed, UserBlocked};
+use events::catalog::content::{
+    CommentAdded, ContentHidden, ContentRef, EventCreated, EventDetails, PostBody, PostCreated, PostLiked, Rsvp,
+    RsvpChanged,
+};
+use events::catalog::notifications::{NotificationCreated, NotificationKind, Preferences, PreferencesChanged};
+use events::catalog::users::{Followed, HandleClaimed, UserBlocked, UserRegistered};
 use events::catalog::{DomainEvent, NotificationEvent};
-use events::ids::{CommentId, PostId, UserId};
+use events::ids::{CommentId, EventId, Handle, PostId, UserId};
 use events::{Aggregate, Context, EventStore, Expected, Metadata, Recorded};
 use notifier::Notifier;
 use std::time::Duration;
@@ -87,7 +90,7 @@ async fn a_follow_a_like_and_a_comment_notify_their_recipient_once_however_often
 }
 
 #[tokio::test]
-async fn no_one_hears_of_their_own_actions_or_from_someone_they_block() {
+async fn no_one_hears_of_their_own_actions_from_someone_they_block_or_of_a_kind_they_muted() {
     let log = TestLog::new().await;
     let notifier = Notifier::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
     let post = bens_post(&log.store).await;
@@ -109,8 +112,18 @@ async fn no_one_hears_of_their_own_actions_or_from_someone_they_block() {
         PostLiked { post, user: user("cy"), author: user("ben") },
     )
     .await;
+    let muted = Preferences { muted: vec![NotificationKind::NewFollower], ..Preferences::default() };
+    record(
+        &log.store,
+        Aggregate::preferences(&user("ben")),
+        PreferencesChanged { user: user("ben"), preferences: muted },
+    )
+    .await;
+    let follow = Followed { follower: user("dee"), followee: user("ben") };
+    let followed = record(&log.store, Aggregate::follow(&user("dee"), &user("ben")), follow).await;
     notifier.run(&own).await.unwrap();
     notifier.run(&blocked).await.unwrap();
+    notifier.run(&followed).await.unwrap();
     assert!(notifications(&log.store).await.is_empty());
 }
 
@@ -142,4 +155,71 @@ async fn on_the_engine_the_notifier_follows_the_log_as_it_grows() {
     assert_eq!(notifications(&log.store).await[0].recipient, user("ben"));
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
+}
+
+/// Registers `id` under `handle`, as the command API does: claim, then register.
+async fn registered(log: &EventStore, id: &str, handle: &str) {
+    let handle = Handle::parse(handle).unwrap();
+    let claim = HandleClaimed { handle: handle.clone(), user: user(id) };
+    record(log, Aggregate::handle(&handle), claim).await;
+    let registration = UserRegistered { user: user(id), handle, display_name: id.into(), email: None };
+    record(log, Aggregate::user(&user(id)), registration).await;
+}
+
+fn told(found: &[NotificationCreated]) -> Vec<(String, NotificationKind)> {
+    found.iter().map(|n| (n.recipient.to_string(), n.kind)).collect()
+}
+
+#[tokio::test]
+async fn mentions_answers_to_an_event_and_hidden_content_notify_who_they_concern() {
+    let log = TestLog::new().await;
+    let notifier = Notifier::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    registered(&log.store, "ben", "benny").await;
+    // cy claimed "cyd" but registered as "cy": "@cyd" names nobody.
+    record(
+        &log.store,
+        Aggregate::handle(&Handle::parse("cyd").unwrap()),
+        HandleClaimed { handle: Handle::parse("cyd").unwrap(), user: user("cy") },
+    )
+    .await;
+    registered(&log.store, "cy", "cy_").await;
+    let post = PostId(uuid::Uuid::now_v7());
+    let mut mentioning = body("hi @benny @cyd @nobody");
+    mentioning.mentions = vec!["benny".into(), "cyd".into(), "nobody".into()];
+    let created =
+        record(&log.store, Aggregate::post(post), PostCreated { post, author: user("ana"), body: mentioning }).await;
+
+    let event = EventId(uuid::Uuid::now_v7());
+    let starts_at = time::OffsetDateTime::now_utc() + time::Duration::days(2);
+    let details = EventDetails {
+        title: "Party".into(),
+        description: String::new(),
+        place: "Hall".into(),
+        starts_at,
+        ends_at: starts_at + time::Duration::hours(2),
+        capacity: None,
+    };
+    record(&log.store, Aggregate::event(event), EventCreated { event, organizer: user("dee"), details }).await;
+    let going =
+        record(&log.store, Aggregate::event(event), RsvpChanged { event, user: user("ana"), rsvp: Rsvp::Going }).await;
+    let not_going =
+        record(&log.store, Aggregate::event(event), RsvpChanged { event, user: user("ana"), rsvp: Rsvp::NotGoing })
+            .await;
+    let hidden = ContentHidden { target: ContentRef::Post(post), by: user("mod"), reason: Some("spam".into()) };
+    let hidden = record(&log.store, Aggregate::post(post), hidden).await;
+
+    for recorded in [&created, &going, &not_going, &hidden, &created] {
+        notifier.run(recorded).await.unwrap();
+    }
+    let found = notifications(&log.store).await;
+    assert_eq!(
+        told(&found),
+        [
+            ("ben".into(), NotificationKind::Mentioned),
+            ("dee".into(), NotificationKind::EventRsvp),
+            ("ana".into(), NotificationKind::Moderation),
+        ]
+    );
+    assert_eq!(found[2].actor, None, "the moderator is not named");
+    assert_eq!(found[2].link.as_deref(), Some(format!("/posts/{post}").as_str()));
 }

@@ -95,8 +95,8 @@ pub struct NotificationView {
     /// `up_to` to mark everything up to it read.
     pub notification: String,
     /// What it is about: `new_follower`, `post_liked`, `post_commented`,
-    /// `mentioned`, `message_received`, `event_updated`, `event_cancelled`,
-    /// `moderation`.
+    /// `mentioned`, `event_rsvp`, `event_reminder`, `message_received`,
+    /// `event_updated`, `event_cancelled`, `moderation`.
     pub kind: String,
     /// Who caused it, if a person did.
     pub actor: Option<String>,

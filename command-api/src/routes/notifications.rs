@@ -123,8 +123,8 @@ pub struct PreferencesRequest {
     /// Web Push notifications on or off.
     pub push: bool,
     /// Kinds never to hear of: `new_follower`, `post_liked`, `post_commented`,
-    /// `mentioned`, `message_received`, `event_updated`, `event_cancelled`,
-    /// `moderation`.
+    /// `mentioned`, `event_rsvp`, `event_reminder`, `message_received`,
+    /// `event_updated`, `event_cancelled`, `moderation`.
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub muted: Vec<NotificationKind>,

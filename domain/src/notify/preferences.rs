@@ -4,7 +4,7 @@ use super::endpoint::check_push_endpoint;
 use crate::input::InvalidInput;
 use events::catalog::NotificationEvent;
 use events::catalog::notifications::{
-    Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded, PushSubscriptionRemoved,
+    NotificationKind, Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded, PushSubscriptionRemoved,
 };
 use events::ids::UserId;
 use std::collections::BTreeMap;
@@ -19,6 +19,14 @@ pub struct NotifySettings {
     pub preferences: Preferences,
     /// Subscriptions by endpoint.
     pub subscriptions: BTreeMap<String, PushSubscription>,
+}
+
+impl NotifySettings {
+    /// Whether the user wants to hear of `kind` at all (a muted kind reaches
+    /// no channel, the inbox included).
+    pub fn wants(&self, kind: NotificationKind) -> bool {
+        !self.preferences.muted.contains(&kind)
+    }
 }
 
 /// What a user asks.
@@ -123,7 +131,6 @@ crate::decider::decider!(NotifySettings, NotifySettingsCommand, NotificationEven
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use events::catalog::notifications::NotificationKind;
 
     fn ana() -> UserId {
         UserId::parse("ana").unwrap()
@@ -156,6 +163,15 @@ mod tests {
             endpoint: "https://push.example.org/9".into(),
         };
         assert_eq!(decide(&with(vec![add(1)]), remove), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_muted_kind_is_not_wanted_and_the_others_are() {
+        let muted = Preferences { muted: vec![NotificationKind::PostLiked], ..Preferences::default() };
+        let settings = with(vec![NotifySettingsCommand::ChangePreferences { user: ana(), preferences: muted }]);
+        assert!(!settings.wants(NotificationKind::PostLiked));
+        assert!(settings.wants(NotificationKind::NewFollower));
+        assert!(NotifySettings::default().wants(NotificationKind::PostLiked));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum NotificationKind {
     PostCommented,
     /// Someone mentioned the recipient.
     Mentioned,
+    /// Someone answered going or interested to the recipient's event.
+    EventRsvp,
+    /// An event the recipient is going to starts soon.
+    EventReminder,
     /// A chat message arrived while the recipient was away.
     MessageReceived,
     /// An event the recipient answered changed.
