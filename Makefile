@@ -26,6 +26,7 @@ run: services ## run every service in one process, in dev mode
 test: services ## run every test against the real services
 	@mkdir -p .pulse
 	@# The EXIT trap stops the test MongoDB however the tests end; the line keeps their status.
+	infra/scripts/services.sh smtp-tool
 	trap 'infra/scripts/services.sh mongo-down' EXIT; infra/scripts/services.sh mongo-up || exit; \
 	$(nats_env) $(mongo_env) set -o pipefail; \
 	{ cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log

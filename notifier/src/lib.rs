@@ -14,12 +14,18 @@
 //! recipient muted. Not yet: reminders, messages while offline, quiet hours, grouping, email, Web
 //! Push, delivery tracking (see the issue).
 
+pub mod email;
+pub mod metrics;
+
+pub use email::{EmailError, EmailSettings, Mailer};
+pub use metrics::NotifierMetrics;
+
 use commands::{Commands, facts};
 use domain::content::{CalendarEvent, Comment, Post};
 use domain::notify::rules::{self, Facts, Needs};
 use events::catalog::Context;
 use events::catalog::content::ContentRef;
-use events::catalog::notifications::{Channel, NotificationCreated};
+use events::catalog::notifications::NotificationCreated;
 use events::ids::{Handle, NotificationId, UserId};
 use events::store::Recorded;
 use events::{Aggregate, DomainEvent, Expected, Metadata, StoreError};
@@ -68,7 +74,8 @@ impl Notifier {
             {
                 continue;
             }
-            if !facts::notify_settings(&self.commands, &notice.recipient).await?.wants(notice.kind) {
+            let channels = facts::notify_settings(&self.commands, &notice.recipient).await?.channels(notice.kind);
+            if channels.is_empty() {
                 continue;
             }
             let notification = NotificationId(notification_id(recorded, n, &notice.recipient));
@@ -79,7 +86,7 @@ impl Notifier {
                 actor: notice.actor,
                 text: notice.text,
                 link: Some(notice.link),
-                channels: vec![Channel::InApp],
+                channels,
             };
             let metadata = Metadata::caused_by(&recorded.envelope, None);
             let aggregate = Aggregate::notification(notification);

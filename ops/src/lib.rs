@@ -127,6 +127,7 @@ struct Probe {
     started: Instant,
     ready: ReadyCheck,
     metrics: Metrics,
+    details: Option<serde_json::Value>,
 }
 
 /// `/health`, `/ready` and `/metrics` for a service.
@@ -135,7 +136,19 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     ready: ReadyCheck,
     metrics: Metrics,
 ) -> Router<S> {
-    let probe = Probe { service, started: Instant::now(), ready, metrics };
+    router_with_details(service, ready, metrics, None)
+}
+
+/// [`router`], with `details` in every `/ready` body: the state of what the
+/// service may run without (the notifier's channels), visible whether or not
+/// it is ready.
+pub fn router_with_details<S: Clone + Send + Sync + 'static>(
+    service: &'static str,
+    ready: ReadyCheck,
+    metrics: Metrics,
+    details: Option<serde_json::Value>,
+) -> Router<S> {
+    let probe = Probe { service, started: Instant::now(), ready, metrics, details };
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(readiness))
@@ -162,12 +175,19 @@ async fn health(State(probe): State<Probe>) -> Json<HealthBody> {
 }
 
 async fn readiness(State(probe): State<Probe>) -> Response {
+    let details = probe.details.clone();
+    let with_details = |mut body: serde_json::Value| {
+        if let Some(details) = details {
+            body["details"] = details;
+        }
+        Json(body)
+    };
     match (probe.ready)().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready", "service": probe.service })).into_response(),
+        Ok(()) => with_details(serde_json::json!({ "status": "ready", "service": probe.service })).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(serde_json::json!({ "status": "unavailable", "service": probe.service, "reason": reason })),
+            with_details(serde_json::json!({ "status": "unavailable", "service": probe.service, "reason": reason })),
         )
             .into_response(),
     }

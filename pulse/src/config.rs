@@ -170,6 +170,41 @@ pub struct NotifierArgs {
     /// Where the notifier serves /health, /ready and /metrics.
     #[arg(long, env = "PULSE_NOTIFIER_ADDR", default_value = "127.0.0.1:3004")]
     pub notifier_addr: String,
+    /// The SMTP server emails go through (`smtp://host:port`; `smtps://` for
+    /// TLS, `?tls=required` for STARTTLS); unset: emails are skipped.
+    #[arg(long, env = "PULSE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of emails.
+    #[arg(long, env = "PULSE_SMTP_FROM", default_value = "Pulse <notifications@pulse.localhost>")]
+    pub smtp_from: String,
+    /// Where the web app is: links in emails start with it.
+    #[arg(long, env = "PULSE_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+    pub public_url: String,
+    /// Attempts per email, the first included, before it is a dead letter.
+    #[arg(long, env = "PULSE_NOTIFY_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub notify_attempts: u32,
+    /// The wait after a first failed attempt, in ms; it doubles after each
+    /// (jittered, at most 30 s).
+    #[arg(long, env = "PULSE_NOTIFY_RETRY_MS", default_value_t = 1000)]
+    pub notify_retry_ms: u64,
+}
+
+impl NotifierArgs {
+    /// The mailer's settings; the JWT secret signs unsubscribe links.
+    pub fn email(&self, shared: &Config) -> anyhow::Result<notifier::EmailSettings> {
+        let retry = domain::notify::RetryPolicy {
+            attempts: self.notify_attempts,
+            base: Duration::from_millis(self.notify_retry_ms),
+            cap: Duration::from_secs(30),
+        };
+        Ok(notifier::EmailSettings {
+            smtp_url: self.smtp_url.clone().filter(|u| !u.trim().is_empty()),
+            from: self.smtp_from.clone(),
+            public_url: self.public_url.clone(),
+            secret: shared.jwt()?.secret,
+            retry,
+        })
+    }
 }
 
 /// `pulse all`: every service's settings.

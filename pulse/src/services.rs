@@ -85,7 +85,7 @@ pub async fn projectors(
     let reactors: Vec<Arc<dyn projectors::Reactor>> = vec![Arc::new(reactions), Arc::new(feed_writer)];
     let jobs = projectors::Job::all(&projections, reactors);
     let projector = projectors::Projector::new(log, reads, projector_metrics, args.settings());
-    run_engine("projectors", listener, (ready, metrics), projector, &jobs, stop).await
+    run_engine("projectors", listener, (ready, metrics, None), projector, &jobs, stop).await
 }
 
 /// Runs the chat gateway until `stop` fires; open sockets are told it is
@@ -125,9 +125,19 @@ pub async fn notifier(
         })
     });
     let commands = commands::Commands::new(log.clone(), commands::Settings::default());
-    let jobs = [projectors::Job::React(Arc::new(notifier::Notifier::new(commands)))];
+    let notifier_metrics = notifier::NotifierMetrics::default();
+    notifier_metrics.register(&metrics);
+    let mailer = notifier::Mailer::new(commands.clone(), args.email(config)?, notifier_metrics)
+        .context("setting up email (PULSE_SMTP_URL, PULSE_SMTP_FROM)")?;
+    if !mailer.is_configured() {
+        tracing::warn!("email is not configured (PULSE_SMTP_URL): emails are recorded as skipped");
+    }
+    let email = if mailer.is_configured() { "configured" } else { "not configured: emails are skipped" };
+    let details = serde_json::json!({ "channels": { "in_app": "on", "email": email } });
+    let jobs =
+        [projectors::Job::React(Arc::new(notifier::Notifier::new(commands))), projectors::Job::React(Arc::new(mailer))];
     let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
-    run_engine("notifier", listener, (ready, metrics), projector, &jobs, stop).await
+    run_engine("notifier", listener, (ready, metrics, Some(details)), projector, &jobs, stop).await
 }
 
 /// Binds a service's address and logs where it listens, as `<service>
@@ -144,12 +154,12 @@ async fn bind(service: &str, address: &str) -> anyhow::Result<TcpListener> {
 async fn run_engine(
     service: &'static str,
     listener: TcpListener,
-    (ready, metrics): (ops::ReadyCheck, ops::Metrics),
+    (ready, metrics, details): (ops::ReadyCheck, ops::Metrics, Option<serde_json::Value>),
     projector: projectors::Projector<AnyStore>,
     jobs: &[projectors::Job],
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let probes: axum::Router = ops::router(service, ready, metrics);
+    let probes: axum::Router = ops::router_with_details(service, ready, metrics, details);
     let server = axum::serve(listener, probes).with_graceful_shutdown(stopped(stop.clone()));
     let (served, ran) = tokio::join!(server, projector.run(jobs, stop));
     served?;

@@ -1,7 +1,7 @@
 //! The inbox: each user's notifications, newest first, with what they read.
 //!
 //! Collections: `notifications` (one per notification, with `at`, its id as
-//! text, and whether it was read on its own) and `inboxes` (one per user who
+//! text, whether it was read on its own, and its email's status) and `inboxes` (one per user who
 //! ever marked everything read: `read_up_to`).
 //!
 //! Why `at` is the id: notification ids are UUIDv7s of when their cause
@@ -19,7 +19,7 @@
 
 use crate::projection::{Event, Projection};
 use crate::{Generation, Page};
-use events::catalog::notifications::NotificationCreated;
+use events::catalog::notifications::{Channel, NotificationCreated};
 use events::catalog::{Context, DomainEvent, NotificationEvent};
 use read_store::{Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, Update, Write};
 use serde::Serialize;
@@ -63,6 +63,16 @@ impl Projection for Inbox {
                 let updates = vec![Update::Set("read".into(), json!(true))];
                 vec![Write::update(NOTIFICATIONS, &r.notification.to_string(), updates, IfMissing::Skip)]
             }
+            NotificationEvent::NotificationDelivered(d) if d.channel == Channel::Email => {
+                vec![email(&d.notification.to_string(), "sent", None)]
+            }
+            NotificationEvent::NotificationFailed(f) if f.channel == Channel::Email => {
+                let status = if f.will_retry { "retrying" } else { "failed" };
+                vec![email(&f.notification.to_string(), status, Some(&f.error))]
+            }
+            NotificationEvent::NotificationSkipped(s) if s.channel == Channel::Email => {
+                vec![email(&s.notification.to_string(), "skipped", Some(&s.reason))]
+            }
             NotificationEvent::NotificationsRead(r) => {
                 let updates = vec![Update::Set("read_up_to".into(), json!(r.up_to.to_string()))];
                 vec![Write::update(INBOXES, r.recipient.as_str(), updates, IfMissing::Create)]
@@ -70,6 +80,12 @@ impl Projection for Inbox {
             _ => Vec::new(),
         }
     }
+}
+
+/// The email's status on its notification, with the last error or reason.
+fn email(notification: &str, status: &str, error: Option<&str>) -> Write {
+    let updates = vec![Update::Set("email".into(), json!(status)), Update::Set("email_error".into(), json!(error))];
+    Write::update(NOTIFICATIONS, notification, updates, IfMissing::Skip)
 }
 
 fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
@@ -83,6 +99,7 @@ fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
         "link": c.link,
         "created": at.time.format(&Rfc3339).unwrap_or_default(),
         "read": false,
+        "email": c.channels.contains(&Channel::Email).then_some("queued"),
     });
     let Value::Object(doc) = doc else { return Write::put(NOTIFICATIONS, &id, Document::new()) };
     Write::put(NOTIFICATIONS, &id, doc)
@@ -108,6 +125,13 @@ pub struct NotificationView {
     pub created: String,
     /// Read on its own or by a read-all mark.
     pub read: bool,
+    /// Its email: absent when none goes out; `queued`, `retrying` (an
+    /// attempt failed, another follows), `sent` (the SMTP server accepted
+    /// it), `failed` (for good: the dead letter) or `skipped` (email is not
+    /// configured, or the recipient has no address).
+    pub email: Option<String>,
+    /// Why the email failed or was skipped.
+    pub email_error: Option<String>,
 }
 
 /// A page of NotificationViews.
@@ -197,5 +221,7 @@ fn view(id: &str, doc: &Document, mark: Option<&str>) -> NotificationView {
         link: text("link"),
         created: text("created").unwrap_or_default(),
         read: is_read(doc, mark),
+        email: text("email"),
+        email_error: text("email_error"),
     }
 }

@@ -4,13 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use events::catalog::DomainEvent;
 use events::catalog::notifications::{
-    Channel, NotificationCreated, NotificationKind, NotificationRead, NotificationsRead,
+    Channel, NotificationCreated, NotificationDelivered, NotificationFailed, NotificationKind, NotificationRead,
+    NotificationsRead,
 };
+use events::catalog::{DomainEvent, NotificationEvent};
 use events::ids::{NotificationId, UserId};
 use read_models::Generation;
-use read_models::inbox::{Inbox, InboxQueries, UNREAD_SCAN, UnreadCount};
+use read_models::inbox::{Inbox, InboxQueries, NotificationPage, UNREAD_SCAN, UnreadCount};
 use read_store::{AnyStore, ReadStore};
 
 fn user(id: &str) -> UserId {
@@ -50,6 +51,7 @@ async fn apply(store: &AnyStore, history: &[DomainEvent]) {
 testkit::on_both_stores!(
     an_inbox_lists_its_users_notifications_newest_by_their_time_in_pages,
     read_one_at_a_time_or_all_up_to_a_mark_leaves_later_ones_unread,
+    an_emails_status_follows_its_attempts,
     the_unread_count_stops_at_its_scan_and_says_there_may_be_more,
     replaying_the_whole_history_or_any_suffix_changes_nothing,
 );
@@ -72,7 +74,7 @@ fn history() -> Vec<DomainEvent> {
     ]
 }
 
-fn ids(page: &read_models::inbox::NotificationPage) -> Vec<String> {
+fn ids(page: &NotificationPage) -> Vec<String> {
     page.items.iter().map(|n| n.notification.clone()).collect()
 }
 
@@ -158,4 +160,34 @@ async fn replaying_the_whole_history_or_any_suffix_changes_nothing<F: Future<Out
         apply(&partial, &history).await;
         assert_eq!(snapshot(&partial).await, expected, "after a crash following event {from}");
     }
+}
+
+async fn an_emails_status_follows_its_attempts<F: Future<Output = AnyStore>>(fresh: impl Fn() -> F) {
+    let store = ready(fresh().await).await;
+    let DomainEvent::Notifications(NotificationEvent::NotificationCreated(mut emailed)) = created(nth(1), "ana") else {
+        unreachable!()
+    };
+    emailed.channels.push(Channel::Email);
+    let failed = NotificationFailed {
+        notification: nth(1),
+        channel: Channel::Email,
+        attempt: 1,
+        error: "421 busy".into(),
+        will_retry: true,
+    };
+    let queries = InboxQueries::new(&store, Generation::FIRST);
+    let email = |page: NotificationPage| (page.items[0].email.clone(), page.items[0].email_error.clone());
+
+    // Each step applies the history so far: the helper numbers events from 1.
+    let mut history = vec![emailed.into(), created(nth(2), "bo")];
+    apply(&store, &history).await;
+    assert_eq!(email(queries.page("ana", 1, None).await.unwrap()), (Some("queued".into()), None));
+    assert_eq!(email(queries.page("bo", 1, None).await.unwrap()), (None, None), "no email asked for");
+    history.push(failed.into());
+    apply(&store, &history).await;
+    let retrying = (Some("retrying".into()), Some("421 busy".into()));
+    assert_eq!(email(queries.page("ana", 1, None).await.unwrap()), retrying);
+    history.push(NotificationDelivered { notification: nth(1), channel: Channel::Email }.into());
+    apply(&store, &history).await;
+    assert_eq!(email(queries.page("ana", 1, None).await.unwrap()), (Some("sent".into()), None));
 }

@@ -4,12 +4,12 @@
 use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
-use crate::extract::{Body, Caller, Identity, PathId};
+use crate::extract::{Body, Caller, Identity, LinkHolder, LinkParams, PathId};
 use crate::reads::{AfterParam, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use commands::facts;
 use domain::notify::{
     InboxMark, Notification, NotifySettings, NotifySettingsCommand, ReadAll, ReadOne, parse_subscription,
@@ -31,6 +31,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
         .routes(routes!(unread))
         .routes(routes!(read_one))
         .routes(routes!(read_all))
+        .routes(routes!(unsubscribe, unsubscribe_page))
         .routes(routes!(change_preferences))
         .routes(routes!(add_subscription, remove_subscription))
 }
@@ -205,4 +206,32 @@ async fn remove_subscription(
 ) -> Result<Accepted, ApiError> {
     let endpoint = req.endpoint.trim().to_owned();
     run(&app, &caller, NotifySettingsCommand::RemovePushSubscription { user: caller.user.clone(), endpoint }).await
+}
+
+/// Turn email notifications off for the link's user: the one-click
+/// unsubscribe (RFC 8058) of every email Pulse sends, authorized by the link's
+/// token instead of a bearer token. Mail clients post
+/// `List-Unsubscribe=One-Click`; the body is not read.
+#[utoipa::path(post, path = "/api/v1/notifications/unsubscribe", tag = "notifications", params(LinkParams),
+    security(()), responses(CommandResponses))]
+async fn unsubscribe(State(app): State<App>, link: LinkHolder) -> Result<Accepted, ApiError> {
+    let command = NotifySettingsCommand::TurnEmailOff { user: link.user.clone() };
+    let aggregate = Aggregate::preferences(&link.user);
+    let outcome = app.commands().execute::<NotifySettings>(&link.context, &aggregate, command).await?;
+    Ok(Accepted::new(&link.user, outcome))
+}
+
+/// The page an unsubscribe link opens in a browser: one button that posts
+/// the same link. Opening it changes nothing, because mail scanners open links.
+#[utoipa::path(get, path = "/api/v1/notifications/unsubscribe", tag = "notifications", params(LinkParams),
+    security(()), responses((status = 200, content_type = "text/html", description = "A page with one button")))]
+async fn unsubscribe_page(link: LinkHolder) -> Html<String> {
+    // Both passed the token check: a user id and base64url, nothing to escape.
+    let action = format!("/api/v1/notifications/unsubscribe?user={}&amp;token={}", link.user, link.token);
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head>\
+         <body><p>Stop email notifications for {user}?</p><form method=\"post\" action=\"{action}\">\
+         <button type=\"submit\">Unsubscribe</button></form></body></html>",
+        user = link.user
+    ))
 }

@@ -164,3 +164,42 @@ async fn nobody_reads_another_users_notification_or_marks_up_to_it() {
     assert_eq!(unread(&api, "ana", None).await, json!({ "unread": 1, "more": false }));
     assert!(api.get("/notifications", "ben", None).await.body["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_unsubscribe_link_turns_email_off_for_its_user_only_and_a_forged_one_is_refused() {
+    let api = spawn().await;
+    api.member("ana").await;
+    let muted = json!({ "email": true, "push": true, "muted": ["post_liked"] });
+    api.call(Method::PUT, "/notifications/preferences", Some("ana"), Some(muted)).await.accepted();
+    let token = auth::unsubscribe::token(&auth::Secret::new(SECRET), &UserId::parse("ana").unwrap());
+    let link = format!("{}/api/v1/notifications/unsubscribe?user=ana&token={token}", api.base);
+
+    let page = api.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\""), "{html}");
+    assert_eq!(api.event_names_of(&preferences_of()).await, ["PreferencesChanged"], "opening the link changes nothing");
+
+    // What a mail client sends for a one-click unsubscribe.
+    let one_click = api.http.post(&link).header("content-type", "application/x-www-form-urlencoded");
+    let reply = one_click.body("List-Unsubscribe=One-Click").send().await.unwrap();
+    assert_eq!(reply.status(), 202);
+    let again = api.http.post(&link).send().await.unwrap();
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap()["changed"], false);
+    let events = api.events_of(&preferences_of()).await;
+    let Some(DomainEvent::Notifications(NotificationEvent::PreferencesChanged(last))) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(!last.preferences.email && last.preferences.muted.len() == 1, "{last:?}");
+
+    for forged in [
+        format!("{}/api/v1/notifications/unsubscribe?user=ben&token={token}", api.base),
+        format!("{}/api/v1/notifications/unsubscribe?user=ana&token=AAAA", api.base),
+        format!("{}/api/v1/notifications/unsubscribe?user=ana", api.base),
+    ] {
+        let reply = api.http.post(&forged).send().await.unwrap();
+        assert_eq!(reply.status(), 403, "{forged}");
+        let problem: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:pulse:problem:invalid-link");
+    }
+}

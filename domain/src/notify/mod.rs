@@ -1,13 +1,15 @@
 //! Notification rules: who hears about what, what a user wants to hear
 //! about, where their Web Push subscriptions are, which push endpoints Pulse
-//! may call, and how notifications are read.
+//! may call, how notifications are read, and how their delivery is retried.
 
+pub mod delivery;
 pub mod endpoint;
 pub mod inbox;
 pub mod notification;
 pub mod preferences;
 pub mod rules;
 
+pub use delivery::{Delivery, Failure, RetryPolicy};
 pub use endpoint::{check_push_endpoint, is_internal_address};
 pub use inbox::{InboxMark, InboxRejection, ReadAll};
 pub use notification::{Notification, ReadOne};

@@ -1,10 +1,12 @@
 //! A user's notification preferences and Web Push subscriptions.
 
+use super::delivery::EMAIL_BY_DEFAULT;
 use super::endpoint::check_push_endpoint;
 use crate::input::InvalidInput;
 use events::catalog::NotificationEvent;
 use events::catalog::notifications::{
-    NotificationKind, Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded, PushSubscriptionRemoved,
+    Channel, NotificationKind, Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded,
+    PushSubscriptionRemoved,
 };
 use events::ids::UserId;
 use std::collections::BTreeMap;
@@ -27,6 +29,20 @@ impl NotifySettings {
     pub fn wants(&self, kind: NotificationKind) -> bool {
         !self.preferences.muted.contains(&kind)
     }
+
+    /// The channels a notification of `kind` goes out on: none when muted;
+    /// else in-app, and email for the kinds that go by email
+    /// ([`EMAIL_BY_DEFAULT`]) while the user has email on.
+    pub fn channels(&self, kind: NotificationKind) -> Vec<Channel> {
+        if !self.wants(kind) {
+            return Vec::new();
+        }
+        let mut channels = vec![Channel::InApp];
+        if self.preferences.email && EMAIL_BY_DEFAULT.contains(&kind) {
+            channels.push(Channel::Email);
+        }
+        channels
+    }
 }
 
 /// What a user asks.
@@ -45,6 +61,12 @@ pub enum NotifySettingsCommand {
         user: UserId,
         /// From [`parse_subscription`].
         subscription: PushSubscription,
+    },
+    /// Turn email notifications off (an unsubscribe link), whatever else
+    /// changed meanwhile.
+    TurnEmailOff {
+        /// Whose.
+        user: UserId,
     },
     /// Forget a push subscription.
     RemovePushSubscription {
@@ -93,6 +115,11 @@ pub fn decide(
     match command {
         C::ChangePreferences { preferences, .. } if preferences == state.preferences => Ok(vec![]),
         C::ChangePreferences { user, preferences } => Ok(vec![PreferencesChanged { user, preferences }.into()]),
+        C::TurnEmailOff { .. } if !state.preferences.email => Ok(vec![]),
+        C::TurnEmailOff { user } => {
+            let preferences = Preferences { email: false, ..state.preferences.clone() };
+            Ok(vec![PreferencesChanged { user, preferences }.into()])
+        }
         C::AddPushSubscription { subscription, .. }
             if state.subscriptions.get(&subscription.endpoint) == Some(&subscription) =>
         {
@@ -172,6 +199,29 @@ mod tests {
         assert!(!settings.wants(NotificationKind::PostLiked));
         assert!(settings.wants(NotificationKind::NewFollower));
         assert!(NotifySettings::default().wants(NotificationKind::PostLiked));
+    }
+
+    #[test]
+    fn email_goes_out_for_the_kinds_that_need_it_while_email_is_on() {
+        let on = NotifySettings::default();
+        assert_eq!(on.channels(NotificationKind::Mentioned), [Channel::InApp, Channel::Email]);
+        assert_eq!(on.channels(NotificationKind::PostLiked), [Channel::InApp]);
+        let off = Preferences { email: false, muted: vec![NotificationKind::Moderation], ..Preferences::default() };
+        let off = with(vec![NotifySettingsCommand::ChangePreferences { user: ana(), preferences: off }]);
+        assert_eq!(off.channels(NotificationKind::Mentioned), [Channel::InApp]);
+        assert!(off.channels(NotificationKind::Moderation).is_empty());
+    }
+
+    #[test]
+    fn turning_email_off_keeps_the_other_preferences_and_twice_changes_nothing() {
+        let muted = Preferences { muted: vec![NotificationKind::PostLiked], ..Preferences::default() };
+        let settings = with(vec![NotifySettingsCommand::ChangePreferences { user: ana(), preferences: muted }]);
+        let off = with(vec![
+            NotifySettingsCommand::ChangePreferences { user: ana(), preferences: settings.preferences.clone() },
+            NotifySettingsCommand::TurnEmailOff { user: ana() },
+        ]);
+        assert_eq!(off.preferences, Preferences { email: false, ..settings.preferences });
+        assert_eq!(decide(&off, NotifySettingsCommand::TurnEmailOff { user: ana() }), Ok(vec![]));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum User {
         profile: Profile,
         /// Their settings.
         settings: Settings,
+        /// Where email notifications go: the token's email at registration.
+        email: Option<String>,
     },
 }
 
@@ -203,12 +205,13 @@ pub fn evolve(user: User, event: &UserEvent) -> User {
             handle: e.handle.clone(),
             profile: Profile { display_name: e.display_name.clone(), ..Profile::default() },
             settings: Settings::default(),
+            email: e.email.clone(),
         },
-        (User::Registered { handle, settings, .. }, UserEvent::ProfileUpdated(e)) => {
-            User::Registered { handle, profile: e.profile.clone(), settings }
+        (User::Registered { handle, settings, email, .. }, UserEvent::ProfileUpdated(e)) => {
+            User::Registered { handle, profile: e.profile.clone(), settings, email }
         }
-        (User::Registered { handle, profile, .. }, UserEvent::SettingsChanged(e)) => {
-            User::Registered { handle, profile, settings: e.settings.clone() }
+        (User::Registered { handle, profile, email, .. }, UserEvent::SettingsChanged(e)) => {
+            User::Registered { handle, profile, settings: e.settings.clone(), email }
         }
         (user, _) => user,
     }

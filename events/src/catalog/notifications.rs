@@ -14,6 +14,7 @@ catalog! {
         NotificationCreated = 1,
         NotificationDelivered = 1,
         NotificationFailed = 1,
+        NotificationSkipped = 1,
         NotificationsRead = 1,
         NotificationRead = 1,
         PreferencesChanged = 1,
@@ -101,6 +102,18 @@ pub struct NotificationFailed {
     pub error: String,
     /// Whether another attempt will follow.
     pub will_retry: bool,
+}
+
+/// A channel of a notification was not tried, for good: the channel is not
+/// configured, or the recipient cannot be reached on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationSkipped {
+    /// The notification.
+    pub notification: NotificationId,
+    /// The channel.
+    pub channel: Channel,
+    /// Why, for operators.
+    pub reason: String,
 }
 
 /// A user read their notifications up to and including one.

@@ -25,9 +25,16 @@ impl Drop for Running {
 }
 
 fn start(subcommand: &str, namespace: &str) -> Running {
+    start_with(subcommand, namespace, &[])
+}
+
+/// [`start`] with more environment variables.
+fn start_with(subcommand: &str, namespace: &str, env: &[(&str, &str)]) -> Running {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
         .arg(subcommand)
+        .env_remove("PULSE_SMTP_URL")
+        .envs(env.iter().copied())
         .env("PULSE_COMMAND_API_ADDR", "127.0.0.1:0")
         .env("PULSE_PROJECTORS_ADDR", "127.0.0.1:0")
         .env("PULSE_CHAT_GATEWAY_ADDR", "127.0.0.1:0")
@@ -178,7 +185,11 @@ async fn the_notifier_serves_probes_and_notifies_alone_and_in_pulse_all() {
         let http = reqwest::Client::new();
         let health = until_healthy(&http, &base).await;
         assert_eq!(health["service"], "notifier", "{subcommand}");
-        assert_eq!(http.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
+        let ready = http.get(format!("{base}/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let ready: serde_json::Value = ready.json().await.unwrap();
+        let email = ready["details"]["channels"]["email"].as_str().unwrap_or_default().to_owned();
+        assert!(email.starts_with("not configured"), "email off is visible: {ready}");
         let (ana, ben) = (events::ids::UserId::parse("ana").unwrap(), events::ids::UserId::parse("ben").unwrap());
         let followed = events::catalog::users::Followed { follower: ana.clone(), followee: ben };
         let aggregate = events::Aggregate::follow(&ana, &followed.followee);
@@ -282,6 +293,10 @@ async fn two_gateway_processes_carry_chat_typing_and_presence_and_a_killed_ones_
 
 /// A token the processes started here accept.
 fn token(user: &str) -> String {
+    token_with_email(user, None)
+}
+
+fn token_with_email(user: &str, email: Option<&str>) -> String {
     let keys = auth::JwtKeys::new(&auth::JwtConfig {
         secret: auth::Secret::new("serve-test-secret-0123456789abcdef"),
         issuer: None,
@@ -291,7 +306,7 @@ fn token(user: &str) -> String {
     let claims = auth::Claims {
         sub: user.to_owned(),
         name: Some("Ana".to_owned()),
-        email: None,
+        email: email.map(str::to_owned),
         picture: None,
         role: None,
         iat: now,
@@ -393,4 +408,43 @@ fn a_service_api_key_shorter_than_32_bytes_is_refused_at_start_up() {
     assert!(!output.status.success());
     let stderr = crate::stderr(&output);
     assert!(stderr.contains("PULSE_SERVICE_API_KEY must be at least 32 bytes (it has 9)"), "{stderr}");
+}
+
+#[tokio::test]
+async fn pulse_all_emails_a_mention_through_the_smtp_server_and_ready_says_email_is_on() {
+    let log = testkit::TestLog::new().await;
+    let smtp = testkit::smtp::SmtpSink::start();
+    let env = [("PULSE_SMTP_URL", smtp.url()), ("PULSE_PUBLIC_URL", "https://pulse.example.org".to_owned())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let running = start_with("all", log.namespace.as_str(), &env);
+    let (base, http) = (running.api.clone(), reqwest::Client::new());
+    until_healthy(&http, &base).await;
+    let ready: serde_json::Value =
+        http.get(format!("{}/ready", running.notifier)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["details"]["channels"]["email"], "configured", "{ready}");
+
+    for (user, handle, email) in [("ana", "ana_mail", Some("ana@example.org")), ("ben", "ben_mail", None)] {
+        let registered = http
+            .post(format!("{base}/api/v1/users/me"))
+            .bearer_auth(token_with_email(user, email))
+            .json(&serde_json::json!({ "handle": handle }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 202);
+    }
+    let posted = http
+        .post(format!("{base}/api/v1/posts"))
+        .bearer_auth(token("ben"))
+        .json(&serde_json::json!({ "text": "see you there @ana_mail" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+
+    let messages = smtp.wait_for(1, Duration::from_secs(30)).await;
+    let [message] = messages.as_slice() else { panic!("one email, not {}", messages.len()) };
+    assert!(message.contains("To: ana@example.org"), "{message}");
+    assert!(message.contains("Subject: ben mentioned you in a post"), "{message}");
+    assert!(message.contains("List-Unsubscribe: <https://pulse.example.org/api/v1/notifications/unsubscribe?user=ana"));
 }
