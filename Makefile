@@ -39,6 +39,8 @@ bench: services ## benchmarks, as ratios against raw baselines measured in the s
 	$(nats_env) cargo run --release -p command-api --example post_bench
 	$(nats_env) cargo run --release -p command-api --example growth_bench
 	$(nats_env) cargo run --release -p command-api --example read_bench
+	@infra/scripts/services.sh smtp-tool
+	$(nats_env) cargo run --release -p notifier --example email_bench
 	cargo run --release -p command-api --example limiter_bench
 	cargo build --release -p pulse
 	cargo run --release -p chat-gateway --example chat_bench

@@ -204,7 +204,8 @@ impl Mailer {
     /// The email of a notification: its text as the subject, plain text and
     /// HTML bodies from the templates, a link to it in the app, and a
     /// one-click unsubscribe link (RFC 8058) in the body and the headers.
-    fn compose(&self, created: &NotificationCreated, address: &str) -> Result<Message, String> {
+    /// Public so the benchmark's raw client sends the very same messages.
+    pub fn compose(&self, created: &NotificationCreated, address: &str) -> Result<Message, String> {
         let to = address.parse::<Mailbox>().map_err(|e| e.to_string())?;
         let open = format!("{}{}", self.public_url, created.link.as_deref().unwrap_or("/notifications"));
         let unsubscribe = self.unsubscribe_url(&created.recipient);

@@ -1,24 +1,29 @@
 //! The notifier: decides who hears about what and records it as
 //! `NotificationCreated` events, which the chat gateway pushes to the
-//! recipient's sockets and the inbox will list.
+//! recipient's sockets and the inbox lists; then delivers them by email
+//! ([`email`]) and Web Push ([`push`]).
 //!
-//! It runs on the projectors' engine as a reactor (a shared durable
+//! Each part runs on the projectors' engine as a reactor (a shared durable
 //! consumer per stream, a checkpoint in the read store, each event retried
-//! until handled). The rules are `domain::notify::rules`; this crate looks up
-//! the facts they need (a post's author, blocks) and appends. Each
-//! notification's id derives from the event's id, so an event delivered again
-//! appends nothing twice.
+//! until handled). The rules are `domain::notify::rules`; [`Notifier`] looks
+//! up the facts they need (owners, mentioned handles, blocks, the recipient's
+//! settings) and appends. Each notification's id derives from the event's
+//! id, so an event delivered again appends nothing twice.
 //!
-//! Built so far: in-app notifications of follows, likes, comments, mentions,
-//! RSVPs to your event and moderation of your content, except kinds the
-//! recipient muted. Not yet: reminders, messages while offline, quiet hours, grouping, email, Web
-//! Push, delivery tracking (see the issue).
+//! Built so far: notifications of follows, likes, comments, mentions, RSVPs
+//! to your event and moderation of your content, on the channels the
+//! recipient's preferences allow (never a kind they muted). Not yet:
+//! reminders, messages while offline, quiet hours, grouping, rate limits
+//! (see the issue).
 
 pub mod email;
 pub mod metrics;
+pub mod push;
+pub mod webpush;
 
 pub use email::{EmailError, EmailSettings, Mailer};
 pub use metrics::NotifierMetrics;
+pub use push::{PushError, PushSettings, Pusher};
 
 use commands::{Commands, facts};
 use domain::content::{CalendarEvent, Comment, Post};

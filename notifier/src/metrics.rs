@@ -10,13 +10,16 @@ use prometheus_client::metrics::histogram::Histogram;
 /// The notifier's metrics, registered with the service's registry.
 #[derive(Clone)]
 pub struct NotifierMetrics {
-    /// Deliveries by channel and outcome (`delivered`, `retried`,
-    /// `dead_letter`, `skipped`).
+    /// Deliveries by channel (`email`, `push`) and outcome (`delivered`,
+    /// `retried`, `dead_letter`, `skipped`, and `gone` for a removed push
+    /// subscription).
     pub outcomes: Family<OutcomeLabels, Counter>,
     /// One SMTP exchange, in seconds.
     pub smtp_seconds: Histogram,
     /// 1 when an SMTP server is configured, else 0 (emails are skipped).
     pub email_configured: Gauge,
+    /// 1 when a VAPID key is configured, else 0 (pushes are skipped).
+    pub push_configured: Gauge,
 }
 
 /// The `channel` and `outcome` labels.
@@ -32,6 +35,7 @@ impl Default for NotifierMetrics {
             outcomes: Family::default(),
             smtp_seconds: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
             email_configured: Gauge::default(),
+            push_configured: Gauge::default(),
         }
     }
 }
@@ -46,6 +50,7 @@ impl NotifierMetrics {
             "1 when an SMTP server is configured",
             self.email_configured.clone(),
         );
+        metrics.register("notifier_push_configured", "1 when a VAPID key is configured", self.push_configured.clone());
     }
 
     /// Counts one outcome.

@@ -187,16 +187,40 @@ pub struct NotifierArgs {
     /// (jittered, at most 30 s).
     #[arg(long, env = "PULSE_NOTIFY_RETRY_MS", default_value_t = 1000)]
     pub notify_retry_ms: u64,
+    /// The VAPID private key (a P-256 scalar, base64url); unset: pushes are skipped.
+    #[arg(long, env = "PULSE_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+    /// How push services reach the operator (`mailto:` or `https:`).
+    #[arg(long, env = "PULSE_VAPID_SUBJECT", default_value = "mailto:ops@pulse.localhost")]
+    pub vapid_subject: String,
+    /// Let pushes go to `http://` endpoints on loopback addresses: for a
+    /// local test push endpoint only, never in production.
+    #[arg(long, env = "PULSE_PUSH_ALLOW_LOOPBACK", default_value = "0", value_parser = parse_flag)]
+    pub push_allow_loopback: bool,
 }
 
 impl NotifierArgs {
-    /// The mailer's settings; the JWT secret signs unsubscribe links.
-    pub fn email(&self, shared: &Config) -> anyhow::Result<notifier::EmailSettings> {
-        let retry = domain::notify::RetryPolicy {
+    /// The pusher's settings.
+    pub fn push(&self) -> notifier::PushSettings {
+        notifier::PushSettings {
+            vapid_private_key: self.vapid_private_key.clone().filter(|k| !k.trim().is_empty()),
+            subject: self.vapid_subject.clone(),
+            allow_loopback: self.push_allow_loopback,
+            retry: self.retry(),
+        }
+    }
+
+    fn retry(&self) -> domain::notify::RetryPolicy {
+        domain::notify::RetryPolicy {
             attempts: self.notify_attempts,
             base: Duration::from_millis(self.notify_retry_ms),
             cap: Duration::from_secs(30),
-        };
+        }
+    }
+
+    /// The mailer's settings; the JWT secret signs unsubscribe links.
+    pub fn email(&self, shared: &Config) -> anyhow::Result<notifier::EmailSettings> {
+        let retry = self.retry();
         Ok(notifier::EmailSettings {
             smtp_url: self.smtp_url.clone().filter(|u| !u.trim().is_empty()),
             from: self.smtp_from.clone(),

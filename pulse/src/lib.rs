@@ -22,6 +22,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
+// Parsed once at start-up and matched once: its size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Every service in one process, each on its own port.
     All(AllArgs),

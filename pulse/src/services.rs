@@ -127,15 +127,27 @@ pub async fn notifier(
     let commands = commands::Commands::new(log.clone(), commands::Settings::default());
     let notifier_metrics = notifier::NotifierMetrics::default();
     notifier_metrics.register(&metrics);
-    let mailer = notifier::Mailer::new(commands.clone(), args.email(config)?, notifier_metrics)
+    let mailer = notifier::Mailer::new(commands.clone(), args.email(config)?, notifier_metrics.clone())
         .context("setting up email (PULSE_SMTP_URL, PULSE_SMTP_FROM)")?;
+    let pusher = notifier::Pusher::new(commands.clone(), args.push(), notifier_metrics)
+        .context("setting up Web Push (PULSE_VAPID_PRIVATE_KEY)")?;
     if !mailer.is_configured() {
         tracing::warn!("email is not configured (PULSE_SMTP_URL): emails are recorded as skipped");
     }
+    if pusher.public_key().is_none() {
+        tracing::warn!("Web Push is not configured (PULSE_VAPID_PRIVATE_KEY): pushes are recorded as skipped");
+    }
     let email = if mailer.is_configured() { "configured" } else { "not configured: emails are skipped" };
-    let details = serde_json::json!({ "channels": { "in_app": "on", "email": email } });
-    let jobs =
-        [projectors::Job::React(Arc::new(notifier::Notifier::new(commands))), projectors::Job::React(Arc::new(mailer))];
+    let push = if pusher.public_key().is_some() { "configured" } else { "not configured: pushes are skipped" };
+    let details = serde_json::json!({
+        "channels": { "in_app": "on", "email": email, "push": push },
+        "vapid_public_key": pusher.public_key(),
+    });
+    let jobs = [
+        projectors::Job::React(Arc::new(notifier::Notifier::new(commands))),
+        projectors::Job::React(Arc::new(mailer)),
+        projectors::Job::React(Arc::new(pusher)),
+    ];
     let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
     run_engine("notifier", listener, (ready, metrics, Some(details)), projector, &jobs, stop).await
 }

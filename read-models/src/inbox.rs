@@ -1,7 +1,7 @@
 //! The inbox: each user's notifications, newest first, with what they read.
 //!
 //! Collections: `notifications` (one per notification, with `at`, its id as
-//! text, whether it was read on its own, and its email's status) and `inboxes` (one per user who
+//! text, whether it was read on its own, and its email's and push's status) and `inboxes` (one per user who
 //! ever marked everything read: `read_up_to`).
 //!
 //! Why `at` is the id: notification ids are UUIDv7s of when their cause
@@ -21,6 +21,7 @@ use crate::projection::{Event, Projection};
 use crate::{Generation, Page};
 use events::catalog::notifications::{Channel, NotificationCreated};
 use events::catalog::{Context, DomainEvent, NotificationEvent};
+use events::ids::NotificationId;
 use read_store::{Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, Update, Write};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -63,15 +64,13 @@ impl Projection for Inbox {
                 let updates = vec![Update::Set("read".into(), json!(true))];
                 vec![Write::update(NOTIFICATIONS, &r.notification.to_string(), updates, IfMissing::Skip)]
             }
-            NotificationEvent::NotificationDelivered(d) if d.channel == Channel::Email => {
-                vec![email(&d.notification.to_string(), "sent", None)]
-            }
-            NotificationEvent::NotificationFailed(f) if f.channel == Channel::Email => {
+            NotificationEvent::NotificationDelivered(d) => delivery(d.notification, d.channel, "sent", None),
+            NotificationEvent::NotificationFailed(f) => {
                 let status = if f.will_retry { "retrying" } else { "failed" };
-                vec![email(&f.notification.to_string(), status, Some(&f.error))]
+                delivery(f.notification, f.channel, status, Some(&f.error))
             }
-            NotificationEvent::NotificationSkipped(s) if s.channel == Channel::Email => {
-                vec![email(&s.notification.to_string(), "skipped", Some(&s.reason))]
+            NotificationEvent::NotificationSkipped(s) => {
+                delivery(s.notification, s.channel, "skipped", Some(&s.reason))
             }
             NotificationEvent::NotificationsRead(r) => {
                 let updates = vec![Update::Set("read_up_to".into(), json!(r.up_to.to_string()))];
@@ -82,10 +81,16 @@ impl Projection for Inbox {
     }
 }
 
-/// The email's status on its notification, with the last error or reason.
-fn email(notification: &str, status: &str, error: Option<&str>) -> Write {
-    let updates = vec![Update::Set("email".into(), json!(status)), Update::Set("email_error".into(), json!(error))];
-    Write::update(NOTIFICATIONS, notification, updates, IfMissing::Skip)
+/// A channel's status on its notification (fields `email` or `push`), with
+/// the last error or reason; in-app has none to show.
+fn delivery(notification: NotificationId, channel: Channel, status: &str, error: Option<&str>) -> Vec<Write> {
+    let field = match channel {
+        Channel::Email => "email",
+        Channel::Push => "push",
+        Channel::InApp => return Vec::new(),
+    };
+    let updates = vec![Update::Set(field.into(), json!(status)), Update::Set(format!("{field}_error"), json!(error))];
+    vec![Write::update(NOTIFICATIONS, &notification.to_string(), updates, IfMissing::Skip)]
 }
 
 fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
@@ -100,6 +105,7 @@ fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
         "created": at.time.format(&Rfc3339).unwrap_or_default(),
         "read": false,
         "email": c.channels.contains(&Channel::Email).then_some("queued"),
+        "push": c.channels.contains(&Channel::Push).then_some("queued"),
     });
     let Value::Object(doc) = doc else { return Write::put(NOTIFICATIONS, &id, Document::new()) };
     Write::put(NOTIFICATIONS, &id, doc)
@@ -132,6 +138,11 @@ pub struct NotificationView {
     pub email: Option<String>,
     /// Why the email failed or was skipped.
     pub email_error: Option<String>,
+    /// Its Web Push, as `email` (`sent`: a push service took it for at
+    /// least one of the recipient's browsers).
+    pub push: Option<String>,
+    /// Why the push failed or was skipped.
+    pub push_error: Option<String>,
 }
 
 /// A page of NotificationViews.
@@ -223,5 +234,7 @@ fn view(id: &str, doc: &Document, mark: Option<&str>) -> NotificationView {
         read: is_read(doc, mark),
         email: text("email"),
         email_error: text("email_error"),
+        push: text("push"),
+        push_error: text("push_error"),
     }
 }

@@ -109,6 +109,18 @@ pub const EMAIL_BY_DEFAULT: &[NotificationKind] = &[
     NotificationKind::Moderation,
 ];
 
+/// The kinds that go out by Web Push unless the user says otherwise: what is
+/// addressed to the user, or answers them, and is worth a device's attention.
+pub const PUSH_BY_DEFAULT: &[NotificationKind] = &[
+    NotificationKind::Mentioned,
+    NotificationKind::PostCommented,
+    NotificationKind::EventRsvp,
+    NotificationKind::MessageReceived,
+    NotificationKind::EventReminder,
+    NotificationKind::EventCancelled,
+    NotificationKind::Moderation,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,13 @@ pub fn is_internal_address(address: IpAddr) -> bool {
     }
 }
 
+/// Whether the notifier may connect to `address` for a push: never to an
+/// internal one, except loopback when `allow_loopback` (the documented
+/// test/dev setting for a push endpoint on the same machine).
+pub fn may_push_to(address: IpAddr, allow_loopback: bool) -> bool {
+    !is_internal_address(address) || (allow_loopback && address.is_loopback())
+}
+
 fn is_internal_v4(address: Ipv4Addr) -> bool {
     let [a, b, ..] = address.octets();
     a == 0
@@ -103,6 +110,16 @@ mod tests {
     #[track_caller]
     fn check(endpoint: &str, accepted: bool) {
         assert_eq!(check_push_endpoint(endpoint).is_ok(), accepted, "{endpoint}");
+    }
+
+    #[test]
+    fn only_public_addresses_are_pushed_to_and_loopback_only_when_allowed() {
+        let public: IpAddr = "93.184.216.34".parse().unwrap();
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let private: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(may_push_to(public, false) && may_push_to(public, true));
+        assert!(!may_push_to(loopback, false) && may_push_to(loopback, true));
+        assert!(!may_push_to(private, false) && !may_push_to(private, true));
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod preferences;
 pub mod rules;
 
 pub use delivery::{Delivery, Failure, RetryPolicy};
-pub use endpoint::{check_push_endpoint, is_internal_address};
+pub use endpoint::{check_push_endpoint, is_internal_address, may_push_to};
 pub use inbox::{InboxMark, InboxRejection, ReadAll};
 pub use notification::{Notification, ReadOne};
 pub use preferences::{NotifySettings, NotifySettingsCommand, NotifySettingsRejection, parse_subscription};

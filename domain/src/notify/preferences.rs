@@ -1,6 +1,6 @@
 //! A user's notification preferences and Web Push subscriptions.
 
-use super::delivery::EMAIL_BY_DEFAULT;
+use super::delivery::{EMAIL_BY_DEFAULT, PUSH_BY_DEFAULT};
 use super::endpoint::check_push_endpoint;
 use crate::input::InvalidInput;
 use events::catalog::NotificationEvent;
@@ -31,8 +31,10 @@ impl NotifySettings {
     }
 
     /// The channels a notification of `kind` goes out on: none when muted;
-    /// else in-app, and email for the kinds that go by email
-    /// ([`EMAIL_BY_DEFAULT`]) while the user has email on.
+    /// else in-app, email for the kinds that go by email
+    /// ([`EMAIL_BY_DEFAULT`]) while the user has email on, and Web Push for
+    /// those that go by push ([`PUSH_BY_DEFAULT`]) while push is on and a
+    /// browser is subscribed.
     pub fn channels(&self, kind: NotificationKind) -> Vec<Channel> {
         if !self.wants(kind) {
             return Vec::new();
@@ -40,6 +42,9 @@ impl NotifySettings {
         let mut channels = vec![Channel::InApp];
         if self.preferences.email && EMAIL_BY_DEFAULT.contains(&kind) {
             channels.push(Channel::Email);
+        }
+        if self.preferences.push && !self.subscriptions.is_empty() && PUSH_BY_DEFAULT.contains(&kind) {
+            channels.push(Channel::Push);
         }
         channels
     }
@@ -210,6 +215,17 @@ mod tests {
         let off = with(vec![NotifySettingsCommand::ChangePreferences { user: ana(), preferences: off }]);
         assert_eq!(off.channels(NotificationKind::Mentioned), [Channel::InApp]);
         assert!(off.channels(NotificationKind::Moderation).is_empty());
+    }
+
+    #[test]
+    fn push_goes_out_while_push_is_on_and_a_browser_is_subscribed() {
+        assert_eq!(NotifySettings::default().channels(NotificationKind::EventRsvp), [Channel::InApp]);
+        let subscribed = with(vec![add(1)]);
+        assert_eq!(subscribed.channels(NotificationKind::EventRsvp), [Channel::InApp, Channel::Push]);
+        assert_eq!(subscribed.channels(NotificationKind::PostLiked), [Channel::InApp]);
+        let off = Preferences { push: false, ..Preferences::default() };
+        let off = with(vec![add(1), NotifySettingsCommand::ChangePreferences { user: ana(), preferences: off }]);
+        assert_eq!(off.channels(NotificationKind::EventRsvp), [Channel::InApp]);
     }
 
     #[test]

@@ -190,6 +190,8 @@ async fn the_notifier_serves_probes_and_notifies_alone_and_in_pulse_all() {
         let ready: serde_json::Value = ready.json().await.unwrap();
         let email = ready["details"]["channels"]["email"].as_str().unwrap_or_default().to_owned();
         assert!(email.starts_with("not configured"), "email off is visible: {ready}");
+        let push = ready["details"]["channels"]["push"].as_str().unwrap_or_default().to_owned();
+        assert!(push.starts_with("not configured"), "push off is visible: {ready}");
         let (ana, ben) = (events::ids::UserId::parse("ana").unwrap(), events::ids::UserId::parse("ben").unwrap());
         let followed = events::catalog::users::Followed { follower: ana.clone(), followee: ben };
         let aggregate = events::Aggregate::follow(&ana, &followed.followee);
