@@ -80,7 +80,7 @@ impl Reactor for Mailer {
     }
 
     fn contexts(&self) -> &'static [Context] {
-        &[Context::Notifications]
+        Self::CONTEXTS
     }
 
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
@@ -94,6 +94,9 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 impl Mailer {
     /// Its name in checkpoints, consumers and status.
     pub const NAME: &'static str = "mailer";
+
+    /// The streams it reads.
+    pub const CONTEXTS: &'static [Context] = &[Context::Notifications];
 
     /// A mailer with `settings`, appending through `commands`.
     pub fn new(commands: Commands, settings: EmailSettings, metrics: NotifierMetrics) -> Result<Self, EmailError> {

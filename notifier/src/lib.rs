@@ -19,19 +19,21 @@
 pub mod email;
 pub mod metrics;
 pub mod push;
+pub mod reminders;
 pub mod webpush;
 
 pub use email::{EmailError, EmailSettings, Mailer};
 pub use metrics::NotifierMetrics;
 pub use push::{PushError, PushSettings, Pusher};
+pub use reminders::{ReminderError, Reminders};
 
 use commands::{Commands, facts};
 use domain::content::{CalendarEvent, Comment, Post};
-use domain::notify::rules::{self, Facts, Needs};
+use domain::notify::rules::{self, Facts, Needs, Notice};
 use events::catalog::Context;
 use events::catalog::content::ContentRef;
 use events::catalog::notifications::NotificationCreated;
-use events::ids::{Handle, NotificationId, UserId};
+use events::ids::{Handle, NotificationId};
 use events::store::Recorded;
 use events::{Aggregate, DomainEvent, Expected, Metadata, StoreError};
 use futures::future::BoxFuture;
@@ -73,33 +75,11 @@ impl Notifier {
     /// is found again, not doubled.
     pub async fn run(&self, recorded: &Recorded) -> Result<(), StoreError> {
         let facts = self.facts(&recorded.event).await?;
+        let metadata = Metadata::caused_by(&recorded.envelope, None);
         for (n, notice) in rules::notices(&recorded.event, &facts).into_iter().enumerate() {
-            if let Some(actor) = &notice.actor
-                && facts::blocks(&self.commands, &notice.recipient, actor).await?
-            {
-                continue;
-            }
-            let channels = facts::notify_settings(&self.commands, &notice.recipient).await?.channels(notice.kind);
-            if channels.is_empty() {
-                continue;
-            }
-            let notification = NotificationId(notification_id(recorded, n, &notice.recipient));
-            let created = NotificationCreated {
-                notification,
-                recipient: notice.recipient,
-                kind: notice.kind,
-                actor: notice.actor,
-                text: notice.text,
-                link: Some(notice.link),
-                channels,
-            };
-            let metadata = Metadata::caused_by(&recorded.envelope, None);
-            let aggregate = Aggregate::notification(notification);
-            match self.commands.store().append(&aggregate, Expected::Version(0), created, &metadata, None).await {
-                // Appended before this delivery of the event: nothing to do.
-                Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            let name = format!("pulse:notification:{}:{n}:{}", recorded.envelope.id, notice.recipient);
+            let millis = u64::try_from(recorded.envelope.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+            append_notice(&self.commands, notice, time_ordered_id(millis, &name), &metadata).await?;
         }
         Ok(())
     }
@@ -131,15 +111,48 @@ impl Notifier {
     }
 }
 
-/// The n-th notification of an event, for a recipient: the same id however
-/// often the event is delivered, and a UUIDv7 of the event's time, because
-/// the catalogue promises time-ordered notification ids (an inbox read mark
-/// is "everything up to this id").
-fn notification_id(recorded: &Recorded, n: usize, recipient: &UserId) -> uuid::Uuid {
-    let name = format!("pulse:notification:{}:{n}:{recipient}", recorded.envelope.id);
+/// Appends the notification `notice` calls for under `id`, unless its
+/// recipient blocks its actor or wants none of its kind; the channels are the
+/// ones the recipient's settings allow. Appended once: a second append of
+/// the same id finds it there.
+pub(crate) async fn append_notice(
+    commands: &Commands,
+    notice: Notice,
+    id: NotificationId,
+    metadata: &Metadata,
+) -> Result<(), StoreError> {
+    if let Some(actor) = &notice.actor
+        && facts::blocks(commands, &notice.recipient, actor).await?
+    {
+        return Ok(());
+    }
+    let channels = facts::notify_settings(commands, &notice.recipient).await?.channels(notice.kind);
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let created = NotificationCreated {
+        notification: id,
+        recipient: notice.recipient,
+        kind: notice.kind,
+        actor: notice.actor,
+        text: notice.text,
+        link: Some(notice.link),
+        channels,
+    };
+    match commands.store().append(&Aggregate::notification(id), Expected::Version(0), created, metadata, None).await {
+        // Appended before (this event delivered again, a timer fired twice).
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A notification id that is the same for the same `name` (an event and a
+/// recipient, a reminder) and a UUIDv7 of `millis`, the time of its cause,
+/// because the catalogue promises time-ordered notification ids (an inbox
+/// read mark is "everything up to this id").
+pub(crate) fn time_ordered_id(millis: u64, name: &str) -> NotificationId {
     let hashed = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes());
     let mut rest = [0_u8; 10];
     rest.copy_from_slice(&hashed.as_bytes()[6..]);
-    let millis = u64::try_from(recorded.envelope.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid()
+    NotificationId(uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid())
 }

@@ -84,7 +84,7 @@ impl Reactor for Pusher {
     }
 
     fn contexts(&self) -> &'static [Context] {
-        &[Context::Notifications]
+        Self::CONTEXTS
     }
 
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
@@ -102,6 +102,9 @@ enum Answer {
 impl Pusher {
     /// Its name in checkpoints, consumers and status.
     pub const NAME: &'static str = "pusher";
+
+    /// The streams it reads.
+    pub const CONTEXTS: &'static [Context] = &[Context::Notifications];
 
     /// A pusher with `settings`, appending through `commands`.
     pub fn new(commands: Commands, settings: PushSettings, metrics: NotifierMetrics) -> Result<Self, PushError> {

@@ -193,6 +193,9 @@ pub struct NotifierArgs {
     /// How push services reach the operator (`mailto:` or `https:`).
     #[arg(long, env = "PULSE_VAPID_SUBJECT", default_value = "mailto:ops@pulse.localhost")]
     pub vapid_subject: String,
+    /// How long before an event its attendees are reminded, in minutes.
+    #[arg(long, env = "PULSE_REMINDER_LEAD_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    pub reminder_lead_minutes: u32,
     /// Let pushes go to `http://` endpoints on loopback addresses: for a
     /// local test push endpoint only, never in production.
     #[arg(long, env = "PULSE_PUSH_ALLOW_LOOPBACK", default_value = "0", value_parser = parse_flag)]
@@ -208,6 +211,11 @@ impl NotifierArgs {
             allow_loopback: self.push_allow_loopback,
             retry: self.retry(),
         }
+    }
+
+    /// How long before an event its attendees are reminded.
+    pub fn reminder_lead(&self) -> time::Duration {
+        time::Duration::minutes(i64::from(self.reminder_lead_minutes))
     }
 
     fn retry(&self) -> domain::notify::RetryPolicy {

@@ -143,14 +143,26 @@ pub async fn notifier(
         "channels": { "in_app": "on", "email": email, "push": push },
         "vapid_public_key": pusher.public_key(),
     });
+    let reminders = notifier::Reminders::new(commands.clone(), reads.clone(), args.reminder_lead())
+        .await
+        .context("declaring the reminders' timers in the read store")?;
+    let reminders = Arc::new(reminders);
+    let timers = reminders.clone();
+    let timers_stop = stop.clone();
+    tokio::spawn(async move { timers.run_timers(REMINDER_TICK, timers_stop).await });
     let jobs = [
         projectors::Job::React(Arc::new(notifier::Notifier::new(commands))),
         projectors::Job::React(Arc::new(mailer)),
         projectors::Job::React(Arc::new(pusher)),
+        projectors::Job::React(reminders),
     ];
     let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
     run_engine("notifier", listener, (ready, metrics, Some(details)), projector, &jobs, stop).await
 }
+
+/// How often the notifier looks for reminders that fell due: a reminder comes
+/// at most this late.
+const REMINDER_TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Binds a service's address and logs where it listens, as `<service>
 /// listening` with the address (what operators and the tests look for).

@@ -1,12 +1,13 @@
 //! Notification rules: who hears about what, what a user wants to hear
 //! about, where their Web Push subscriptions are, which push endpoints Pulse
-//! may call, how notifications are read, and how their delivery is retried.
+//! may call, when reminders are due, how notifications are read, and how their delivery is retried.
 
 pub mod delivery;
 pub mod endpoint;
 pub mod inbox;
 pub mod notification;
 pub mod preferences;
+pub mod reminder;
 pub mod rules;
 
 pub use delivery::{Delivery, Failure, RetryPolicy};

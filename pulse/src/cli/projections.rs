@@ -24,6 +24,9 @@ pub async fn status(log: &EventStore, store: &AnyStore) -> anyhow::Result<()> {
         (projectors::Reactions::NAME, projectors::Reactions::CONTEXTS),
         (feeds::NAME, feeds::CONTEXTS),
         (notifier::Notifier::NAME, notifier::Notifier::CONTEXTS),
+        (notifier::Mailer::NAME, notifier::Mailer::CONTEXTS),
+        (notifier::Pusher::NAME, notifier::Pusher::CONTEXTS),
+        (notifier::Reminders::NAME, notifier::Reminders::CONTEXTS),
     ];
     let rows =
         projectors::status::status(log, store, &read_models::all(), &reactors).await.map_err(anyhow::Error::msg)?;
