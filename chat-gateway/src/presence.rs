@@ -1,4 +1,5 @@
 //! Presence: a user is online while any of their sockets, on any gateway, is.
+//! The keys are the `presence` crate's, which the notifier reads too.
 //!
 //! Each socket holds an entry in the Redis sorted set `<ns>:presence:<user>`
 //! whose score is when it lapses. Its gateway renews its sockets' entries
@@ -252,11 +253,11 @@ impl Presence {
     }
 
     fn key(&self, user: &UserId) -> String {
-        format!("{}:presence:{user}", self.inner.namespace)
+        presence::sockets_key(&self.inner.namespace, user)
     }
 
     fn last_seen_key(&self, user: &UserId) -> String {
-        format!("{}:last-seen:{user}", self.inner.namespace)
+        presence::last_seen_key(&self.inner.namespace, user)
     }
 
     fn member(&self, connection: u64) -> String {

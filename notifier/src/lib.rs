@@ -12,18 +12,21 @@
 //!
 //! Built so far: notifications of follows, likes, comments, mentions, RSVPs
 //! to your event and moderation of your content, on the channels the
-//! recipient's preferences allow (never a kind they muted). Not yet:
-//! reminders, messages while offline, quiet hours, grouping, rate limits
-//! (see the issue).
+//! recipient's preferences allow (never a kind they muted); reminders
+//! ([`reminders`]) and messages missed while away ([`missed`]), both fired
+//! by timers. Not yet: quiet hours, grouping, rate limits (see the issue).
 
 pub mod email;
 pub mod metrics;
+pub mod missed;
 pub mod push;
 pub mod reminders;
+mod timers;
 pub mod webpush;
 
 pub use email::{EmailError, EmailSettings, Mailer};
 pub use metrics::NotifierMetrics;
+pub use missed::{MissedError, MissedMessages};
 pub use push::{PushError, PushSettings, Pusher};
 pub use reminders::{ReminderError, Reminders};
 

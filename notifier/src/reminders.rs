@@ -10,6 +10,7 @@
 //! the same timer append one notification (its id derives from the
 //! reminder), and a timer is deleted once fired.
 
+use crate::timers::{self, Timers, millis};
 use crate::{append_notice, time_ordered_id};
 use commands::{Commands, facts};
 use domain::notify::reminder::{self, Reminder};
@@ -19,14 +20,10 @@ use events::store::Recorded;
 use events::{Metadata, StoreError};
 use futures::future::BoxFuture;
 use projectors::Reactor;
-use read_store::{AnyStore, Collection, Direction, Document, Filter, Query, ReadStore, ReadStoreError, Write};
+use read_store::{AnyStore, Document, ReadStoreError};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-
-const TIMERS: &str = "reminders";
-/// How many due timers one pass fires.
-const PER_PASS: u32 = 100;
 
 /// Why reminders failed: the log or the read store.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +39,7 @@ pub enum ReminderError {
 /// The reminders reactor, and the timers' loop.
 pub struct Reminders {
     commands: Commands,
-    store: AnyStore,
+    timers: Timers,
     lead: Duration,
 }
 
@@ -68,10 +65,9 @@ impl Reminders {
     pub const CONTEXTS: &'static [Context] = &[Context::Content];
 
     /// Reminders `lead` before each event, with timers in `store` (their
-    /// collection is declared here).
+    /// collection, `reminders`, is declared here).
     pub async fn new(commands: Commands, store: AnyStore, lead: Duration) -> Result<Self, ReadStoreError> {
-        store.ensure(&[Collection::new(TIMERS).index(&["due_ms"])]).await?;
-        Ok(Self { commands, store, lead })
+        Ok(Self { commands, timers: Timers::declare(store, "reminders").await?, lead })
     }
 
     /// Sets, moves or drops the timers an answer or a change of an event calls for.
@@ -83,79 +79,48 @@ impl Reminders {
         };
         let state = facts::calendar_event(&self.commands, event).await?;
         let reminders = reminder::set_by(&state, only);
-        let mut writes: Vec<Write> = reminders.iter().map(|r| self.timer(r)).collect();
+        let mut writes: Vec<_> = reminders.iter().map(|r| self.timer(r)).collect();
         if let (Some(user), true) = (only, reminders.is_empty()) {
-            writes.push(Write::delete(TIMERS, &timer_id(event, user)));
+            writes.push(self.timers.cancel(&timer_id(event, user)));
         }
-        self.store.write(&writes).await?;
-        Ok(())
+        Ok(self.timers.write(&writes).await?)
     }
 
-    fn timer(&self, reminder: &Reminder) -> Write {
-        let doc = json!({
+    fn timer(&self, reminder: &Reminder) -> read_store::Write {
+        let fields = json!({
             "event": reminder.event.to_string(),
             "user": reminder.user.as_str(),
             "starts_at": reminder.starts_at.format(&Rfc3339).unwrap_or_default(),
-            "due_ms": millis(reminder.due(self.lead)),
         });
-        let Value::Object(doc) = doc else { unreachable!("a JSON object literal") };
-        Write::put(TIMERS, &timer_id(reminder.event, &reminder.user), doc)
+        self.timers.set(&timer_id(reminder.event, &reminder.user), reminder.due(self.lead), fields)
     }
 
     /// Fires the timers due at `now`: appends the reminders that still stand
     /// and deletes the timers. How many were fired.
     pub async fn fire_due(&self, now: OffsetDateTime) -> Result<usize, ReminderError> {
-        let query = Query::new(Filter::all(), "due_ms", Direction::Ascending).limit(PER_PASS);
-        let page = self.store.find(TIMERS, &query).await?;
-        let due =
-            page.items.into_iter().take_while(|t| t.doc.get("due_ms").and_then(Value::as_i64) <= Some(millis(now)));
-        let mut fired = 0;
-        for timer in due {
-            if let Some(reminder) = parse(&timer.doc) {
+        let due = self.timers.due(now).await?;
+        for (id, doc) in &due {
+            if let Some(reminder) = parse(doc) {
                 let state = facts::calendar_event(&self.commands, reminder.event).await?;
                 if let Some(notice) = reminder::notice(&reminder, &state, now) {
-                    let name =
-                        format!("pulse:reminder:{}:{}:{}", reminder.event, reminder.user, millis(reminder.starts_at));
+                    let name = format!("pulse:reminder:{id}:{}", millis(reminder.starts_at));
                     let id = time_ordered_id(u64::try_from(millis(reminder.due(self.lead))).unwrap_or(0), &name);
                     append_notice(&self.commands, notice, id, &Metadata::new(None)).await?;
                 }
             }
-            self.store.write(&[Write::delete(TIMERS, &timer.id)]).await?;
-            fired += 1;
+            self.timers.write(&[self.timers.cancel(id)]).await?;
         }
-        Ok(fired)
+        Ok(due.len())
     }
 
-    /// Fires due timers every `every` until `stop`; a failed pass is logged
-    /// and the next one tries again.
-    pub async fn run_timers(&self, every: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {
-                    if let Err(e) = self.fire_due(OffsetDateTime::now_utc()).await {
-                        tracing::warn!(error = %e, "firing reminders failed; trying again at the next tick");
-                    }
-                }
-                () = stopped(&mut stop) => return,
-            }
-        }
+    /// Fires due timers every `every` until `stop`.
+    pub async fn run_timers(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        timers::every("reminders", every, stop, || self.fire_due(OffsetDateTime::now_utc())).await;
     }
-}
-
-/// Resolves when `stop` fires (or its sender is gone); the guard `wait_for`
-/// returns is dropped here, so the loop's future stays `Send`.
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 fn timer_id(event: EventId, user: &UserId) -> String {
     format!("{event}:{user}")
-}
-
-fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn parse(doc: &Document) -> Option<Reminder> {

@@ -193,6 +193,10 @@ pub struct NotifierArgs {
     /// How push services reach the operator (`mailto:` or `https:`).
     #[arg(long, env = "PULSE_VAPID_SUBJECT", default_value = "mailto:ops@pulse.localhost")]
     pub vapid_subject: String,
+    /// How long a message may stay unread before an absent member is told,
+    /// in seconds (they hear of it between one and two of these later).
+    #[arg(long, env = "PULSE_MESSAGE_NOTIFY_DELAY_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub message_notify_delay_seconds: u32,
     /// How long before an event its attendees are reminded, in minutes.
     #[arg(long, env = "PULSE_REMINDER_LEAD_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
     pub reminder_lead_minutes: u32,
@@ -211,6 +215,11 @@ impl NotifierArgs {
             allow_loopback: self.push_allow_loopback,
             retry: self.retry(),
         }
+    }
+
+    /// How long a message may stay unread before an absent member is told.
+    pub fn message_delay(&self) -> time::Duration {
+        time::Duration::seconds(i64::from(self.message_notify_delay_seconds))
     }
 
     /// How long before an event its attendees are reminded.

@@ -147,22 +147,32 @@ pub async fn notifier(
         .await
         .context("declaring the reminders' timers in the read store")?;
     let reminders = Arc::new(reminders);
-    let timers = reminders.clone();
-    let timers_stop = stop.clone();
-    tokio::spawn(async move { timers.run_timers(REMINDER_TICK, timers_stop).await });
+    let (timers, timers_stop) = (reminders.clone(), stop.clone());
+    tokio::spawn(async move { timers.run_timers(TIMER_TICK, timers_stop).await });
+    let redis = presence::connect(&config.redis_url)
+        .await
+        .context("connecting to Redis at PULSE_REDIS_URL (presence: is someone away?)")?;
+    let missed =
+        notifier::MissedMessages::new(commands.clone(), reads.clone(), redis, &config.namespace, args.message_delay())
+            .await
+            .context("declaring the missed messages' timers in the read store")?;
+    let missed = Arc::new(missed);
+    let (timers, timers_stop) = (missed.clone(), stop.clone());
+    tokio::spawn(async move { timers.run_timers(TIMER_TICK, timers_stop).await });
     let jobs = [
         projectors::Job::React(Arc::new(notifier::Notifier::new(commands))),
         projectors::Job::React(Arc::new(mailer)),
         projectors::Job::React(Arc::new(pusher)),
         projectors::Job::React(reminders),
+        projectors::Job::React(missed),
     ];
     let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
     run_engine("notifier", listener, (ready, metrics, Some(details)), projector, &jobs, stop).await
 }
 
-/// How often the notifier looks for reminders that fell due: a reminder comes
-/// at most this late.
-const REMINDER_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the notifier looks for timers that fell due (reminders, missed
+/// messages): one comes at most this late.
+const TIMER_TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Binds a service's address and logs where it listens, as `<service>
 /// listening` with the address (what operators and the tests look for).

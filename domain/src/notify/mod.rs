@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod endpoint;
 pub mod inbox;
+pub mod missed;
 pub mod notification;
 pub mod preferences;
 pub mod reminder;

@@ -27,6 +27,7 @@ pub async fn status(log: &EventStore, store: &AnyStore) -> anyhow::Result<()> {
         (notifier::Mailer::NAME, notifier::Mailer::CONTEXTS),
         (notifier::Pusher::NAME, notifier::Pusher::CONTEXTS),
         (notifier::Reminders::NAME, notifier::Reminders::CONTEXTS),
+        (notifier::MissedMessages::NAME, notifier::MissedMessages::CONTEXTS),
     ];
     let rows =
         projectors::status::status(log, store, &read_models::all(), &reactors).await.map_err(anyhow::Error::msg)?;
