@@ -30,8 +30,9 @@ pub use missed::{MissedError, MissedMessages};
 pub use push::{PushError, PushSettings, Pusher};
 pub use reminders::{ReminderError, Reminders};
 
-use commands::{Commands, facts};
+use commands::{CommandContext, CommandError, Commands, facts};
 use domain::content::{CalendarEvent, Comment, Post};
+use domain::notify::grouping;
 use domain::notify::rules::{self, Facts, Needs, Notice};
 use events::catalog::Context;
 use events::catalog::content::ContentRef;
@@ -79,10 +80,31 @@ impl Notifier {
     pub async fn run(&self, recorded: &Recorded) -> Result<(), StoreError> {
         let facts = self.facts(&recorded.event).await?;
         let metadata = Metadata::caused_by(&recorded.envelope, None);
+        let time = recorded.envelope.time;
         for (n, notice) in rules::notices(&recorded.event, &facts).into_iter().enumerate() {
-            let name = format!("pulse:notification:{}:{n}:{}", recorded.envelope.id, notice.recipient);
-            let millis = u64::try_from(recorded.envelope.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-            append_notice(&self.commands, notice, time_ordered_id(millis, &name), &metadata).await?;
+            let Some(key) = grouping::group_key(&notice) else {
+                let name = format!("pulse:notification:{}:{n}:{}", recorded.envelope.id, notice.recipient);
+                append_notice(&self.commands, notice, time_ordered_id(unix_millis(time), &name), &metadata).await?;
+                continue;
+            };
+            // The group of this key and window: opened by the first notice,
+            // joined by the next ones.
+            let start = grouping::window_start(time);
+            let id = time_ordered_id(unix_millis(start), &format!("pulse:group:{key}:{}", start.unix_timestamp()));
+            let actor = notice.actor.clone();
+            if let (Appended::AlreadyThere, Some(actor)) =
+                (append_notice(&self.commands, notice, id, &metadata).await?, actor)
+            {
+                let context = CommandContext { metadata: metadata.clone(), key: None };
+                let join = grouping::Join { notification: id, actor };
+                match self.commands.execute::<grouping::Group>(&context, &Aggregate::notification(id), join).await {
+                    Ok(_) => {}
+                    Err(CommandError::Store(e)) => return Err(e),
+                    Err(CommandError::Rejected(never)) => match never {},
+                    // A join carries no idempotency key, so this cannot happen.
+                    Err(CommandError::KeyReused) => {}
+                }
+            }
         }
         Ok(())
     }
@@ -123,15 +145,15 @@ pub(crate) async fn append_notice(
     notice: Notice,
     id: NotificationId,
     metadata: &Metadata,
-) -> Result<(), StoreError> {
+) -> Result<Appended, StoreError> {
     if let Some(actor) = &notice.actor
         && facts::blocks(commands, &notice.recipient, actor).await?
     {
-        return Ok(());
+        return Ok(Appended::NotWanted);
     }
     let channels = facts::notify_settings(commands, &notice.recipient).await?.channels(notice.kind);
     if channels.is_empty() {
-        return Ok(());
+        return Ok(Appended::NotWanted);
     }
     let created = NotificationCreated {
         notification: id,
@@ -143,10 +165,27 @@ pub(crate) async fn append_notice(
         channels,
     };
     match commands.store().append(&Aggregate::notification(id), Expected::Version(0), created, metadata, None).await {
-        // Appended before (this event delivered again, a timer fired twice).
-        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Ok(_) => Ok(Appended::New),
+        // Appended before: this event delivered again, a timer fired twice,
+        // or a group someone else opened.
+        Err(StoreError::Conflict { .. }) => Ok(Appended::AlreadyThere),
         Err(e) => Err(e),
     }
+}
+
+/// What [`append_notice`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Appended now.
+    New,
+    /// A notification with that id was there already.
+    AlreadyThere,
+    /// The recipient blocks the actor or wants none of the kind.
+    NotWanted,
+}
+
+fn unix_millis(at: time::OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// A notification id that is the same for the same `name` (an event and a

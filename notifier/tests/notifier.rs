@@ -223,3 +223,29 @@ async fn mentions_answers_to_an_event_and_hidden_content_notify_who_they_concern
     assert_eq!(found[2].actor, None, "the moderator is not named");
     assert_eq!(found[2].link.as_deref(), Some(format!("/posts/{post}").as_str()));
 }
+
+#[tokio::test]
+async fn likes_of_one_post_group_into_one_notification_counting_each_person_once() {
+    let log = TestLog::new().await;
+    let notifier = Notifier::new(commands::Commands::new(log.store.clone(), commands::Settings::default()));
+    let post = bens_post(&log.store).await;
+    let mut likes = Vec::new();
+    for who in ["ana", "cy", "ana", "dee"] {
+        let liked = PostLiked { post, user: user(who), author: user("ben") };
+        likes.push(record(&log.store, Aggregate::like(post, &user(who)), liked).await);
+    }
+    for like in likes.iter().chain(&likes) {
+        notifier.run(like).await.unwrap();
+    }
+
+    let found = notifications(&log.store).await;
+    let [group] = found.as_slice() else { panic!("one notification: {found:?}") };
+    let history = log.store.load(&Aggregate::notification(group.notification)).await.unwrap();
+    let texts: Vec<String> = (history.events.iter())
+        .filter_map(|r| match &r.event {
+            DomainEvent::Notifications(NotificationEvent::NotificationGrouped(g)) => Some(g.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["ana and 1 other liked your post", "ana and 2 others liked your post"]);
+}

@@ -60,6 +60,11 @@ impl Projection for Inbox {
         let DomainEvent::Notifications(e) = event.event else { return Vec::new() };
         match e {
             NotificationEvent::NotificationCreated(c) => vec![created(c, event)],
+            NotificationEvent::NotificationGrouped(g) => {
+                let updates =
+                    vec![Update::Set("text".into(), json!(g.text)), Update::Set("actors".into(), json!(g.actors))];
+                vec![Write::update(NOTIFICATIONS, &g.notification.to_string(), updates, IfMissing::Skip)]
+            }
             NotificationEvent::NotificationRead(r) => {
                 let updates = vec![Update::Set("read".into(), json!(true))];
                 vec![Write::update(NOTIFICATIONS, &r.notification.to_string(), updates, IfMissing::Skip)]
@@ -104,6 +109,7 @@ fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
         "link": c.link,
         "created": at.time.format(&Rfc3339).unwrap_or_default(),
         "read": false,
+        "actors": u32::from(c.actor.is_some()),
         "email": c.channels.contains(&Channel::Email).then_some("queued"),
         "push": c.channels.contains(&Channel::Push).then_some("queued"),
     });
@@ -121,8 +127,11 @@ pub struct NotificationView {
     /// `mentioned`, `event_rsvp`, `event_reminder`, `message_received`,
     /// `event_updated`, `event_cancelled`, `moderation`.
     pub kind: String,
-    /// Who caused it, if a person did.
+    /// Who caused it, if a person did (of a group: who opened it).
     pub actor: Option<String>,
+    /// How many people it is about: more than one for a group ("Ana and 4
+    /// others liked your post"), which is updated in place as people join.
+    pub actors: u64,
     /// One line for people.
     pub text: String,
     /// Where it leads in the app.
@@ -228,6 +237,7 @@ fn view(id: &str, doc: &Document, mark: Option<&str>) -> NotificationView {
         notification: id.to_owned(),
         kind: text("kind").unwrap_or_default(),
         actor: text("actor"),
+        actors: doc.get("actors").and_then(Value::as_u64).unwrap_or(1),
         text: text("text").unwrap_or_default(),
         link: text("link"),
         created: text("created").unwrap_or_default(),

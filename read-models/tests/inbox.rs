@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use events::catalog::notifications::{
-    Channel, NotificationCreated, NotificationDelivered, NotificationFailed, NotificationKind, NotificationRead,
-    NotificationsRead,
+    Channel, NotificationCreated, NotificationDelivered, NotificationFailed, NotificationGrouped, NotificationKind,
+    NotificationRead, NotificationsRead,
 };
 use events::catalog::{DomainEvent, NotificationEvent};
 use events::ids::{NotificationId, UserId};
@@ -52,6 +52,7 @@ testkit::on_both_stores!(
     an_inbox_lists_its_users_notifications_newest_by_their_time_in_pages,
     read_one_at_a_time_or_all_up_to_a_mark_leaves_later_ones_unread,
     an_emails_status_follows_its_attempts,
+    a_group_is_updated_in_place,
     the_unread_count_stops_at_its_scan_and_says_there_may_be_more,
     replaying_the_whole_history_or_any_suffix_changes_nothing,
 );
@@ -190,4 +191,19 @@ async fn an_emails_status_follows_its_attempts<F: Future<Output = AnyStore>>(fre
     history.push(NotificationDelivered { notification: nth(1), channel: Channel::Email }.into());
     apply(&store, &history).await;
     assert_eq!(email(queries.page("ana", 1, None).await.unwrap()), (Some("sent".into()), None));
+}
+
+async fn a_group_is_updated_in_place<F: Future<Output = AnyStore>>(fresh: impl Fn() -> F) {
+    let store = ready(fresh().await).await;
+    let grouped = NotificationGrouped {
+        notification: nth(1),
+        actor: user("cy"),
+        actors: 2,
+        text: "bo and 1 other started following you".into(),
+    };
+    apply(&store, &[created(nth(1), "ana"), grouped.into()]).await;
+    let page = InboxQueries::new(&store, Generation::FIRST).page("ana", 10, None).await.unwrap();
+    let [one] = page.items.as_slice() else { panic!("{page:?}") };
+    assert_eq!((one.actors, one.text.as_str()), (2, "bo and 1 other started following you"));
+    assert_eq!(one.actor.as_deref(), Some("bo"), "who opened it");
 }

@@ -92,21 +92,27 @@ async fn unread(api: &Api, user: &str, position: Option<&str>) -> serde_json::Va
     reply.body
 }
 
-#[tokio::test]
-async fn follows_reach_the_inbox_newest_first_and_are_read_one_at_a_time_or_all_at_once() {
-    let api = spawn().await;
-    for who in ["ana", "ben", "cy", "dee"] {
+/// Ana's post, and a comment on it by each of `by`, one after the other:
+/// one notification each (comments are not grouped).
+async fn comments_on_anas_post(api: &Api, by: &[&str]) -> String {
+    let post = api.post("/posts", "ana", json!({ "text": "hello" })).await.id();
+    for who in by {
         api.member(who).await;
+        api.post(&format!("/posts/{post}/comments"), who, json!({ "text": "nice" })).await.accepted();
     }
-    for who in ["ben", "cy", "dee"] {
-        api.call(Method::PUT, "/users/ana/follow", Some(who), None).await.accepted();
-    }
+    post
+}
+
+#[tokio::test]
+async fn notifications_reach_the_inbox_newest_first_and_are_read_one_at_a_time_or_all_at_once() {
+    let api = spawn().await;
+    let post = comments_on_anas_post(&api, &["ben", "cy", "dee"]).await;
 
     let items = inbox_of(&api, "ana", 3).await;
     let actors: Vec<_> = items.iter().map(|n| n["actor"].as_str().unwrap()).collect();
     assert_eq!(actors, ["dee", "cy", "ben"], "newest first");
-    assert_eq!(items[0]["kind"], "new_follower");
-    assert_eq!(items[0]["link"], "/users/dee");
+    assert_eq!(items[0]["kind"], "post_commented");
+    assert!(items[0]["link"].as_str().unwrap().starts_with(&format!("/posts/{post}#comment-")), "{items:?}");
     assert!(items.iter().all(|n| n["read"] == false));
     assert_eq!(unread(&api, "ana", None).await, json!({ "unread": 3, "more": false }));
 
@@ -129,13 +135,10 @@ async fn follows_reach_the_inbox_newest_first_and_are_read_one_at_a_time_or_all_
 #[tokio::test]
 async fn read_all_without_an_id_reads_up_to_the_newest_and_an_empty_inbox_answers_204() {
     let api = spawn().await;
-    for who in ["ana", "ben", "cy"] {
-        api.member(who).await;
-    }
+    api.member("ana").await;
     let empty = api.post("/notifications/read-all", "ana", json!({})).await;
     assert_eq!(empty.status, 204, "{:?}", empty.body);
-    api.call(Method::PUT, "/users/ana/follow", Some("ben"), None).await.accepted();
-    api.call(Method::PUT, "/users/ana/follow", Some("cy"), None).await.accepted();
+    comments_on_anas_post(&api, &["ben", "cy"]).await;
     inbox_of(&api, "ana", 2).await;
 
     let all = api.post("/notifications/read-all", "ana", json!({})).await;
@@ -202,4 +205,28 @@ async fn an_unsubscribe_link_turns_email_off_for_its_user_only_and_a_forged_one_
         let problem: serde_json::Value = reply.json().await.unwrap();
         assert_eq!(problem["type"], "urn:pulse:problem:invalid-link");
     }
+}
+
+#[tokio::test]
+async fn follows_within_an_hour_become_one_notification_updated_in_place() {
+    let api = spawn().await;
+    for who in ["ana", "ben", "cy", "dee"] {
+        api.member(who).await;
+    }
+    for who in ["ben", "cy", "dee"] {
+        api.call(Method::PUT, "/users/ana/follow", Some(who), None).await.accepted();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let group = loop {
+        let items = inbox_of(&api, "ana", 1).await;
+        if items[0]["actors"] == 3 {
+            break items;
+        }
+        assert!(std::time::Instant::now() < deadline, "the group did not reach 3: {items:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(group.len(), 1, "one notification: {group:?}");
+    assert_eq!(group[0]["kind"], "new_follower");
+    assert_eq!(group[0]["actor"], "ben");
+    assert_eq!(group[0]["text"], "ben and 2 others started following you");
 }

@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod endpoint;
+pub mod grouping;
 pub mod inbox;
 pub mod missed;
 pub mod notification;

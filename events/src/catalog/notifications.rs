@@ -12,6 +12,7 @@ catalog! {
     /// Events of the notifications context.
     NotificationEvent, Context::Notifications, {
         NotificationCreated = 1,
+        NotificationGrouped = 1,
         NotificationDelivered = 1,
         NotificationFailed = 1,
         NotificationSkipped = 1,
@@ -78,6 +79,20 @@ pub struct NotificationCreated {
     pub link: Option<String>,
     /// The channels it goes out on, after the recipient's preferences.
     pub channels: Vec<Channel>,
+}
+
+/// Someone else joined a grouped notification ("Ana and 4 others liked your
+/// post"): it is updated in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationGrouped {
+    /// The group's notification.
+    pub notification: NotificationId,
+    /// Who joined.
+    pub actor: UserId,
+    /// How many people the group holds now.
+    pub actors: u32,
+    /// Its text now.
+    pub text: String,
 }
 
 /// A notification reached a channel.
