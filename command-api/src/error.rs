@@ -265,6 +265,7 @@ impl Rejection {
             Rejection::Notify(notify::NotifySettingsRejection::TooManySubscriptions) => {
                 (CONFLICT, "too-many-subscriptions")
             }
+            Rejection::Notify(notify::NotifySettingsRejection::TooManyMutes) => (CONFLICT, "too-many-mutes"),
             Rejection::Inbox(notify::InboxRejection::NoSuchNotification) => (NOT_FOUND, "no-such-notification"),
         }
     }

@@ -151,7 +151,7 @@ pub(crate) async fn append_notice(
     {
         return Ok(Appended::NotWanted);
     }
-    let channels = facts::notify_settings(commands, &notice.recipient).await?.channels(notice.kind);
+    let channels = facts::notify_settings(commands, &notice.recipient).await?.channels(notice.kind, notice.about);
     if channels.is_empty() {
         return Ok(Appended::NotWanted);
     }

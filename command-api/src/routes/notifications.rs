@@ -11,15 +11,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use commands::facts;
+use domain::notify::delivery;
 use domain::notify::{
     InboxMark, Notification, NotifySettings, NotifySettingsCommand, ReadAll, ReadOne, parse_subscription,
 };
 use events::Aggregate;
-use events::catalog::notifications::{NotificationKind, Preferences};
-use events::ids::NotificationId;
+use events::catalog::notifications::{Mutable, NotificationKind, Preferences};
+use events::ids::{ConversationId, NotificationId, PostId};
 use read_models::inbox::{InboxQueries, NotificationPage, UnreadCount};
 use read_store::AnyStore;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -32,7 +33,9 @@ pub(super) fn router() -> OpenApiRouter<App> {
         .routes(routes!(read_one))
         .routes(routes!(read_all))
         .routes(routes!(unsubscribe, unsubscribe_page))
-        .routes(routes!(change_preferences))
+        .routes(routes!(preferences, change_preferences))
+        .routes(routes!(mute_post, unmute_post))
+        .routes(routes!(mute_conversation, unmute_conversation))
         .routes(routes!(add_subscription, remove_subscription))
 }
 
@@ -129,6 +132,16 @@ pub struct PreferencesRequest {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub muted: Vec<NotificationKind>,
+    /// The kinds to send by email; absent: the defaults (`mentioned`,
+    /// `message_received`, `event_reminder`, `event_cancelled`, `moderation`).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub email_kinds: Option<Vec<NotificationKind>>,
+    /// The kinds to send by Web Push; absent: the defaults (those of email,
+    /// and `post_commented`, `event_rsvp`).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub push_kinds: Option<Vec<NotificationKind>>,
 }
 
 /// A browser's `PushSubscription.toJSON()`.
@@ -177,11 +190,119 @@ async fn change_preferences(
     caller: Caller,
     Body(req): Body<PreferencesRequest>,
 ) -> Result<Accepted, ApiError> {
-    let mut muted = req.muted;
-    muted.sort();
-    muted.dedup();
-    let preferences = Preferences { email: req.email, push: req.push, muted };
+    let preferences = Preferences {
+        email: req.email,
+        push: req.push,
+        muted: kinds(req.muted),
+        email_kinds: req.email_kinds.map(kinds),
+        push_kinds: req.push_kinds.map(kinds),
+    };
     run(&app, &caller, NotifySettingsCommand::ChangePreferences { user: caller.user.clone(), preferences }).await
+}
+
+/// Sorted, each once: the same choice is the same preferences.
+fn kinds(mut kinds: Vec<NotificationKind>) -> Vec<NotificationKind> {
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// The caller's notification settings, as they stand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsView {
+    /// Email on or off.
+    pub email: bool,
+    /// Web Push on or off.
+    pub push: bool,
+    /// Kinds never heard of.
+    #[schema(value_type = Vec<String>)]
+    pub muted: Vec<NotificationKind>,
+    /// The kinds that go out by email (the caller's choice, else the defaults).
+    #[schema(value_type = Vec<String>)]
+    pub email_kinds: Vec<NotificationKind>,
+    /// The kinds that go out by Web Push (the caller's choice, else the defaults).
+    #[schema(value_type = Vec<String>)]
+    pub push_kinds: Vec<NotificationKind>,
+    /// Posts silenced.
+    pub muted_posts: Vec<String>,
+    /// Conversations silenced.
+    pub muted_conversations: Vec<String>,
+    /// The endpoints of the caller's push subscriptions.
+    pub push_endpoints: Vec<String>,
+}
+
+/// The caller's notification settings: preferences with the kinds per
+/// channel in effect, what they silenced, and their push subscriptions.
+#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications",
+    responses((status = 200, body = SettingsView)))]
+async fn preferences(State(app): State<App>, Identity(caller): Identity) -> Result<Json<SettingsView>, ApiError> {
+    let settings = facts::notify_settings(app.commands(), &caller.user).await?;
+    let p = &settings.preferences;
+    let (mut muted_posts, mut muted_conversations) = (Vec::new(), Vec::new());
+    for target in &settings.muted {
+        match target {
+            Mutable::Post(post) => muted_posts.push(post.to_string()),
+            Mutable::Conversation(conversation) => muted_conversations.push(conversation.to_string()),
+        }
+    }
+    Ok(Json(SettingsView {
+        email: p.email,
+        push: p.push,
+        muted: p.muted.clone(),
+        email_kinds: p.email_kinds.clone().unwrap_or_else(|| delivery::EMAIL_BY_DEFAULT.to_vec()),
+        push_kinds: p.push_kinds.clone().unwrap_or_else(|| delivery::PUSH_BY_DEFAULT.to_vec()),
+        muted_posts,
+        muted_conversations,
+        push_endpoints: settings.subscriptions.into_keys().collect(),
+    }))
+}
+
+async fn mute(app: &App, caller: &Caller, target: Mutable, on: bool) -> Result<Accepted, ApiError> {
+    let user = caller.user.clone();
+    let command =
+        if on { NotifySettingsCommand::Mute { user, target } } else { NotifySettingsCommand::Unmute { user, target } };
+    run(app, caller, command).await
+}
+
+/// Silence a post: no likes, comments or mentions of it (at most 1000 mutes).
+#[utoipa::path(put, path = "/api/v1/notifications/mutes/posts/{post_id}", tag = "notifications",
+    params(("post_id" = String, Path, description = "The post")), responses(CommandResponses))]
+async fn mute_post(State(app): State<App>, caller: Caller, PathId(post): PathId<PostId>) -> Result<Accepted, ApiError> {
+    mute(&app, &caller, Mutable::Post(post), true).await
+}
+
+/// Hear of a post again.
+#[utoipa::path(delete, path = "/api/v1/notifications/mutes/posts/{post_id}", tag = "notifications",
+    params(("post_id" = String, Path, description = "The post")), responses(CommandResponses))]
+async fn unmute_post(
+    State(app): State<App>,
+    caller: Caller,
+    PathId(post): PathId<PostId>,
+) -> Result<Accepted, ApiError> {
+    mute(&app, &caller, Mutable::Post(post), false).await
+}
+
+/// Silence a conversation: no notifications of its messages (the socket
+/// still delivers them).
+#[utoipa::path(put, path = "/api/v1/notifications/mutes/conversations/{conversation_id}", tag = "notifications",
+    params(("conversation_id" = String, Path, description = "The conversation")), responses(CommandResponses))]
+async fn mute_conversation(
+    State(app): State<App>,
+    caller: Caller,
+    PathId(conversation): PathId<ConversationId>,
+) -> Result<Accepted, ApiError> {
+    mute(&app, &caller, Mutable::Conversation(conversation), true).await
+}
+
+/// Hear of a conversation again.
+#[utoipa::path(delete, path = "/api/v1/notifications/mutes/conversations/{conversation_id}", tag = "notifications",
+    params(("conversation_id" = String, Path, description = "The conversation")), responses(CommandResponses))]
+async fn unmute_conversation(
+    State(app): State<App>,
+    caller: Caller,
+    PathId(conversation): PathId<ConversationId>,
+) -> Result<Accepted, ApiError> {
+    mute(&app, &caller, Mutable::Conversation(conversation), false).await
 }
 
 /// Register a Web Push subscription (at most 10 per user).

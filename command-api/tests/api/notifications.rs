@@ -230,3 +230,34 @@ async fn follows_within_an_hour_become_one_notification_updated_in_place() {
     assert_eq!(group[0]["actor"], "ben");
     assert_eq!(group[0]["text"], "ben and 2 others started following you");
 }
+
+#[tokio::test]
+async fn a_muted_post_tells_nothing_and_the_settings_show_kinds_per_channel_and_mutes() {
+    let api = spawn().await;
+    api.member("ben").await;
+    let quiet = api.post("/posts", "ana", json!({ "text": "quiet" })).await.id();
+    let loud = api.post("/posts", "ana", json!({ "text": "loud" })).await.id();
+    api.call(Method::PUT, &format!("/notifications/mutes/posts/{quiet}"), Some("ana"), None).await.accepted();
+    api.call(Method::PUT, &format!("/posts/{quiet}/like"), Some("ben"), None).await.accepted();
+    api.post(&format!("/posts/{loud}/comments"), "ben", json!({ "text": "nice" })).await.accepted();
+
+    // The content stream is read in order: once the comment is in, the like was decided.
+    let items = inbox_of(&api, "ana", 1).await;
+    let kinds: Vec<_> = items.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["post_commented"], "nothing of the muted post");
+
+    let chosen = json!({ "email": true, "push": false, "email_kinds": ["post_liked", "post_liked"] });
+    api.call(Method::PUT, "/notifications/preferences", Some("ana"), Some(chosen)).await.accepted();
+    let settings = api.get("/notifications/preferences", "ana", None).await;
+    assert_eq!(settings.status, 200, "{:?}", settings.body);
+    assert_eq!(settings.body["muted_posts"], json!([quiet]));
+    assert_eq!(settings.body["email_kinds"], json!(["post_liked"]));
+    assert!(
+        settings.body["push_kinds"].as_array().unwrap().contains(&json!("mentioned")),
+        "defaults: {:?}",
+        settings.body
+    );
+    api.call(Method::DELETE, &format!("/notifications/mutes/posts/{quiet}"), Some("ana"), None).await.accepted();
+    let settings = api.get("/notifications/preferences", "ana", None).await;
+    assert_eq!(settings.body["muted_posts"], json!([]));
+}

@@ -158,6 +158,7 @@ mod tests {
             actor: Some(user("ana")),
             text: String::new(),
             link: link.into(),
+            about: None,
         };
         assert_eq!(group_key(&notice(NotificationKind::PostLiked, "/posts/1")), Some("liked:ben:/posts/1".into()));
         assert_ne!(

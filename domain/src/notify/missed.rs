@@ -6,7 +6,7 @@
 //! messages (on any device) or coming online in the meantime silences it.
 
 use super::rules::Notice;
-use events::catalog::notifications::NotificationKind;
+use events::catalog::notifications::{Mutable, NotificationKind};
 use events::ids::{ConversationId, UserId};
 use time::{Duration, OffsetDateTime};
 
@@ -55,6 +55,7 @@ pub fn notice(missed: &Missed, since: Since) -> Option<Notice> {
         actor: Some(missed.sender.clone()),
         text: format!("{} sent you a message", missed.sender),
         link: format!("/conversations/{}", missed.conversation),
+        about: Some(Mutable::Conversation(missed.conversation)),
     })
 }
 

@@ -5,14 +5,16 @@ use super::endpoint::check_push_endpoint;
 use crate::input::InvalidInput;
 use events::catalog::NotificationEvent;
 use events::catalog::notifications::{
-    Channel, NotificationKind, Preferences, PreferencesChanged, PushSubscription, PushSubscriptionAdded,
-    PushSubscriptionRemoved,
+    Channel, Mutable, NotificationKind, NotificationsMuted, NotificationsUnmuted, Preferences, PreferencesChanged,
+    PushSubscription, PushSubscriptionAdded, PushSubscriptionRemoved,
 };
 use events::ids::UserId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most push subscriptions (browsers, devices) per user.
 pub const MAX_SUBSCRIPTIONS: usize = 10;
+/// Most posts and conversations one user silences.
+pub const MAX_MUTES: usize = 1000;
 
 /// What the rules need to know.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct NotifySettings {
     pub preferences: Preferences,
     /// Subscriptions by endpoint.
     pub subscriptions: BTreeMap<String, PushSubscription>,
+    /// Posts and conversations silenced.
+    pub muted: BTreeSet<Mutable>,
 }
 
 impl NotifySettings {
@@ -30,20 +34,30 @@ impl NotifySettings {
         !self.preferences.muted.contains(&kind)
     }
 
-    /// The channels a notification of `kind` goes out on: none when muted;
-    /// else in-app, email for the kinds that go by email
-    /// ([`EMAIL_BY_DEFAULT`]) while the user has email on, and Web Push for
-    /// those that go by push ([`PUSH_BY_DEFAULT`]) while push is on and a
-    /// browser is subscribed.
-    pub fn channels(&self, kind: NotificationKind) -> Vec<Channel> {
-        if !self.wants(kind) {
+    /// Whether the user silenced what a notification is about.
+    pub fn silenced(&self, about: Option<Mutable>) -> bool {
+        about.is_some_and(|about| self.muted.contains(&about))
+    }
+
+    /// The channels a notification of `kind` about `about` goes out on: none
+    /// when the kind is muted or what it is about silenced; else in-app,
+    /// email for the kinds that go by email (the user's `email_kinds`, else
+    /// [`EMAIL_BY_DEFAULT`]) while the user has email on, and Web Push for
+    /// those that go by push (`push_kinds`, else [`PUSH_BY_DEFAULT`]) while
+    /// push is on and a browser is subscribed.
+    pub fn channels(&self, kind: NotificationKind, about: Option<Mutable>) -> Vec<Channel> {
+        if !self.wants(kind) || self.silenced(about) {
             return Vec::new();
         }
+        let chosen = |choice: &Option<Vec<NotificationKind>>, defaults: &[NotificationKind]| {
+            choice.as_deref().unwrap_or(defaults).contains(&kind)
+        };
         let mut channels = vec![Channel::InApp];
-        if self.preferences.email && EMAIL_BY_DEFAULT.contains(&kind) {
+        if self.preferences.email && chosen(&self.preferences.email_kinds, EMAIL_BY_DEFAULT) {
             channels.push(Channel::Email);
         }
-        if self.preferences.push && !self.subscriptions.is_empty() && PUSH_BY_DEFAULT.contains(&kind) {
+        let subscribed = !self.subscriptions.is_empty();
+        if self.preferences.push && subscribed && chosen(&self.preferences.push_kinds, PUSH_BY_DEFAULT) {
             channels.push(Channel::Push);
         }
         channels
@@ -73,6 +87,20 @@ pub enum NotifySettingsCommand {
         /// Whose.
         user: UserId,
     },
+    /// Silence a post or a conversation.
+    Mute {
+        /// The caller.
+        user: UserId,
+        /// What.
+        target: Mutable,
+    },
+    /// Hear of a post or a conversation again.
+    Unmute {
+        /// The caller.
+        user: UserId,
+        /// What.
+        target: Mutable,
+    },
     /// Forget a push subscription.
     RemovePushSubscription {
         /// The caller.
@@ -88,6 +116,9 @@ pub enum NotifySettingsRejection {
     /// Over the per-user limit.
     #[error("At most 10 push subscriptions per user; remove one first.")]
     TooManySubscriptions,
+    /// Over the per-user limit.
+    #[error("At most 1000 posts and conversations can be muted; unmute one first.")]
+    TooManyMutes,
 }
 
 /// Checks a browser's PushSubscription: an https endpoint on a public host
@@ -137,6 +168,11 @@ pub fn decide(
             Err(NotifySettingsRejection::TooManySubscriptions)
         }
         C::AddPushSubscription { user, subscription } => Ok(vec![PushSubscriptionAdded { user, subscription }.into()]),
+        C::Mute { target, .. } if state.muted.contains(&target) => Ok(vec![]),
+        C::Mute { .. } if state.muted.len() >= MAX_MUTES => Err(NotifySettingsRejection::TooManyMutes),
+        C::Mute { user, target } => Ok(vec![NotificationsMuted { user, target }.into()]),
+        C::Unmute { target, .. } if !state.muted.contains(&target) => Ok(vec![]),
+        C::Unmute { user, target } => Ok(vec![NotificationsUnmuted { user, target }.into()]),
         C::RemovePushSubscription { endpoint, .. } if !state.subscriptions.contains_key(&endpoint) => Ok(vec![]),
         C::RemovePushSubscription { user, endpoint } => Ok(vec![PushSubscriptionRemoved { user, endpoint }.into()]),
     }
@@ -151,6 +187,12 @@ pub fn evolve(mut state: NotifySettings, event: &NotificationEvent) -> NotifySet
         }
         NotificationEvent::PushSubscriptionRemoved(e) => {
             state.subscriptions.remove(&e.endpoint);
+        }
+        NotificationEvent::NotificationsMuted(e) => {
+            state.muted.insert(e.target);
+        }
+        NotificationEvent::NotificationsUnmuted(e) => {
+            state.muted.remove(&e.target);
         }
         _ => {}
     }
@@ -209,23 +251,23 @@ mod tests {
     #[test]
     fn email_goes_out_for_the_kinds_that_need_it_while_email_is_on() {
         let on = NotifySettings::default();
-        assert_eq!(on.channels(NotificationKind::Mentioned), [Channel::InApp, Channel::Email]);
-        assert_eq!(on.channels(NotificationKind::PostLiked), [Channel::InApp]);
+        assert_eq!(on.channels(NotificationKind::Mentioned, None), [Channel::InApp, Channel::Email]);
+        assert_eq!(on.channels(NotificationKind::PostLiked, None), [Channel::InApp]);
         let off = Preferences { email: false, muted: vec![NotificationKind::Moderation], ..Preferences::default() };
         let off = with(vec![NotifySettingsCommand::ChangePreferences { user: ana(), preferences: off }]);
-        assert_eq!(off.channels(NotificationKind::Mentioned), [Channel::InApp]);
-        assert!(off.channels(NotificationKind::Moderation).is_empty());
+        assert_eq!(off.channels(NotificationKind::Mentioned, None), [Channel::InApp]);
+        assert!(off.channels(NotificationKind::Moderation, None).is_empty());
     }
 
     #[test]
     fn push_goes_out_while_push_is_on_and_a_browser_is_subscribed() {
-        assert_eq!(NotifySettings::default().channels(NotificationKind::EventRsvp), [Channel::InApp]);
+        assert_eq!(NotifySettings::default().channels(NotificationKind::EventRsvp, None), [Channel::InApp]);
         let subscribed = with(vec![add(1)]);
-        assert_eq!(subscribed.channels(NotificationKind::EventRsvp), [Channel::InApp, Channel::Push]);
-        assert_eq!(subscribed.channels(NotificationKind::PostLiked), [Channel::InApp]);
+        assert_eq!(subscribed.channels(NotificationKind::EventRsvp, None), [Channel::InApp, Channel::Push]);
+        assert_eq!(subscribed.channels(NotificationKind::PostLiked, None), [Channel::InApp]);
         let off = Preferences { push: false, ..Preferences::default() };
         let off = with(vec![add(1), NotifySettingsCommand::ChangePreferences { user: ana(), preferences: off }]);
-        assert_eq!(off.channels(NotificationKind::EventRsvp), [Channel::InApp]);
+        assert_eq!(off.channels(NotificationKind::EventRsvp, None), [Channel::InApp]);
     }
 
     #[test]
@@ -238,6 +280,25 @@ mod tests {
         ]);
         assert_eq!(off.preferences, Preferences { email: false, ..settings.preferences });
         assert_eq!(decide(&off, NotifySettingsCommand::TurnEmailOff { user: ana() }), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_user_chooses_the_kinds_per_channel_and_silences_a_post() {
+        let post = Mutable::Post(events::ids::PostId(uuid::Uuid::nil()));
+        let chosen = Preferences { email_kinds: Some(vec![NotificationKind::PostLiked]), ..Preferences::default() };
+        let settings = with(vec![
+            NotifySettingsCommand::ChangePreferences { user: ana(), preferences: chosen },
+            NotifySettingsCommand::Mute { user: ana(), target: post },
+        ]);
+        assert_eq!(settings.channels(NotificationKind::PostLiked, None), [Channel::InApp, Channel::Email]);
+        assert_eq!(settings.channels(NotificationKind::Mentioned, None), [Channel::InApp]);
+        assert!(settings.channels(NotificationKind::PostLiked, Some(post)).is_empty(), "silenced");
+        assert_eq!(decide(&settings, NotifySettingsCommand::Mute { user: ana(), target: post }), Ok(vec![]));
+        let heard = with(vec![
+            NotifySettingsCommand::Mute { user: ana(), target: post },
+            NotifySettingsCommand::Unmute { user: ana(), target: post },
+        ]);
+        assert_eq!(heard.channels(NotificationKind::PostLiked, Some(post)), [Channel::InApp]);
     }
 
     #[test]

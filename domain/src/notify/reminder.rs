@@ -58,6 +58,7 @@ pub fn notice(reminder: &Reminder, event: &CalendarEvent, now: OffsetDateTime) -
             actor: None,
             text: format!("{} starts {when}", details.title),
             link: format!("/events/{id}"),
+            about: None,
         }
     })
 }

@@ -13,7 +13,7 @@
 //! blocks its actor.
 
 use events::catalog::content::{ContentRef, PostBody, Rsvp};
-use events::catalog::notifications::NotificationKind;
+use events::catalog::notifications::{Mutable, NotificationKind};
 use events::catalog::{ContentEvent, DomainEvent, UserEvent};
 use events::ids::{EventId, UserId};
 
@@ -33,6 +33,9 @@ pub struct Notice {
     pub text: String,
     /// Where it leads, in the client.
     pub link: String,
+    /// The post or conversation it is about, which the recipient may have
+    /// silenced.
+    pub about: Option<Mutable>,
 }
 
 /// The owner an event's notices depend on, if any.
@@ -81,11 +84,17 @@ pub fn mentions(event: &DomainEvent) -> &[String] {
 /// The notices `event` calls for, given what was looked up.
 pub fn notices(event: &DomainEvent, facts: &Facts) -> Vec<Notice> {
     let mut found = Vec::new();
+    let about = match event {
+        DomainEvent::Content(ContentEvent::PostLiked(l)) => Some(Mutable::Post(l.post)),
+        DomainEvent::Content(ContentEvent::PostCreated(p)) => Some(Mutable::Post(p.post)),
+        DomainEvent::Content(ContentEvent::CommentAdded(c)) => Some(Mutable::Post(c.post)),
+        _ => None,
+    };
     let mut tell = |recipient: &UserId, kind, actor: Option<&UserId>, text: String, link: String| {
         let own = actor == Some(recipient);
         let told = found.iter().any(|n: &Notice| &n.recipient == recipient);
         if !own && !told {
-            found.push(Notice { recipient: recipient.clone(), kind, actor: actor.cloned(), text, link });
+            found.push(Notice { recipient: recipient.clone(), kind, actor: actor.cloned(), text, link, about });
         }
     };
     match event {

@@ -5,7 +5,7 @@
 //! `notifications.preferences.<user>` (preferences and push subscriptions).
 
 use super::{Context, catalog};
-use crate::ids::{NotificationId, UserId};
+use crate::ids::{ConversationId, NotificationId, PostId, UserId};
 use serde::{Deserialize, Serialize};
 
 catalog! {
@@ -19,6 +19,8 @@ catalog! {
         NotificationsRead = 1,
         NotificationRead = 1,
         PreferencesChanged = 1,
+        NotificationsMuted = 1,
+        NotificationsUnmuted = 1,
         PushSubscriptionAdded = 1,
         PushSubscriptionRemoved = 1,
     }
@@ -159,12 +161,47 @@ pub struct Preferences {
     /// Kinds the user never wants to hear of, on any channel.
     #[serde(default)]
     pub muted: Vec<NotificationKind>,
+    /// The kinds that go out by email; absent: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_kinds: Option<Vec<NotificationKind>>,
+    /// The kinds that go out by Web Push; absent: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_kinds: Option<Vec<NotificationKind>>,
 }
 
 impl Default for Preferences {
     fn default() -> Self {
-        Self { email: true, push: true, muted: Vec::new() }
+        Self { email: true, push: true, muted: Vec::new(), email_kinds: None, push_kinds: None }
     }
+}
+
+/// What a user can silence on its own: everything about one post, or one
+/// conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mutable {
+    /// Likes, comments and mentions of a post.
+    Post(PostId),
+    /// Messages of a conversation.
+    Conversation(ConversationId),
+}
+
+/// A user silenced a post or a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationsMuted {
+    /// Whose settings.
+    pub user: UserId,
+    /// What.
+    pub target: Mutable,
+}
+
+/// A user heard of a post or a conversation again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationsUnmuted {
+    /// Whose settings.
+    pub user: UserId,
+    /// What.
+    pub target: Mutable,
 }
 
 /// A user changed their notification preferences.
