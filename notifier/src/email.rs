@@ -18,6 +18,7 @@
 //! reason). The waits stay inside one event's handling, so the stream waits
 //! with them: when SMTP is down no later email could go out either.
 
+use crate::RateLimiter;
 use crate::metrics::NotifierMetrics;
 use auth::Secret;
 use commands::{Commands, facts};
@@ -72,6 +73,7 @@ pub struct Mailer {
     secret: Secret,
     retry: RetryPolicy,
     metrics: NotifierMetrics,
+    limiter: RateLimiter,
 }
 
 impl Reactor for Mailer {
@@ -112,7 +114,13 @@ impl Mailer {
         let from = settings.from.parse::<Mailbox>().map_err(|e| EmailError::From(e.to_string()))?;
         let public_url = settings.public_url.trim_end_matches('/').to_owned();
         metrics.email_configured.set(i64::from(smtp.is_some()));
-        Ok(Self { commands, smtp, from, public_url, secret: settings.secret, retry: settings.retry, metrics })
+        let limiter = RateLimiter::unlimited();
+        Ok(Self { commands, smtp, from, public_url, secret: settings.secret, retry: settings.retry, metrics, limiter })
+    }
+
+    /// With a limit of emails per recipient per hour.
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self { limiter, ..self }
     }
 
     /// Whether an SMTP server is configured.
@@ -160,6 +168,10 @@ impl Mailer {
             Ok(message) => message,
             Err(e) => return record(self.skipped(created, &format!("the email could not be built: {e}"))).await,
         };
+        if attempt == 1 && !self.limiter.allow(Channel::Email, &created.recipient, crate::now_millis()).await {
+            let reason = format!("rate limited: at most {} emails an hour", self.limiter.limit(Channel::Email));
+            return record(self.skipped(created, &reason)).await;
+        }
         loop {
             let started = std::time::Instant::now();
             let sent = smtp.send(message.clone()).await;

@@ -14,12 +14,14 @@
 //! to your event and moderation of your content, on the channels the
 //! recipient's preferences allow (never a kind they muted); reminders
 //! ([`reminders`]) and messages missed while away ([`missed`]), both fired
-//! by timers. Not yet: quiet hours, grouping, rate limits (see the issue).
+//! by timers; rate limits per recipient and channel ([`rate`]). Not yet: quiet
+//! hours (see the issue).
 
 pub mod email;
 pub mod metrics;
 pub mod missed;
 pub mod push;
+pub mod rate;
 pub mod reminders;
 mod timers;
 pub mod webpush;
@@ -28,6 +30,7 @@ pub use email::{EmailError, EmailSettings, Mailer};
 pub use metrics::NotifierMetrics;
 pub use missed::{MissedError, MissedMessages};
 pub use push::{PushError, PushSettings, Pusher};
+pub use rate::{Limits, RateLimiter};
 pub use reminders::{ReminderError, Reminders};
 
 use commands::{CommandContext, CommandError, Commands, facts};
@@ -36,7 +39,7 @@ use domain::notify::grouping;
 use domain::notify::rules::{self, Facts, Needs, Notice};
 use events::catalog::Context;
 use events::catalog::content::ContentRef;
-use events::catalog::notifications::NotificationCreated;
+use events::catalog::notifications::{Channel, NotificationCreated};
 use events::ids::{Handle, NotificationId};
 use events::store::Recorded;
 use events::{Aggregate, DomainEvent, Expected, Metadata, StoreError};
@@ -46,6 +49,7 @@ use projectors::Reactor;
 /// The notifier, with what it needs to look facts up and append.
 pub struct Notifier {
     commands: Commands,
+    limiter: RateLimiter,
 }
 
 impl Reactor for Notifier {
@@ -71,7 +75,13 @@ impl Notifier {
 
     /// A notifier that reads facts and appends through `commands`.
     pub fn new(commands: Commands) -> Self {
-        Self { commands }
+        Self { commands, limiter: RateLimiter::unlimited() }
+    }
+
+    /// With rate limits per recipient (groups are not counted: one per
+    /// post or per hour at most already).
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self { limiter, ..self }
     }
 
     /// Appends the notifications `recorded` calls for. A store failure is
@@ -84,7 +94,8 @@ impl Notifier {
         for (n, notice) in rules::notices(&recorded.event, &facts).into_iter().enumerate() {
             let Some(key) = grouping::group_key(&notice) else {
                 let name = format!("pulse:notification:{}:{n}:{}", recorded.envelope.id, notice.recipient);
-                append_notice(&self.commands, notice, time_ordered_id(unix_millis(time), &name), &metadata).await?;
+                let id = time_ordered_id(unix_millis(time), &name);
+                append_notice(&self.commands, Some(&self.limiter), notice, id, &metadata).await?;
                 continue;
             };
             // The group of this key and window: opened by the first notice,
@@ -93,7 +104,7 @@ impl Notifier {
             let id = time_ordered_id(unix_millis(start), &format!("pulse:group:{key}:{}", start.unix_timestamp()));
             let actor = notice.actor.clone();
             if let (Appended::AlreadyThere, Some(actor)) =
-                (append_notice(&self.commands, notice, id, &metadata).await?, actor)
+                (append_notice(&self.commands, None, notice, id, &metadata).await?, actor)
             {
                 let context = CommandContext { metadata: metadata.clone(), key: None };
                 let join = grouping::Join { notification: id, actor };
@@ -137,11 +148,13 @@ impl Notifier {
 }
 
 /// Appends the notification `notice` calls for under `id`, unless its
-/// recipient blocks its actor or wants none of its kind; the channels are the
-/// ones the recipient's settings allow. Appended once: a second append of
-/// the same id finds it there.
+/// recipient blocks its actor, wants none of its kind, or (with a `limiter`)
+/// had their hour's fill of notifications; the channels are the ones the
+/// recipient's settings allow. Appended once: a second append of the same id
+/// finds it there.
 pub(crate) async fn append_notice(
     commands: &Commands,
+    limiter: Option<&RateLimiter>,
     notice: Notice,
     id: NotificationId,
     metadata: &Metadata,
@@ -153,6 +166,12 @@ pub(crate) async fn append_notice(
     }
     let channels = facts::notify_settings(commands, &notice.recipient).await?.channels(notice.kind, notice.about);
     if channels.is_empty() {
+        return Ok(Appended::NotWanted);
+    }
+    if let Some(limiter) = limiter
+        && !limiter.allow(Channel::InApp, &notice.recipient, now_millis()).await
+    {
+        tracing::info!(recipient = %notice.recipient, "in-app notification over the rate limit: not appended");
         return Ok(Appended::NotWanted);
     }
     let created = NotificationCreated {
@@ -182,6 +201,10 @@ pub(crate) enum Appended {
     AlreadyThere,
     /// The recipient blocks the actor or wants none of the kind.
     NotWanted,
+}
+
+pub(crate) fn now_millis() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn unix_millis(at: time::OffsetDateTime) -> u64 {

@@ -6,7 +6,7 @@
 //! Redis, as the chat gateway keeps it).
 
 use crate::timers::{self, Timers, millis};
-use crate::{append_notice, time_ordered_id};
+use crate::{RateLimiter, append_notice, time_ordered_id};
 use commands::Commands;
 use domain::chat::{Conversation, ReadMark};
 use domain::notify::missed::{self, Missed, Since};
@@ -43,6 +43,7 @@ pub struct MissedMessages {
     redis: ConnectionManager,
     namespace: String,
     delay: Duration,
+    limiter: RateLimiter,
 }
 
 impl Reactor for MissedMessages {
@@ -77,7 +78,12 @@ impl MissedMessages {
         delay: Duration,
     ) -> Result<Self, ReadStoreError> {
         let timers = Timers::declare(store, "missed_messages").await?;
-        Ok(Self { commands, timers, redis, namespace: namespace.to_owned(), delay })
+        Ok(Self { commands, timers, redis, namespace: namespace.to_owned(), delay, limiter: RateLimiter::unlimited() })
+    }
+
+    /// With rate limits per recipient.
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self { limiter, ..self }
     }
 
     /// Sets the window's timer of each member but the sender.
@@ -119,7 +125,7 @@ impl MissedMessages {
                 if let Some(notice) = missed::notice(&missed, since) {
                     let due_ms = doc.get("due_ms").and_then(Value::as_i64).unwrap_or_else(|| millis(now));
                     let id = time_ordered_id(u64::try_from(due_ms).unwrap_or(0), &format!("pulse:missed:{id}"));
-                    append_notice(&self.commands, notice, id, &Metadata::new(None)).await?;
+                    append_notice(&self.commands, Some(&self.limiter), notice, id, &Metadata::new(None)).await?;
                 }
             }
             self.timers.write(&[self.timers.cancel(id)]).await?;

@@ -17,6 +17,7 @@
 //! differently), and it follows no redirects. `allow_loopback` (a test/dev
 //! setting) lets in `http://` endpoints on loopback addresses only.
 
+use crate::RateLimiter;
 use crate::metrics::NotifierMetrics;
 use crate::webpush::{self, VapidKey};
 use commands::{CommandContext, Commands, facts};
@@ -76,6 +77,7 @@ pub struct Pusher {
     retry: RetryPolicy,
     http: reqwest::Client,
     metrics: NotifierMetrics,
+    limiter: RateLimiter,
 }
 
 impl Reactor for Pusher {
@@ -125,7 +127,13 @@ impl Pusher {
             retry: settings.retry,
             http,
             metrics,
+            limiter: RateLimiter::unlimited(),
         })
+    }
+
+    /// With a limit of pushes per recipient per hour.
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self { limiter, ..self }
     }
 
     /// The VAPID public key browsers subscribe with (`applicationServerKey`),
@@ -164,6 +172,10 @@ impl Pusher {
         let mut pending: Vec<PushSubscription> = settings.subscriptions.into_values().collect();
         if pending.is_empty() {
             return record(self.skipped(created, "the recipient has no push subscription")).await;
+        }
+        if attempt == 1 && !self.limiter.allow(Channel::Push, &created.recipient, crate::now_millis()).await {
+            let reason = format!("rate limited: at most {} pushes an hour", self.limiter.limit(Channel::Push));
+            return record(self.skipped(created, &reason)).await;
         }
         let payload = serde_json::json!({
             "notification": created.notification,

@@ -11,7 +11,7 @@
 //! reminder), and a timer is deleted once fired.
 
 use crate::timers::{self, Timers, millis};
-use crate::{append_notice, time_ordered_id};
+use crate::{RateLimiter, append_notice, time_ordered_id};
 use commands::{Commands, facts};
 use domain::notify::reminder::{self, Reminder};
 use events::catalog::{ContentEvent, Context, DomainEvent};
@@ -41,6 +41,7 @@ pub struct Reminders {
     commands: Commands,
     timers: Timers,
     lead: Duration,
+    limiter: RateLimiter,
 }
 
 impl Reactor for Reminders {
@@ -67,7 +68,13 @@ impl Reminders {
     /// Reminders `lead` before each event, with timers in `store` (their
     /// collection, `reminders`, is declared here).
     pub async fn new(commands: Commands, store: AnyStore, lead: Duration) -> Result<Self, ReadStoreError> {
-        Ok(Self { commands, timers: Timers::declare(store, "reminders").await?, lead })
+        let timers = Timers::declare(store, "reminders").await?;
+        Ok(Self { commands, timers, lead, limiter: RateLimiter::unlimited() })
+    }
+
+    /// With rate limits per recipient.
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self { limiter, ..self }
     }
 
     /// Sets, moves or drops the timers an answer or a change of an event calls for.
@@ -105,7 +112,7 @@ impl Reminders {
                 if let Some(notice) = reminder::notice(&reminder, &state, now) {
                     let name = format!("pulse:reminder:{id}:{}", millis(reminder.starts_at));
                     let id = time_ordered_id(u64::try_from(millis(reminder.due(self.lead))).unwrap_or(0), &name);
-                    append_notice(&self.commands, notice, id, &Metadata::new(None)).await?;
+                    append_notice(&self.commands, Some(&self.limiter), notice, id, &Metadata::new(None)).await?;
                 }
             }
             self.timers.write(&[self.timers.cancel(id)]).await?;

@@ -188,3 +188,25 @@ async fn without_an_smtp_server_or_an_address_the_email_is_skipped_with_the_reas
     }
     assert!(smtp.messages().is_empty());
 }
+
+#[tokio::test]
+async fn past_the_hours_limit_of_emails_a_recipient_gets_none_and_the_reason_is_recorded() {
+    let log = TestLog::new().await;
+    let smtp = SmtpSink::start();
+    registered(&log.store, "ana", Some("ana@example.org")).await;
+    let redis = redis::Client::open(testkit::redis::redis_url()).unwrap().get_connection_manager().await.unwrap();
+    let limits = notifier::Limits { in_app: 100, email: 2, push: 100 };
+    let limiter = notifier::RateLimiter::new(redis, log.namespace.as_str(), limits);
+    let mailer = mailer(&log, Some(smtp.url()), quick(3)).with_limiter(limiter);
+
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let recorded = notification(&log.store, "ana").await;
+        mailer.run(&recorded).await.unwrap();
+        sent.push(names(&outcome(&log.store, &recorded).await));
+    }
+
+    assert_eq!(sent, [vec!["Delivered"], vec!["Delivered"], vec!["Skipped"]]);
+    assert_eq!(smtp.wait_for(2, Duration::from_secs(5)).await.len(), 2);
+    testkit::redis::forget_namespace(log.namespace.as_str()).await;
+}

@@ -249,3 +249,22 @@ async fn likes_of_one_post_group_into_one_notification_counting_each_person_once
         .collect();
     assert_eq!(texts, ["ana and 1 other liked your post", "ana and 2 others liked your post"]);
 }
+
+#[tokio::test]
+async fn past_the_hours_limit_an_inbox_takes_no_more() {
+    let log = TestLog::new().await;
+    let redis = redis::Client::open(testkit::redis::redis_url()).unwrap().get_connection_manager().await.unwrap();
+    let limits = notifier::Limits { in_app: 2, email: 100, push: 100 };
+    let limiter = notifier::RateLimiter::new(redis, log.namespace.as_str(), limits);
+    let commands = commands::Commands::new(log.store.clone(), commands::Settings::default());
+    let notifier = Notifier::new(commands).with_limiter(limiter);
+    let post = bens_post(&log.store).await;
+    for who in ["ana", "cy", "dee"] {
+        let comment = CommentId(uuid::Uuid::now_v7());
+        let added = CommentAdded { comment, post, author: user(who), reply_to: None, body: body("nice") };
+        notifier.run(&record(&log.store, Aggregate::comment(comment), added).await).await.unwrap();
+    }
+    let found = notifications(&log.store).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    testkit::redis::forget_namespace(log.namespace.as_str()).await;
+}

@@ -197,6 +197,16 @@ pub struct NotifierArgs {
     /// in seconds (they hear of it between one and two of these later).
     #[arg(long, env = "PULSE_MESSAGE_NOTIFY_DELAY_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub message_notify_delay_seconds: u32,
+    /// Most in-app notifications per user per hour (grouped likes and
+    /// follows are not counted).
+    #[arg(long, env = "PULSE_NOTIFY_IN_APP_PER_HOUR", default_value_t = 120)]
+    pub notify_in_app_per_hour: u32,
+    /// Most emails per user per hour.
+    #[arg(long, env = "PULSE_NOTIFY_EMAILS_PER_HOUR", default_value_t = 20)]
+    pub notify_emails_per_hour: u32,
+    /// Most pushes per user per hour.
+    #[arg(long, env = "PULSE_NOTIFY_PUSHES_PER_HOUR", default_value_t = 60)]
+    pub notify_pushes_per_hour: u32,
     /// How long before an event its attendees are reminded, in minutes.
     #[arg(long, env = "PULSE_REMINDER_LEAD_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
     pub reminder_lead_minutes: u32,
@@ -214,6 +224,15 @@ impl NotifierArgs {
             subject: self.vapid_subject.clone(),
             allow_loopback: self.push_allow_loopback,
             retry: self.retry(),
+        }
+    }
+
+    /// The rate limits per user and channel.
+    pub fn limits(&self) -> notifier::Limits {
+        notifier::Limits {
+            in_app: self.notify_in_app_per_hour,
+            email: self.notify_emails_per_hour,
+            push: self.notify_pushes_per_hour,
         }
     }
 

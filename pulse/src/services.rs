@@ -124,13 +124,34 @@ pub async fn notifier(
             store.ensure(&read_models::registry::collections()).await.map_err(|e| e.to_string())
         })
     });
+    let (jobs, details) = notifier_jobs(config, args, &log, &reads, &metrics, &stop).await?;
+    let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
+    run_engine("notifier", listener, (ready, metrics, Some(details)), projector, &jobs, stop).await
+}
+
+/// The notifier's reactors, with the loops of their timers started, and
+/// what its `/ready` tells of its channels.
+async fn notifier_jobs(
+    config: &Config,
+    args: &NotifierArgs,
+    log: &EventStore,
+    reads: &AnyStore,
+    metrics: &ops::Metrics,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<projectors::Job>, serde_json::Value)> {
     let commands = commands::Commands::new(log.clone(), commands::Settings::default());
     let notifier_metrics = notifier::NotifierMetrics::default();
-    notifier_metrics.register(&metrics);
+    notifier_metrics.register(metrics);
+    let redis = presence::connect(&config.redis_url)
+        .await
+        .context("connecting to Redis at PULSE_REDIS_URL (presence and rate limits)")?;
+    let limiter = notifier::RateLimiter::new(redis.clone(), &config.namespace, args.limits());
     let mailer = notifier::Mailer::new(commands.clone(), args.email(config)?, notifier_metrics.clone())
-        .context("setting up email (PULSE_SMTP_URL, PULSE_SMTP_FROM)")?;
+        .context("setting up email (PULSE_SMTP_URL, PULSE_SMTP_FROM)")?
+        .with_limiter(limiter.clone());
     let pusher = notifier::Pusher::new(commands.clone(), args.push(), notifier_metrics)
-        .context("setting up Web Push (PULSE_VAPID_PRIVATE_KEY)")?;
+        .context("setting up Web Push (PULSE_VAPID_PRIVATE_KEY)")?
+        .with_limiter(limiter.clone());
     if !mailer.is_configured() {
         tracing::warn!("email is not configured (PULSE_SMTP_URL): emails are recorded as skipped");
     }
@@ -146,28 +167,24 @@ pub async fn notifier(
     let reminders = notifier::Reminders::new(commands.clone(), reads.clone(), args.reminder_lead())
         .await
         .context("declaring the reminders' timers in the read store")?;
-    let reminders = Arc::new(reminders);
+    let reminders = Arc::new(reminders.with_limiter(limiter.clone()));
     let (timers, timers_stop) = (reminders.clone(), stop.clone());
     tokio::spawn(async move { timers.run_timers(TIMER_TICK, timers_stop).await });
-    let redis = presence::connect(&config.redis_url)
-        .await
-        .context("connecting to Redis at PULSE_REDIS_URL (presence: is someone away?)")?;
     let missed =
         notifier::MissedMessages::new(commands.clone(), reads.clone(), redis, &config.namespace, args.message_delay())
             .await
             .context("declaring the missed messages' timers in the read store")?;
-    let missed = Arc::new(missed);
+    let missed = Arc::new(missed.with_limiter(limiter.clone()));
     let (timers, timers_stop) = (missed.clone(), stop.clone());
     tokio::spawn(async move { timers.run_timers(TIMER_TICK, timers_stop).await });
-    let jobs = [
-        projectors::Job::React(Arc::new(notifier::Notifier::new(commands))),
+    let jobs = vec![
+        projectors::Job::React(Arc::new(notifier::Notifier::new(commands).with_limiter(limiter))),
         projectors::Job::React(Arc::new(mailer)),
         projectors::Job::React(Arc::new(pusher)),
         projectors::Job::React(reminders),
         projectors::Job::React(missed),
     ];
-    let projector = projectors::Projector::new(log, reads, projector_metrics, projectors::Settings::default());
-    run_engine("notifier", listener, (ready, metrics, Some(details)), projector, &jobs, stop).await
+    Ok((jobs, details))
 }
 
 /// How often the notifier looks for timers that fell due (reminders, missed

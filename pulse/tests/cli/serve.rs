@@ -192,9 +192,13 @@ async fn the_notifier_serves_probes_and_notifies_alone_and_in_pulse_all() {
         assert!(email.starts_with("not configured"), "email off is visible: {ready}");
         let push = ready["details"]["channels"]["push"].as_str().unwrap_or_default().to_owned();
         assert!(push.starts_with("not configured"), "push off is visible: {ready}");
-        let (ana, ben) = (events::ids::UserId::parse("ana").unwrap(), events::ids::UserId::parse("ben").unwrap());
-        let followed = events::catalog::users::Followed { follower: ana.clone(), followee: ben };
-        let aggregate = events::Aggregate::follow(&ana, &followed.followee);
+        // A new follower and followee each time: a second follow of the same
+        // user within the hour would join the first one's group.
+        let (follower, followee) = [("ana", "ben"), ("cy", "dee")][n];
+        let follower = events::ids::UserId::parse(follower).unwrap();
+        let followee = events::ids::UserId::parse(followee).unwrap();
+        let aggregate = events::Aggregate::follow(&follower, &followee);
+        let followed = events::catalog::users::Followed { follower, followee };
         log.store
             .append(&aggregate, events::Expected::Any, followed, &events::Metadata::new(None), None)
             .await
