@@ -19,6 +19,7 @@
 //! with them: when SMTP is down no later email could go out either.
 
 use crate::RateLimiter;
+use crate::held::{DeliveryError, Held};
 use crate::metrics::NotifierMetrics;
 use auth::Secret;
 use commands::{Commands, facts};
@@ -28,13 +29,15 @@ use events::catalog::notifications::{Channel, NotificationCreated, NotificationD
 use events::catalog::{Context, DomainEvent, NotificationEvent};
 use events::ids::UserId;
 use events::store::Recorded;
-use events::{Aggregate, Expected, Metadata, StoreError};
+use events::{Aggregate, Expected, Metadata};
 use futures::future::BoxFuture;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use projectors::Reactor;
+use read_store::{AnyStore, ReadStoreError};
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// What the mailer needs to be set up.
 #[derive(Debug, Clone)]
@@ -74,6 +77,7 @@ pub struct Mailer {
     retry: RetryPolicy,
     metrics: NotifierMetrics,
     limiter: RateLimiter,
+    held: Option<Held>,
 }
 
 impl Reactor for Mailer {
@@ -114,8 +118,9 @@ impl Mailer {
         let from = settings.from.parse::<Mailbox>().map_err(|e| EmailError::From(e.to_string()))?;
         let public_url = settings.public_url.trim_end_matches('/').to_owned();
         metrics.email_configured.set(i64::from(smtp.is_some()));
-        let limiter = RateLimiter::unlimited();
-        Ok(Self { commands, smtp, from, public_url, secret: settings.secret, retry: settings.retry, metrics, limiter })
+        let (limiter, held) = (RateLimiter::unlimited(), None);
+        let secret = settings.secret;
+        Ok(Self { commands, smtp, from, public_url, secret, retry: settings.retry, metrics, limiter, held })
     }
 
     /// With a limit of emails per recipient per hour.
@@ -130,18 +135,23 @@ impl Mailer {
 
     /// Sends the email `recorded` calls for, if any, and records the outcome.
     /// A store failure is returned, and the event is tried again.
-    pub async fn run(&self, recorded: &Recorded) -> Result<(), StoreError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), DeliveryError> {
         match &recorded.event {
             DomainEvent::Notifications(NotificationEvent::NotificationCreated(created))
                 if created.channels.contains(&Channel::Email) =>
             {
-                self.deliver(created, recorded).await
+                self.deliver(created, recorded, OffsetDateTime::now_utc()).await
             }
             _ => Ok(()),
         }
     }
 
-    async fn deliver(&self, created: &NotificationCreated, recorded: &Recorded) -> Result<(), StoreError> {
+    async fn deliver(
+        &self,
+        created: &NotificationCreated,
+        recorded: &Recorded,
+        now: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
         let aggregate = Aggregate::notification(created.notification);
         let history: Vec<NotificationEvent> = self
             .commands
@@ -168,6 +178,9 @@ impl Mailer {
             Ok(message) => message,
             Err(e) => return record(self.skipped(created, &format!("the email could not be built: {e}"))).await,
         };
+        if attempt == 1 && self.held_for_quiet_hours(created, now).await? {
+            return Ok(());
+        }
         if attempt == 1 && !self.limiter.allow(Channel::Email, &created.recipient, crate::now_millis()).await {
             let reason = format!("rate limited: at most {} emails an hour", self.limiter.limit(Channel::Email));
             return record(self.skipped(created, &reason)).await;
@@ -211,9 +224,49 @@ impl Mailer {
         aggregate: &Aggregate,
         event: NotificationEvent,
         cause: &Recorded,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DeliveryError> {
         let metadata = Metadata::caused_by(&cause.envelope, None);
-        self.commands.store().append(aggregate, Expected::Any, event, &metadata, None).await.map(drop)
+        self.commands.store().append(aggregate, Expected::Any, event, &metadata, None).await?;
+        Ok(())
+    }
+
+    /// Holds deliveries that fall in their recipient's quiet hours until the
+    /// hours end, in `store` (collection `held_emails`).
+    pub async fn with_quiet_hours(self, store: AnyStore) -> Result<Self, ReadStoreError> {
+        Ok(Self { held: Some(Held::declare(store, "held_emails").await?), ..self })
+    }
+
+    /// Whether `created` falls in its recipient's quiet hours at `now`, and
+    /// is now held until they end.
+    async fn held_for_quiet_hours(
+        &self,
+        created: &NotificationCreated,
+        now: OffsetDateTime,
+    ) -> Result<bool, DeliveryError> {
+        let Some(held) = &self.held else { return Ok(false) };
+        let quiet = held.hold_if_quiet(&self.commands, created, now).await?;
+        if quiet {
+            self.metrics.outcome("email", "held");
+        }
+        Ok(quiet)
+    }
+
+    /// Delivers what was held for quiet hours that ended by `now`; how many.
+    pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, DeliveryError> {
+        let Some(held) = &self.held else { return Ok(0) };
+        let due = held.due(&self.commands, now).await?;
+        for (id, created) in &due {
+            if let Some((created, recorded)) = created {
+                self.deliver(created, recorded, now).await?;
+            }
+            held.done(id).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Delivers what was held, every `every`, until `stop`.
+    pub async fn run_held(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        crate::timers::every("held deliveries", every, stop, || self.fire_held(OffsetDateTime::now_utc())).await;
     }
 
     /// The email of a notification: its text as the subject, plain text and

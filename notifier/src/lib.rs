@@ -14,10 +14,11 @@
 //! to your event and moderation of your content, on the channels the
 //! recipient's preferences allow (never a kind they muted); reminders
 //! ([`reminders`]) and messages missed while away ([`missed`]), both fired
-//! by timers; rate limits per recipient and channel ([`rate`]). Not yet: quiet
-//! hours (see the issue).
+//! by timers; rate limits per recipient and channel ([`rate`]); email and
+//! push held through the recipient's quiet hours.
 
 pub mod email;
+mod held;
 pub mod metrics;
 pub mod missed;
 pub mod push;
@@ -27,6 +28,7 @@ mod timers;
 pub mod webpush;
 
 pub use email::{EmailError, EmailSettings, Mailer};
+pub use held::DeliveryError;
 pub use metrics::NotifierMetrics;
 pub use missed::{MissedError, MissedMessages};
 pub use push::{PushError, PushSettings, Pusher};

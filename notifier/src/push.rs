@@ -18,6 +18,7 @@
 //! setting) lets in `http://` endpoints on loopback addresses only.
 
 use crate::RateLimiter;
+use crate::held::{DeliveryError, Held};
 use crate::metrics::NotifierMetrics;
 use crate::webpush::{self, VapidKey};
 use commands::{CommandContext, Commands, facts};
@@ -30,11 +31,13 @@ use events::store::Recorded;
 use events::{Aggregate, Expected, Metadata, StoreError};
 use futures::future::BoxFuture;
 use projectors::Reactor;
+use read_store::{AnyStore, ReadStoreError};
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use time::OffsetDateTime;
 
 /// What the pusher needs to be set up.
 #[derive(Debug, Clone)]
@@ -78,6 +81,7 @@ pub struct Pusher {
     http: reqwest::Client,
     metrics: NotifierMetrics,
     limiter: RateLimiter,
+    held: Option<Held>,
 }
 
 impl Reactor for Pusher {
@@ -128,6 +132,7 @@ impl Pusher {
             http,
             metrics,
             limiter: RateLimiter::unlimited(),
+            held: None,
         })
     }
 
@@ -144,18 +149,23 @@ impl Pusher {
 
     /// Pushes what `recorded` calls for, if anything, and records the
     /// outcome. A store failure is returned, and the event is tried again.
-    pub async fn run(&self, recorded: &Recorded) -> Result<(), StoreError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), DeliveryError> {
         match &recorded.event {
             DomainEvent::Notifications(NotificationEvent::NotificationCreated(created))
                 if created.channels.contains(&Channel::Push) =>
             {
-                self.deliver(created, recorded).await
+                self.deliver(created, recorded, OffsetDateTime::now_utc()).await
             }
             _ => Ok(()),
         }
     }
 
-    async fn deliver(&self, created: &NotificationCreated, recorded: &Recorded) -> Result<(), StoreError> {
+    async fn deliver(
+        &self,
+        created: &NotificationCreated,
+        recorded: &Recorded,
+        now: OffsetDateTime,
+    ) -> Result<(), DeliveryError> {
         let aggregate = Aggregate::notification(created.notification);
         let history: Vec<NotificationEvent> = (self.commands.store().load(&aggregate).await?.events.into_iter())
             .filter_map(|r| match r.event {
@@ -172,6 +182,9 @@ impl Pusher {
         let mut pending: Vec<PushSubscription> = settings.subscriptions.into_values().collect();
         if pending.is_empty() {
             return record(self.skipped(created, "the recipient has no push subscription")).await;
+        }
+        if attempt == 1 && self.held_for_quiet_hours(created, now).await? {
+            return Ok(());
         }
         if attempt == 1 && !self.limiter.allow(Channel::Push, &created.recipient, crate::now_millis()).await {
             let reason = format!("rate limited: at most {} pushes an hour", self.limiter.limit(Channel::Push));
@@ -319,9 +332,49 @@ impl Pusher {
         aggregate: &Aggregate,
         event: NotificationEvent,
         cause: &Recorded,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DeliveryError> {
         let metadata = Metadata::caused_by(&cause.envelope, None);
-        self.commands.store().append(aggregate, Expected::Any, event, &metadata, None).await.map(drop)
+        self.commands.store().append(aggregate, Expected::Any, event, &metadata, None).await?;
+        Ok(())
+    }
+
+    /// Holds deliveries that fall in their recipient's quiet hours until the
+    /// hours end, in `store` (collection `held_pushes`).
+    pub async fn with_quiet_hours(self, store: AnyStore) -> Result<Self, ReadStoreError> {
+        Ok(Self { held: Some(Held::declare(store, "held_pushes").await?), ..self })
+    }
+
+    /// Whether `created` falls in its recipient's quiet hours at `now`, and
+    /// is now held until they end.
+    async fn held_for_quiet_hours(
+        &self,
+        created: &NotificationCreated,
+        now: OffsetDateTime,
+    ) -> Result<bool, DeliveryError> {
+        let Some(held) = &self.held else { return Ok(false) };
+        let quiet = held.hold_if_quiet(&self.commands, created, now).await?;
+        if quiet {
+            self.metrics.outcome("push", "held");
+        }
+        Ok(quiet)
+    }
+
+    /// Delivers what was held for quiet hours that ended by `now`; how many.
+    pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, DeliveryError> {
+        let Some(held) = &self.held else { return Ok(0) };
+        let due = held.due(&self.commands, now).await?;
+        for (id, created) in &due {
+            if let Some((created, recorded)) = created {
+                self.deliver(created, recorded, now).await?;
+            }
+            held.done(id).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Delivers what was held, every `every`, until `stop`.
+    pub async fn run_held(&self, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        crate::timers::every("held deliveries", every, stop, || self.fire_held(OffsetDateTime::now_utc())).await;
     }
 }
 

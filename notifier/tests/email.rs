@@ -7,7 +7,7 @@
 
 use auth::Secret;
 use domain::notify::RetryPolicy;
-use events::catalog::notifications::{Channel, NotificationCreated, NotificationKind};
+use events::catalog::notifications::{Channel, NotificationCreated, NotificationKind, Preferences, PreferencesChanged};
 use events::catalog::users::{HandleClaimed, UserRegistered};
 use events::catalog::{DomainEvent, NotificationEvent};
 use events::ids::{Handle, NotificationId, UserId};
@@ -209,4 +209,35 @@ async fn past_the_hours_limit_of_emails_a_recipient_gets_none_and_the_reason_is_
     assert_eq!(sent, [vec!["Delivered"], vec!["Delivered"], vec!["Skipped"]]);
     assert_eq!(smtp.wait_for(2, Duration::from_secs(5)).await.len(), 2);
     testkit::redis::forget_namespace(log.namespace.as_str()).await;
+}
+
+#[tokio::test]
+async fn inside_quiet_hours_an_email_waits_for_them_to_end_and_then_goes_once() {
+    let log = TestLog::new().await;
+    let smtp = SmtpSink::start();
+    registered(&log.store, "ana", Some("ana@example.org")).await;
+    let now = time::OffsetDateTime::now_utc();
+    let clock = |at: time::OffsetDateTime| format!("{:02}:{:02}", at.hour(), at.minute());
+    let quiet = domain::notify::quiet::parse_quiet_hours(
+        &clock(now - time::Duration::hours(1)),
+        &clock(now + time::Duration::hours(1)),
+        "UTC",
+    )
+    .unwrap();
+    let preferences = Preferences { quiet_hours: Some(quiet), ..Preferences::default() };
+    let changed = PreferencesChanged { user: user("ana"), preferences };
+    record(&log.store, Aggregate::preferences(&user("ana")), changed).await;
+    let store = read_store::AnyStore::from(read_store::SqliteStore::in_memory().unwrap());
+    let mailer = mailer(&log, Some(smtp.url()), quick(3)).with_quiet_hours(store).await.unwrap();
+    let recorded = notification(&log.store, "ana").await;
+
+    mailer.run(&recorded).await.unwrap();
+    mailer.run(&recorded).await.unwrap();
+    assert_eq!(mailer.fire_held(now).await.unwrap(), 0, "the hours have not ended");
+    assert!(smtp.messages().is_empty() && outcome(&log.store, &recorded).await.is_empty(), "held, not skipped");
+
+    assert_eq!(mailer.fire_held(now + time::Duration::hours(2)).await.unwrap(), 1);
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+    assert_eq!(names(&outcome(&log.store, &recorded).await), ["Delivered"]);
+    assert_eq!(mailer.fire_held(now + time::Duration::hours(3)).await.unwrap(), 0, "nothing left held");
 }

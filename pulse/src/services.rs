@@ -148,10 +148,16 @@ async fn notifier_jobs(
     let limiter = notifier::RateLimiter::new(redis.clone(), &config.namespace, args.limits());
     let mailer = notifier::Mailer::new(commands.clone(), args.email(config)?, notifier_metrics.clone())
         .context("setting up email (PULSE_SMTP_URL, PULSE_SMTP_FROM)")?
-        .with_limiter(limiter.clone());
+        .with_limiter(limiter.clone())
+        .with_quiet_hours(reads.clone())
+        .await
+        .context("declaring held emails in the read store")?;
     let pusher = notifier::Pusher::new(commands.clone(), args.push(), notifier_metrics)
         .context("setting up Web Push (PULSE_VAPID_PRIVATE_KEY)")?
-        .with_limiter(limiter.clone());
+        .with_limiter(limiter.clone())
+        .with_quiet_hours(reads.clone())
+        .await
+        .context("declaring held pushes in the read store")?;
     if !mailer.is_configured() {
         tracing::warn!("email is not configured (PULSE_SMTP_URL): emails are recorded as skipped");
     }
@@ -177,10 +183,15 @@ async fn notifier_jobs(
     let missed = Arc::new(missed.with_limiter(limiter.clone()));
     let (timers, timers_stop) = (missed.clone(), stop.clone());
     tokio::spawn(async move { timers.run_timers(TIMER_TICK, timers_stop).await });
+    let (mailer, pusher) = (Arc::new(mailer), Arc::new(pusher));
+    let (held, held_stop) = (mailer.clone(), stop.clone());
+    tokio::spawn(async move { held.run_held(TIMER_TICK, held_stop).await });
+    let (held, held_stop) = (pusher.clone(), stop.clone());
+    tokio::spawn(async move { held.run_held(TIMER_TICK, held_stop).await });
     let jobs = vec![
         projectors::Job::React(Arc::new(notifier::Notifier::new(commands).with_limiter(limiter))),
-        projectors::Job::React(Arc::new(mailer)),
-        projectors::Job::React(Arc::new(pusher)),
+        projectors::Job::React(mailer),
+        projectors::Job::React(pusher),
         projectors::Job::React(reminders),
         projectors::Job::React(missed),
     ];

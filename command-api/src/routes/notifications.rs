@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use commands::facts;
 use domain::notify::delivery;
+use domain::notify::quiet::parse_quiet_hours;
 use domain::notify::{
     InboxMark, Notification, NotifySettings, NotifySettingsCommand, ReadAll, ReadOne, parse_subscription,
 };
@@ -142,6 +143,21 @@ pub struct PreferencesRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub push_kinds: Option<Vec<NotificationKind>>,
+    /// When email and push wait (in-app never does); absent: never.
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHoursRequest>,
+}
+
+/// A window of the day in the caller's time zone.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursRequest {
+    /// `HH:MM`, 24 hours.
+    pub start: String,
+    /// `HH:MM`; before `start`, the window wraps midnight (`22:00` to `07:00`).
+    pub end: String,
+    /// An IANA time zone, `Europe/Berlin`.
+    pub time_zone: String,
 }
 
 /// A browser's `PushSubscription.toJSON()`.
@@ -196,6 +212,7 @@ async fn change_preferences(
         muted: kinds(req.muted),
         email_kinds: req.email_kinds.map(kinds),
         push_kinds: req.push_kinds.map(kinds),
+        quiet_hours: req.quiet_hours.map(|q| parse_quiet_hours(&q.start, &q.end, &q.time_zone)).transpose()?,
     };
     run(&app, &caller, NotifySettingsCommand::ChangePreferences { user: caller.user.clone(), preferences }).await
 }
@@ -229,6 +246,8 @@ pub struct SettingsView {
     pub muted_conversations: Vec<String>,
     /// The endpoints of the caller's push subscriptions.
     pub push_endpoints: Vec<String>,
+    /// When email and push wait, if ever.
+    pub quiet_hours: Option<QuietHoursRequest>,
 }
 
 /// The caller's notification settings: preferences with the kinds per
@@ -254,6 +273,11 @@ async fn preferences(State(app): State<App>, Identity(caller): Identity) -> Resu
         muted_posts,
         muted_conversations,
         push_endpoints: settings.subscriptions.into_keys().collect(),
+        quiet_hours: (p.quiet_hours.clone()).map(|q| QuietHoursRequest {
+            start: q.start,
+            end: q.end,
+            time_zone: q.time_zone,
+        }),
     }))
 }
 

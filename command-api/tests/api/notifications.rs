@@ -261,3 +261,24 @@ async fn a_muted_post_tells_nothing_and_the_settings_show_kinds_per_channel_and_
     let settings = api.get("/notifications/preferences", "ana", None).await;
     assert_eq!(settings.body["muted_posts"], json!([]));
 }
+
+#[tokio::test]
+async fn quiet_hours_are_kept_in_the_users_time_zone_and_bad_ones_are_named() {
+    let api = spawn().await;
+    let nights = json!({ "email": true, "push": true,
+        "quiet_hours": { "start": "22:00", "end": "07:00", "time_zone": "Europe/Berlin" } });
+    api.call(Method::PUT, "/notifications/preferences", Some("ana"), Some(nights)).await.accepted();
+    let settings = api.get("/notifications/preferences", "ana", None).await;
+    assert_eq!(settings.body["quiet_hours"], json!({ "start": "22:00", "end": "07:00", "time_zone": "Europe/Berlin" }));
+
+    for (quiet, field) in [
+        (json!({ "start": "22:00", "end": "07:00", "time_zone": "Mars/Olympus" }), "quiet_hours.time_zone"),
+        (json!({ "start": "9:00", "end": "07:00", "time_zone": "UTC" }), "quiet_hours.start"),
+        (json!({ "start": "07:00", "end": "07:00", "time_zone": "UTC" }), "quiet_hours.end"),
+    ] {
+        let body = json!({ "email": true, "push": true, "quiet_hours": quiet });
+        let reply = api.call(Method::PUT, "/notifications/preferences", Some("ana"), Some(body)).await;
+        reply.problem(422, "invalid-input");
+        assert_eq!(reply.body["field"], field);
+    }
+}

@@ -1,6 +1,6 @@
 //! Notification rules: who hears about what, what a user wants to hear
 //! about, where their Web Push subscriptions are, which push endpoints Pulse
-//! may call, when reminders are due, how notifications are read, and how their delivery is retried.
+//! may call, when quiet hours hold a delivery, when reminders are due, how notifications are read, and how their delivery is retried.
 
 pub mod delivery;
 pub mod endpoint;
@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod missed;
 pub mod notification;
 pub mod preferences;
+pub mod quiet;
 pub mod reminder;
 pub mod rules;
 

@@ -167,11 +167,25 @@ pub struct Preferences {
     /// The kinds that go out by Web Push; absent: the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_kinds: Option<Vec<NotificationKind>>,
+    /// When email and push wait; absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// A window of the day when email and Web Push wait, in the user's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    /// When it starts, `HH:MM`.
+    pub start: String,
+    /// When it ends, `HH:MM` (before `start`: the window wraps midnight).
+    pub end: String,
+    /// The IANA time zone (`Europe/Berlin`).
+    pub time_zone: String,
 }
 
 impl Default for Preferences {
     fn default() -> Self {
-        Self { email: true, push: true, muted: Vec::new(), email_kinds: None, push_kinds: None }
+        Self { email: true, push: true, muted: Vec::new(), email_kinds: None, push_kinds: None, quiet_hours: None }
     }
 }
 
