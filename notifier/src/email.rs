@@ -19,7 +19,7 @@
 //! with them: when SMTP is down no later email could go out either.
 
 use crate::RateLimiter;
-use crate::held::{DeliveryError, Held};
+use crate::delivery::{self, DeliveryError, Held};
 use crate::metrics::NotifierMetrics;
 use auth::Secret;
 use commands::{Commands, facts};
@@ -29,7 +29,6 @@ use events::catalog::notifications::{Channel, NotificationCreated, NotificationD
 use events::catalog::{Context, DomainEvent, NotificationEvent};
 use events::ids::UserId;
 use events::store::Recorded;
-use events::{Aggregate, Expected, Metadata};
 use futures::future::BoxFuture;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, header};
@@ -152,21 +151,10 @@ impl Mailer {
         recorded: &Recorded,
         now: OffsetDateTime,
     ) -> Result<(), DeliveryError> {
-        let aggregate = Aggregate::notification(created.notification);
-        let history: Vec<NotificationEvent> = self
-            .commands
-            .store()
-            .load(&aggregate)
-            .await?
-            .events
-            .into_iter()
-            .filter_map(|r| match r.event {
-                DomainEvent::Notifications(e) => Some(e),
-                _ => None,
-            })
-            .collect();
+        let history = delivery::history(&self.commands, created.notification).await?;
         let Some(mut attempt) = Delivery::of(Channel::Email, &history).next_attempt() else { return Ok(()) };
-        let record = |event: NotificationEvent| self.record(&aggregate, event, recorded);
+        let record =
+            |event: NotificationEvent| delivery::record_outcome(&self.commands, event, created.notification, recorded);
         let Some(smtp) = &self.smtp else {
             return record(self.skipped(created, "email is not configured (PULSE_SMTP_URL)")).await;
         };
@@ -178,7 +166,10 @@ impl Mailer {
             Ok(message) => message,
             Err(e) => return record(self.skipped(created, &format!("the email could not be built: {e}"))).await,
         };
-        if attempt == 1 && self.held_for_quiet_hours(created, now).await? {
+        if attempt == 1
+            && let Some(held) = &self.held
+            && held.hold_if_quiet(&self.commands, created, now).await?
+        {
             return Ok(());
         }
         if attempt == 1 && !self.limiter.allow(Channel::Email, &created.recipient, crate::now_millis()).await {
@@ -219,49 +210,18 @@ impl Mailer {
             .into()
     }
 
-    async fn record(
-        &self,
-        aggregate: &Aggregate,
-        event: NotificationEvent,
-        cause: &Recorded,
-    ) -> Result<(), DeliveryError> {
-        let metadata = Metadata::caused_by(&cause.envelope, None);
-        self.commands.store().append(aggregate, Expected::Any, event, &metadata, None).await?;
-        Ok(())
-    }
-
     /// Holds deliveries that fall in their recipient's quiet hours until the
     /// hours end, in `store` (collection `held_emails`).
     pub async fn with_quiet_hours(self, store: AnyStore) -> Result<Self, ReadStoreError> {
-        Ok(Self { held: Some(Held::declare(store, "held_emails").await?), ..self })
-    }
-
-    /// Whether `created` falls in its recipient's quiet hours at `now`, and
-    /// is now held until they end.
-    async fn held_for_quiet_hours(
-        &self,
-        created: &NotificationCreated,
-        now: OffsetDateTime,
-    ) -> Result<bool, DeliveryError> {
-        let Some(held) = &self.held else { return Ok(false) };
-        let quiet = held.hold_if_quiet(&self.commands, created, now).await?;
-        if quiet {
-            self.metrics.outcome("email", "held");
-        }
-        Ok(quiet)
+        let held = Held::declare(store, "held_emails", self.metrics.clone(), "email").await?;
+        Ok(Self { held: Some(held), ..self })
     }
 
     /// Delivers what was held for quiet hours that ended by `now`; how many.
     pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, DeliveryError> {
         let Some(held) = &self.held else { return Ok(0) };
-        let due = held.due(&self.commands, now).await?;
-        for (id, created) in &due {
-            if let Some((created, recorded)) = created {
-                self.deliver(created, recorded, now).await?;
-            }
-            held.done(id).await?;
-        }
-        Ok(due.len())
+        held.fire(&self.commands, now, |created, recorded| async move { self.deliver(&created, &recorded, now).await })
+            .await
     }
 
     /// Delivers what was held, every `every`, until `stop`.

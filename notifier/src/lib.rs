@@ -17,8 +17,8 @@
 //! by timers; rate limits per recipient and channel ([`rate`]); email and
 //! push held through the recipient's quiet hours.
 
+mod delivery;
 pub mod email;
-mod held;
 pub mod metrics;
 pub mod missed;
 pub mod push;
@@ -27,8 +27,8 @@ pub mod reminders;
 mod timers;
 pub mod webpush;
 
+pub use delivery::DeliveryError;
 pub use email::{EmailError, EmailSettings, Mailer};
-pub use held::DeliveryError;
 pub use metrics::NotifierMetrics;
 pub use missed::{MissedError, MissedMessages};
 pub use push::{PushError, PushSettings, Pusher};

@@ -1,9 +1,11 @@
-//! Deliveries held for quiet hours: when email or Web Push would reach a
-//! user inside their quiet hours (`domain::notify::quiet`), the notification
-//! waits in a timer (one collection per channel) until the hours end, and is
-//! then delivered as if it had just come, deciding everything again. In-app
-//! is never held.
+//! What the mailer and the pusher share: a notification's history (what a
+//! delivery decides from), recording an outcome on it, and deliveries held
+//! for quiet hours. When email or Web Push would reach a user inside their
+//! quiet hours (`domain::notify::quiet`), the notification waits in a timer
+//! (one collection per channel) until the hours end, and is then delivered
+//! as if it had just come, deciding everything again. In-app is never held.
 
+use crate::metrics::NotifierMetrics;
 use crate::timers::Timers;
 use commands::{Commands, facts};
 use domain::notify::quiet::quiet_until;
@@ -11,9 +13,10 @@ use events::catalog::notifications::NotificationCreated;
 use events::catalog::{DomainEvent, NotificationEvent};
 use events::ids::NotificationId;
 use events::store::Recorded;
-use events::{Aggregate, StoreError};
+use events::{Aggregate, Expected, Metadata, StoreError};
 use read_store::{AnyStore, ReadStoreError};
 use serde_json::{Value, json};
+use std::future::Future;
 use time::OffsetDateTime;
 
 /// Why delivering failed: the log or the read store (where held deliveries wait).
@@ -31,12 +34,20 @@ pub enum DeliveryError {
 #[derive(Clone)]
 pub(crate) struct Held {
     timers: Timers,
+    metrics: NotifierMetrics,
+    channel: &'static str,
 }
 
 impl Held {
-    /// The held deliveries of `collection` in `store`.
-    pub(crate) async fn declare(store: AnyStore, collection: &'static str) -> Result<Self, ReadStoreError> {
-        Ok(Self { timers: Timers::declare(store, collection).await? })
+    /// The held deliveries of `channel` (its metrics label), in `collection`
+    /// of `store`.
+    pub(crate) async fn declare(
+        store: AnyStore,
+        collection: &'static str,
+        metrics: NotifierMetrics,
+        channel: &'static str,
+    ) -> Result<Self, ReadStoreError> {
+        Ok(Self { timers: Timers::declare(store, collection).await?, metrics, channel })
     }
 
     /// Holds `created` until its recipient's quiet hours end, if `now` is in
@@ -53,12 +64,35 @@ impl Held {
         };
         let id = created.notification.to_string();
         self.timers.write(&[self.timers.set(&id, until, json!({ "notification": id }))]).await?;
+        self.metrics.outcome(self.channel, "held");
         Ok(true)
+    }
+
+    /// Hands what was held for quiet hours that ended by `now` to `deliver`,
+    /// and forgets it; how many.
+    pub(crate) async fn fire<F, Fut>(
+        &self,
+        commands: &Commands,
+        now: OffsetDateTime,
+        deliver: F,
+    ) -> Result<usize, DeliveryError>
+    where
+        F: Fn(NotificationCreated, Recorded) -> Fut,
+        Fut: Future<Output = Result<(), DeliveryError>>,
+    {
+        let due = self.due(commands, now).await?;
+        for (id, created) in &due {
+            if let Some((created, recorded)) = created {
+                deliver(created.clone(), recorded.clone()).await?;
+            }
+            self.done(id).await?;
+        }
+        Ok(due.len())
     }
 
     /// The held notifications whose quiet hours ended by `now`, each with
     /// the event that created it.
-    pub(crate) async fn due(
+    async fn due(
         &self,
         commands: &Commands,
         now: OffsetDateTime,
@@ -77,9 +111,35 @@ impl Held {
     }
 
     /// Forgets a held delivery that was handled.
-    pub(crate) async fn done(&self, id: &str) -> Result<(), DeliveryError> {
+    async fn done(&self, id: &str) -> Result<(), DeliveryError> {
         Ok(self.timers.write(&[self.timers.cancel(id)]).await?)
     }
+}
+
+/// A notification's events: what a delivery decides from.
+pub(crate) async fn history(
+    commands: &Commands,
+    notification: NotificationId,
+) -> Result<Vec<NotificationEvent>, StoreError> {
+    let loaded = commands.store().load(&Aggregate::notification(notification)).await?;
+    Ok((loaded.events.into_iter())
+        .filter_map(|r| match r.event {
+            DomainEvent::Notifications(e) => Some(e),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Appends a delivery's outcome to its notification, caused by `cause`.
+pub(crate) async fn record_outcome(
+    commands: &Commands,
+    event: NotificationEvent,
+    notification: NotificationId,
+    cause: &Recorded,
+) -> Result<(), DeliveryError> {
+    let metadata = Metadata::caused_by(&cause.envelope, None);
+    commands.store().append(&Aggregate::notification(notification), Expected::Any, event, &metadata, None).await?;
+    Ok(())
 }
 
 /// The event that created a notification.
