@@ -18,9 +18,9 @@
 //! reason). The waits stay inside one event's handling, so the stream waits
 //! with them: when SMTP is down no later email could go out either.
 
-use crate::RateLimiter;
 use crate::delivery::{self, DeliveryError, Held};
 use crate::metrics::NotifierMetrics;
+use crate::rate::RateLimiter;
 use auth::Secret;
 use commands::{Commands, facts};
 use domain::notify::{Delivery, Failure, RetryPolicy};
@@ -172,7 +172,7 @@ impl Mailer {
         {
             return Ok(());
         }
-        if attempt == 1 && !self.limiter.allow(Channel::Email, &created.recipient, crate::now_millis()).await {
+        if attempt == 1 && !self.limiter.allow(Channel::Email, &created.recipient, crate::notices::now_millis()).await {
             let reason = format!("rate limited: at most {} emails an hour", self.limiter.limit(Channel::Email));
             return record(self.skipped(created, &reason)).await;
         }

@@ -5,8 +5,9 @@
 //! still members, have not read that far, and are not online (presence in
 //! Redis, as the chat gateway keeps it).
 
+use crate::notices::{append_notice, time_ordered_id};
+use crate::rate::RateLimiter;
 use crate::timers::{self, Timers, millis};
-use crate::{RateLimiter, append_notice, time_ordered_id};
 use commands::Commands;
 use domain::chat::{Conversation, ReadMark};
 use domain::notify::missed::{self, Missed, Since};

@@ -17,9 +17,9 @@
 //! differently), and it follows no redirects. `allow_loopback` (a test/dev
 //! setting) lets in `http://` endpoints on loopback addresses only.
 
-use crate::RateLimiter;
 use crate::delivery::{self, DeliveryError, Held};
 use crate::metrics::NotifierMetrics;
+use crate::rate::RateLimiter;
 use crate::webpush::{self, VapidKey};
 use commands::{CommandContext, Commands, facts};
 use domain::notify::{Delivery, Failure, NotifySettings, NotifySettingsCommand, RetryPolicy, may_push_to};
@@ -184,7 +184,7 @@ impl Pusher {
         {
             return Ok(());
         }
-        if attempt == 1 && !self.limiter.allow(Channel::Push, &created.recipient, crate::now_millis()).await {
+        if attempt == 1 && !self.limiter.allow(Channel::Push, &created.recipient, crate::notices::now_millis()).await {
             let reason = format!("rate limited: at most {} pushes an hour", self.limiter.limit(Channel::Push));
             return record(self.skipped(created, &reason)).await;
         }

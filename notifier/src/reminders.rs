@@ -10,8 +10,9 @@
 //! the same timer append one notification (its id derives from the
 //! reminder), and a timer is deleted once fired.
 
+use crate::notices::{append_notice, time_ordered_id};
+use crate::rate::RateLimiter;
 use crate::timers::{self, Timers, millis};
-use crate::{RateLimiter, append_notice, time_ordered_id};
 use commands::{Commands, facts};
 use domain::notify::reminder::{self, Reminder};
 use events::catalog::{ContentEvent, Context, DomainEvent};
