@@ -1,7 +1,8 @@
 //! Test support: each test gets its own JetStream namespace (its own streams)
 //! on the shared NATS, so tests run in parallel and never see each other's
 //! events. Streams are deleted when the [`TestLog`] drops; streams left by a
-//! crashed run are swept by the next one.
+//! crashed run are swept by the next one; one empty stream, `TESTKIT_ANCHOR`,
+//! stays for good (see `keep_an_anchor_stream`).
 //!
 //! NATS is found at `PULSE_NATS_URL`, else at the address `make services`
 //! wrote to `.pulse/nats.url`, else at `nats://127.0.0.1:4222`; `make test`
@@ -70,6 +71,7 @@ impl TestLog {
         };
         let client = store.client().clone();
         sweep_stale_streams(&client).await;
+        keep_an_anchor_stream(&client).await;
         Self { store, client, namespace }
     }
 }
@@ -97,6 +99,29 @@ impl Drop for TestLog {
 
 /// Deletes test streams older than an hour, once per test process: those of
 /// runs that crashed before their drop ran.
+/// Keeps one empty file-stored stream, `TESTKIT_ANCHOR`, on the server for
+/// good. Why: when the last file stream of an account is deleted, nats-server
+/// (seen on 2.15.1) removes the account's stream directory, and a stream
+/// created at that moment by another test fails with "could not create
+/// storage directory" (error 10049). Tests delete their streams as they end,
+/// so with many in parallel the count can touch zero; the anchor keeps it
+/// above. Its name does not start with the tests' prefix, so no sweep takes it.
+async fn keep_an_anchor_stream(client: &async_nats::Client) {
+    static ANCHORED: AtomicBool = AtomicBool::new(false);
+    if ANCHORED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let config = async_nats::jetstream::stream::Config {
+        name: "TESTKIT_ANCHOR".to_owned(),
+        subjects: vec!["testkit.anchor".to_owned()],
+        max_messages: 1,
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    };
+    let _ = jetstream.get_or_create_stream(config).await;
+}
+
 async fn sweep_stale_streams(client: &async_nats::Client) {
     static SWEPT: AtomicBool = AtomicBool::new(false);
     if SWEPT.swap(true, Ordering::SeqCst) {
