@@ -5,6 +5,7 @@
 //! (one collection per channel) until the hours end, and is then delivered
 //! as if it had just come, deciding everything again. In-app is never held.
 
+use crate::error::NotifyError;
 use crate::metrics::NotifierMetrics;
 use crate::timers::Timers;
 use commands::{Commands, facts};
@@ -18,17 +19,6 @@ use read_store::{AnyStore, ReadStoreError};
 use serde_json::{Value, json};
 use std::future::Future;
 use time::OffsetDateTime;
-
-/// Why delivering failed: the log or the read store (where held deliveries wait).
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    /// The event log.
-    #[error(transparent)]
-    Log(#[from] StoreError),
-    /// The read store.
-    #[error(transparent)]
-    Store(#[from] ReadStoreError),
-}
 
 /// One channel's held deliveries.
 #[derive(Clone)]
@@ -57,7 +47,7 @@ impl Held {
         commands: &Commands,
         created: &NotificationCreated,
         now: OffsetDateTime,
-    ) -> Result<bool, DeliveryError> {
+    ) -> Result<bool, NotifyError> {
         let settings = facts::notify_settings(commands, &created.recipient).await?;
         let Some(until) = settings.preferences.quiet_hours.as_ref().and_then(|q| quiet_until(q, now)) else {
             return Ok(false);
@@ -75,10 +65,10 @@ impl Held {
         commands: &Commands,
         now: OffsetDateTime,
         deliver: F,
-    ) -> Result<usize, DeliveryError>
+    ) -> Result<usize, NotifyError>
     where
         F: Fn(NotificationCreated, Recorded) -> Fut,
-        Fut: Future<Output = Result<(), DeliveryError>>,
+        Fut: Future<Output = Result<(), NotifyError>>,
     {
         let due = self.due(commands, now).await?;
         for (id, created) in &due {
@@ -96,7 +86,7 @@ impl Held {
         &self,
         commands: &Commands,
         now: OffsetDateTime,
-    ) -> Result<Vec<(String, Option<(NotificationCreated, Recorded)>)>, DeliveryError> {
+    ) -> Result<Vec<(String, Option<(NotificationCreated, Recorded)>)>, NotifyError> {
         let mut due = Vec::new();
         for (id, doc) in self.timers.due(now).await? {
             let notification =
@@ -111,7 +101,7 @@ impl Held {
     }
 
     /// Forgets a held delivery that was handled.
-    async fn done(&self, id: &str) -> Result<(), DeliveryError> {
+    async fn done(&self, id: &str) -> Result<(), NotifyError> {
         Ok(self.timers.write(&[self.timers.cancel(id)]).await?)
     }
 }
@@ -136,7 +126,7 @@ pub(crate) async fn record_outcome(
     event: NotificationEvent,
     notification: NotificationId,
     cause: &Recorded,
-) -> Result<(), DeliveryError> {
+) -> Result<(), NotifyError> {
     let metadata = Metadata::caused_by(&cause.envelope, None);
     commands.store().append(&Aggregate::notification(notification), Expected::Any, event, &metadata, None).await?;
     Ok(())

@@ -18,7 +18,8 @@
 //! reason). The waits stay inside one event's handling, so the stream waits
 //! with them: when SMTP is down no later email could go out either.
 
-use crate::delivery::{self, DeliveryError, Held};
+use crate::delivery::{self, Held};
+use crate::error::NotifyError;
 use crate::metrics::NotifierMetrics;
 use crate::rate::RateLimiter;
 use auth::Secret;
@@ -134,7 +135,7 @@ impl Mailer {
 
     /// Sends the email `recorded` calls for, if any, and records the outcome.
     /// A store failure is returned, and the event is tried again.
-    pub async fn run(&self, recorded: &Recorded) -> Result<(), DeliveryError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), NotifyError> {
         match &recorded.event {
             DomainEvent::Notifications(NotificationEvent::NotificationCreated(created))
                 if created.channels.contains(&Channel::Email) =>
@@ -150,7 +151,7 @@ impl Mailer {
         created: &NotificationCreated,
         recorded: &Recorded,
         now: OffsetDateTime,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), NotifyError> {
         let history = delivery::history(&self.commands, created.notification).await?;
         let Some(mut attempt) = Delivery::of(Channel::Email, &history).next_attempt() else { return Ok(()) };
         let record =
@@ -218,7 +219,7 @@ impl Mailer {
     }
 
     /// Delivers what was held for quiet hours that ended by `now`; how many.
-    pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, DeliveryError> {
+    pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, NotifyError> {
         let Some(held) = &self.held else { return Ok(0) };
         held.fire(&self.commands, now, |created, recorded| async move { self.deliver(&created, &recorded, now).await })
             .await

@@ -19,6 +19,7 @@
 
 mod delivery;
 pub mod email;
+mod error;
 pub mod metrics;
 pub mod missed;
 mod notices;
@@ -29,11 +30,11 @@ pub mod reminders;
 mod timers;
 pub mod webpush;
 
-pub use delivery::DeliveryError;
 pub use email::{EmailError, EmailSettings, Mailer};
+pub use error::NotifyError;
 pub use metrics::NotifierMetrics;
-pub use missed::{MissedError, MissedMessages};
+pub use missed::MissedMessages;
 pub use notifier::Notifier;
 pub use push::{PushError, PushSettings, Pusher};
 pub use rate::{Limits, RateLimiter};
-pub use reminders::{ReminderError, Reminders};
+pub use reminders::Reminders;

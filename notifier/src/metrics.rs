@@ -11,8 +11,8 @@ use prometheus_client::metrics::histogram::Histogram;
 #[derive(Clone)]
 pub struct NotifierMetrics {
     /// Deliveries by channel (`email`, `push`) and outcome (`delivered`,
-    /// `retried`, `dead_letter`, `skipped`, and `gone` for a removed push
-    /// subscription).
+    /// `retried`, `dead_letter`, `skipped`, `held` for quiet hours, and
+    /// `gone` for a removed push subscription).
     pub outcomes: Family<OutcomeLabels, Counter>,
     /// One SMTP exchange, in seconds.
     pub smtp_seconds: Histogram,

@@ -5,6 +5,7 @@
 //! still members, have not read that far, and are not online (presence in
 //! Redis, as the chat gateway keeps it).
 
+use crate::error::NotifyError;
 use crate::notices::{append_notice, time_ordered_id};
 use crate::rate::RateLimiter;
 use crate::timers::{self, Timers, millis};
@@ -15,27 +16,13 @@ use events::catalog::chat::MessageSent;
 use events::catalog::{ChatEvent, Context, DomainEvent};
 use events::ids::{ConversationId, UserId};
 use events::store::Recorded;
-use events::{Aggregate, Metadata, StoreError};
+use events::{Aggregate, Metadata};
 use futures::future::BoxFuture;
 use projectors::Reactor;
 use read_store::{AnyStore, Document, ReadStoreError};
 use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
-
-/// Why telling of missed messages failed.
-#[derive(Debug, thiserror::Error)]
-pub enum MissedError {
-    /// The event log.
-    #[error(transparent)]
-    Log(#[from] StoreError),
-    /// The read store, where timers live.
-    #[error(transparent)]
-    Store(#[from] ReadStoreError),
-    /// Redis, where presence lives: without it no one can be told they were away.
-    #[error("reading presence: {0}")]
-    Presence(#[from] redis::RedisError),
-}
 
 /// The missed-messages reactor, and its timers' loop.
 pub struct MissedMessages {
@@ -88,7 +75,7 @@ impl MissedMessages {
     }
 
     /// Sets the window's timer of each member but the sender.
-    pub async fn run(&self, recorded: &Recorded) -> Result<(), MissedError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), NotifyError> {
         let DomainEvent::Chat(ChatEvent::MessageSent(sent)) = &recorded.event else { return Ok(()) };
         let conversation = self.commands.current::<Conversation>(&Aggregate::conversation(sent.conversation)).await?;
         let Conversation::Active { members, .. } = conversation else { return Ok(()) };
@@ -118,7 +105,7 @@ impl MissedMessages {
 
     /// Fires the windows due at `now`: tells those who missed them and
     /// deletes the timers. How many were fired.
-    pub async fn fire_due(&self, now: OffsetDateTime) -> Result<usize, MissedError> {
+    pub async fn fire_due(&self, now: OffsetDateTime) -> Result<usize, NotifyError> {
         let due = self.timers.due(now).await?;
         for (id, doc) in &due {
             if let Some(missed) = parse(doc) {
@@ -134,7 +121,7 @@ impl MissedMessages {
         Ok(due.len())
     }
 
-    async fn since(&self, missed: &Missed, now: OffsetDateTime) -> Result<Since, MissedError> {
+    async fn since(&self, missed: &Missed, now: OffsetDateTime) -> Result<Since, NotifyError> {
         let conversation = self.commands.current::<Conversation>(&Aggregate::conversation(missed.conversation)).await?;
         let mark = self.commands.current::<ReadMark>(&Aggregate::read(missed.conversation, &missed.member)).await?;
         let online = presence::is_online(&mut self.redis.clone(), &self.namespace, &missed.member, millis(now)).await?;

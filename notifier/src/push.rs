@@ -17,7 +17,8 @@
 //! differently), and it follows no redirects. `allow_loopback` (a test/dev
 //! setting) lets in `http://` endpoints on loopback addresses only.
 
-use crate::delivery::{self, DeliveryError, Held};
+use crate::delivery::{self, Held};
+use crate::error::NotifyError;
 use crate::metrics::NotifierMetrics;
 use crate::rate::RateLimiter;
 use crate::webpush::{self, VapidKey};
@@ -149,7 +150,7 @@ impl Pusher {
 
     /// Pushes what `recorded` calls for, if anything, and records the
     /// outcome. A store failure is returned, and the event is tried again.
-    pub async fn run(&self, recorded: &Recorded) -> Result<(), DeliveryError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), NotifyError> {
         match &recorded.event {
             DomainEvent::Notifications(NotificationEvent::NotificationCreated(created))
                 if created.channels.contains(&Channel::Push) =>
@@ -165,7 +166,7 @@ impl Pusher {
         created: &NotificationCreated,
         recorded: &Recorded,
         now: OffsetDateTime,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<(), NotifyError> {
         let history = delivery::history(&self.commands, created.notification).await?;
         let Some(mut attempt) = Delivery::of(Channel::Push, &history).next_attempt() else { return Ok(()) };
         let record =
@@ -333,7 +334,7 @@ impl Pusher {
     }
 
     /// Delivers what was held for quiet hours that ended by `now`; how many.
-    pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, DeliveryError> {
+    pub async fn fire_held(&self, now: OffsetDateTime) -> Result<usize, NotifyError> {
         let Some(held) = &self.held else { return Ok(0) };
         held.fire(&self.commands, now, |created, recorded| async move { self.deliver(&created, &recorded, now).await })
             .await

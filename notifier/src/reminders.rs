@@ -10,6 +10,7 @@
 //! the same timer append one notification (its id derives from the
 //! reminder), and a timer is deleted once fired.
 
+use crate::error::NotifyError;
 use crate::notices::{append_notice, time_ordered_id};
 use crate::rate::RateLimiter;
 use crate::timers::{self, Timers, millis};
@@ -18,24 +19,13 @@ use domain::notify::reminder::{self, Reminder};
 use events::catalog::{ContentEvent, Context, DomainEvent};
 use events::ids::{EventId, UserId};
 use events::store::Recorded;
-use events::{Metadata, StoreError};
+use events::Metadata;
 use futures::future::BoxFuture;
 use projectors::Reactor;
 use read_store::{AnyStore, Document, ReadStoreError};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-
-/// Why reminders failed: the log or the read store.
-#[derive(Debug, thiserror::Error)]
-pub enum ReminderError {
-    /// The event log.
-    #[error(transparent)]
-    Log(#[from] StoreError),
-    /// The read store, where timers live.
-    #[error(transparent)]
-    Store(#[from] ReadStoreError),
-}
 
 /// The reminders reactor, and the timers' loop.
 pub struct Reminders {
@@ -79,7 +69,7 @@ impl Reminders {
     }
 
     /// Sets, moves or drops the timers an answer or a change of an event calls for.
-    pub async fn run(&self, recorded: &Recorded) -> Result<(), ReminderError> {
+    pub async fn run(&self, recorded: &Recorded) -> Result<(), NotifyError> {
         let (event, only) = match &recorded.event {
             DomainEvent::Content(ContentEvent::RsvpChanged(r)) => (r.event, Some(&r.user)),
             DomainEvent::Content(ContentEvent::EventUpdated(e)) => (e.event, None),
@@ -105,7 +95,7 @@ impl Reminders {
 
     /// Fires the timers due at `now`: appends the reminders that still stand
     /// and deletes the timers. How many were fired.
-    pub async fn fire_due(&self, now: OffsetDateTime) -> Result<usize, ReminderError> {
+    pub async fn fire_due(&self, now: OffsetDateTime) -> Result<usize, NotifyError> {
         let due = self.timers.due(now).await?;
         for (id, doc) in &due {
             if let Some(reminder) = parse(doc) {
