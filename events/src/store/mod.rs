@@ -364,14 +364,26 @@ impl EventStore {
         }
     }
 
-    /// The event at a position, with one direct get.
+    /// The event at a position, with one direct get (and a read from the
+    /// stream leader when that finds nothing).
     pub async fn get(&self, position: Position) -> Result<Option<Recorded>, StoreError> {
         let stream = self.stream(position.context).await?;
-        match bounded(self.timeout(), stream.direct_get(position.sequence)).await? {
-            Ok(m) => Recorded::decode(Some(&m.headers), &m.payload, m.sequence).map(Some),
-            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Unavailable(format!("reading {position}: {e}"))),
-        }
+        let message = match bounded(self.timeout(), stream.direct_get(position.sequence)).await? {
+            Ok(message) => message,
+            // A direct get may be answered by any replica, and one behind the
+            // leader does not have an event the leader just acknowledged (a
+            // duplicate's ack names it at once). Only the leader's "not
+            // found" is the answer.
+            Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {
+                match bounded(self.timeout(), stream.get_raw_message(position.sequence)).await? {
+                    Ok(message) => message,
+                    Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+                    Err(e) => return Err(StoreError::Unavailable(format!("reading {position}: {e}"))),
+                }
+            }
+            Err(e) => return Err(StoreError::Unavailable(format!("reading {position}: {e}"))),
+        };
+        Recorded::decode(Some(&message.headers), &message.payload, message.sequence).map(Some)
     }
 
     async fn stream(&self, context: Context) -> Result<stream::Stream<()>, StoreError> {
