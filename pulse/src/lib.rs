@@ -43,6 +43,8 @@ pub enum Command {
     Events(EventsCommand),
     /// Print a bearer token for a user (dev mode only).
     Token(cli::token::TokenArgs),
+    /// Exit 0 when a URL answers 2xx: the health check of a container.
+    Probe(cli::probe::ProbeArgs),
 }
 
 /// `pulse events ...`.
@@ -122,5 +124,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", cli::token::mint(&args, &config.jwt()?, config.dev)?);
             Ok(())
         }
+        Command::Probe(args) => cli::probe::probe(&args).await,
     }
 }
