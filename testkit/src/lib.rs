@@ -9,8 +9,10 @@
 //! starts a current one when none is running. [`old_nats`] runs a server below
 //! the floor, for the tests of the refusal; [`read_stores`] gives each test a
 //! read store of its own, on SQLite or MongoDB; [`redis`] finds the shared
-//! Redis or starts a private one; [`smtp`] starts an SMTP server per test.
+//! Redis or starts a private one; [`smtp`] starts an SMTP server per test;
+//! [`cluster`] runs a three-node JetStream cluster of its own.
 
+pub mod cluster;
 pub mod old_nats;
 pub mod read_stores;
 pub mod redis;

@@ -1,0 +1,142 @@
+//! A real three-node JetStream cluster on loopback: three nats-server
+//! processes of the current release, routed to each other, each with its own
+//! store in a temporary directory. For the tests (and benchmarks) of what
+//! replicated streams promise when a node dies; one node alone, with the
+//! same settings, is the baseline the durability benchmark compares with.
+//!
+//! The binary is the one `infra/scripts/services.sh deploy-tools` wrote to
+//! `.pulse/nats-server.path` (a current release; `make test` runs it), else
+//! `nats-server` from PATH.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One node: its process (None once killed) and ports.
+struct Node {
+    child: Option<Child>,
+    name: String,
+    client: u16,
+    monitor: u16,
+}
+
+/// Nodes forming one cluster (or one node alone); all killed when dropped.
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsCluster {
+    /// Starts three nodes and waits until JetStream has a meta leader (each
+    /// node's `/healthz` answers 200). Panics, saying why, when it cannot.
+    pub fn start() -> Self {
+        Self::start_with(3, "")
+    }
+
+    /// `count` nodes (1: a server alone, no cluster block), with extra lines
+    /// inside each node's `jetstream` block (`sync_interval: always`).
+    pub fn start_with(count: usize, jetstream: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
+        let ports: Vec<(u16, u16, u16)> = (0..count).map(|_| (free_port(), free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, route, _)| format!("nats-route://127.0.0.1:{route}")).collect();
+        let binary = binary();
+        let mut nodes = Vec::new();
+        for (index, (client, route, monitor)) in ports.iter().enumerate() {
+            let name = format!("n{}", index + 1);
+            let config = dir.path().join(format!("{name}.conf"));
+            let store = dir.path().join(&name);
+            let mut text = format!(
+                "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{monitor}\n\
+                 jetstream {{\n  store_dir: \"{}\"\n  {jetstream}\n}}\n",
+                store.display()
+            );
+            if count > 1 {
+                let routes = routes.join(", ");
+                text += &format!("cluster {{\n  name: pulse_test\n  listen: 127.0.0.1:{route}\n  routes: [{routes}]\n}}\n");
+            }
+            std::fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
+            let child = spawn(&binary, &config, &dir.path().join(format!("{name}.log")));
+            nodes.push(Node { child: Some(child), name, client: *client, monitor: *monitor });
+        }
+        let cluster = Self { nodes, _dir: dir };
+        for node in &cluster.nodes {
+            wait_healthy(node.monitor, &node.name, Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    /// Every live node's client URL, `nats://127.0.0.1:<port>`.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().filter(|n| n.child.is_some()).map(|n| format!("nats://127.0.0.1:{}", n.client)).collect()
+    }
+
+    /// The node names (`n1`, `n2`, `n3`), in order.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// Kills a node at once (SIGKILL: no lame duck, no flush), as a crash or
+    /// a pulled plug would.
+    pub fn kill(&mut self, name: &str) {
+        let node = self.nodes.iter_mut().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"));
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The nats-server to run: `.pulse/nats-server.path`, else PATH's.
+fn binary() -> PathBuf {
+    let written = concat!(env!("CARGO_MANIFEST_DIR"), "/../.pulse/nats-server.path");
+    match std::fs::read_to_string(written) {
+        Ok(path) if !path.trim().is_empty() => PathBuf::from(path.trim()),
+        _ => PathBuf::from("nats-server"),
+    }
+}
+
+fn spawn(binary: &Path, config: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    Command::new(binary).arg("-c").arg(config).stdout(Stdio::null()).stderr(log).spawn().unwrap_or_else(|e| {
+        panic!("starting {} (run `make test`, or infra/scripts/services.sh deploy-tools): {e}", binary.display())
+    })
+}
+
+/// Waits for `GET /healthz` on the monitoring port to answer 200: the
+/// server is up and its JetStream is ready, which in a cluster means the
+/// nodes found each other and elected a meta leader.
+fn wait_healthy(monitor: u16, name: &str, within: Duration) {
+    use std::io::{Read as _, Write as _};
+    let deadline = Instant::now() + within;
+    loop {
+        let answered = std::net::TcpStream::connect(("127.0.0.1", monitor)).ok().and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").ok()?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).ok()?;
+            Some(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"))
+        });
+        if answered == Some(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nats node {name} not healthy within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free port: {e}"));
+    listener.local_addr().unwrap_or_else(|e| panic!("no free port: {e}")).port()
+}
