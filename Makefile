@@ -1,7 +1,8 @@
 # Pulse: `make run` starts the whole backend, `make test` runs every test.
 # Both start NATS (JetStream) and Redis on loopback first, or reuse them;
 # `make test` also starts SecantusDB (MongoDB) for the read store's tests, and
-# stops it after them (see infra/scripts/services.sh).
+# stops it after them, and fetches the deployment tests' tools: nginx,
+# promtool, docker-compose, kubernetes-validate (see infra/scripts/services.sh).
 SHELL := bash
 .DEFAULT_GOAL := help
 export PULSE_DATA_DIR ?= $(CURDIR)/.pulse/data
@@ -27,6 +28,7 @@ test: services ## run every test against the real services
 	@mkdir -p .pulse
 	@# The EXIT trap stops the test MongoDB however the tests end; the line keeps their status.
 	infra/scripts/services.sh smtp-tool
+	infra/scripts/services.sh deploy-tools
 	trap 'infra/scripts/services.sh mongo-down' EXIT; infra/scripts/services.sh mongo-up || exit; \
 	$(nats_env) $(mongo_env) set -o pipefail; \
 	{ cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee .pulse/test.log
@@ -36,6 +38,8 @@ test: services ## run every test against the real services
 bench: services ## benchmarks, as ratios against raw baselines measured in the same run
 	@infra/scripts/services.sh tool wrk
 	$(nats_env) cargo run --release -p events --example append_bench
+	@infra/scripts/services.sh deploy-tools
+	cargo run --release -p events --example durability_bench
 	$(nats_env) cargo run --release -p command-api --example post_bench
 	$(nats_env) cargo run --release -p command-api --example growth_bench
 	$(nats_env) cargo run --release -p command-api --example read_bench

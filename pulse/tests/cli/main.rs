@@ -2,8 +2,12 @@
 //! namespace of the test's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cluster;
+mod deploy;
 mod events;
+mod gateway;
 mod nats_floor;
+mod process;
 mod readme;
 mod serve;
 mod sources;
