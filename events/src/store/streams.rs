@@ -39,10 +39,16 @@ pub fn stream_definitions() -> Result<Vec<StreamDefinition>, StoreError> {
 
 impl EventStore {
     /// Creates each stream from its definition, or updates it to match. Safe to
-    /// run on every start-up and from several processes.
+    /// run on every start-up and from several processes. Replicas only ever go
+    /// up: one process started without `PULSE_NATS_REPLICAS=3` (an operator's
+    /// `pulse events tail`, say) must not take a cluster's streams down to one
+    /// copy.
     pub async fn ensure_streams(&self) -> Result<(), StoreError> {
         for definition in stream_definitions()? {
-            let config = self.stream_config(&definition);
+            let mut config = self.stream_config(&definition);
+            if let Ok(Ok(existing)) = bounded(self.timeout(), self.inner.jetstream.get_stream(&config.name)).await {
+                config.num_replicas = config.num_replicas.max(existing.cached_info().config.num_replicas);
+            }
             let created = bounded(self.timeout(), self.inner.jetstream.create_or_update_stream(config)).await?;
             created.map_err(|e| StoreError::Unavailable(format!("stream {}: {e}", definition.context)))?;
         }

@@ -85,6 +85,7 @@ async fn a_cluster_losing_its_stream_leader_under_load_keeps_every_acknowledged_
     let survivor = cluster.urls()[0].clone();
     every_acknowledged_post_is_in_the_stream_once(&survivor, &namespace, &acked).await;
     the_read_model_counts_each_post_once(&http, &bases, &acked).await;
+    a_process_asking_for_one_replica_leaves_three(&survivor, &namespace).await;
     drop((apis, projectors));
     testkit::redis::forget_namespace(&namespace).await;
 }
@@ -154,16 +155,32 @@ async fn command(
     }
 }
 
-/// The node leading the content stream (the posts'), from its cluster info.
-async fn stream_leader(url: &str, namespace: &str) -> String {
+/// The content stream's (the posts') info, as the server reports it.
+async fn content_stream(url: &str, namespace: &str) -> async_nats::jetstream::stream::Info {
     let client = async_nats::connect(url).await.unwrap();
     let jetstream = async_nats::jetstream::new(client);
     let name = format!("{}_CONTENT", namespace.to_ascii_uppercase());
     let mut stream = jetstream.get_stream(&name).await.unwrap();
-    let info = stream.info().await.unwrap();
-    let cluster = info.cluster.clone().unwrap();
-    assert_eq!(info.config.num_replicas, 3, "{name} has three replicas");
-    cluster.leader.unwrap()
+    stream.info().await.unwrap().clone()
+}
+
+/// The node leading the content stream.
+async fn stream_leader(url: &str, namespace: &str) -> String {
+    let info = content_stream(url, namespace).await;
+    assert_eq!(info.config.num_replicas, 3, "the content stream has three replicas");
+    info.cluster.unwrap().leader.unwrap()
+}
+
+/// An operator's command started without `PULSE_NATS_REPLICAS` connects
+/// with the default of one replica: the streams keep their three.
+async fn a_process_asking_for_one_replica_leaves_three(url: &str, namespace: &str) {
+    let config = events::StoreConfig {
+        namespace: events::Namespace::parse(namespace).unwrap(),
+        replicas: 1,
+        ..events::StoreConfig::default()
+    };
+    events::EventStore::connect(url, config).await.unwrap();
+    assert_eq!(content_stream(url, namespace).await.config.num_replicas, 3);
 }
 
 async fn every_acknowledged_post_is_in_the_stream_once(url: &str, namespace: &str, acked: &[Acked]) {
