@@ -48,6 +48,7 @@ bench: services ## benchmarks, as ratios against raw baselines measured in the s
 	cargo run --release -p command-api --example limiter_bench
 	cargo build --release -p pulse
 	cargo run --release -p chat-gateway --example chat_bench
+	$(nats_env) cargo run --release -p pulse --example sizing_bench
 
 lint: ## clippy and rustfmt checks
 	cargo clippy --workspace --all-targets -- -D warnings
