@@ -66,10 +66,19 @@ async fn appends(store: EventStore, writers: usize, events: usize, bytes: usize)
                 let author = UserId::parse("bench").unwrap();
                 for _ in 0..events / writers {
                     let post = PostId(uuid::Uuid::now_v7());
-                    let body = PostBody { text: text.clone(), media: vec![], hashtags: vec![], mentions: vec![], flagged: vec![] };
+                    let body = PostBody {
+                        text: text.clone(),
+                        media: vec![],
+                        hashtags: vec![],
+                        mentions: vec![],
+                        flagged: vec![],
+                    };
                     let event = PostCreated { post, author: author.clone(), body };
                     let t = Instant::now();
-                    store.append(&Aggregate::post(post), Expected::Any, event, &Metadata::new(None), None).await.unwrap();
+                    store
+                        .append(&Aggregate::post(post), Expected::Any, event, &Metadata::new(None), None)
+                        .await
+                        .unwrap();
                     latency.record(t.elapsed().as_micros() as u64).unwrap();
                 }
                 latency

@@ -53,7 +53,8 @@ impl NatsCluster {
             );
             if count > 1 {
                 let routes = routes.join(", ");
-                text += &format!("cluster {{\n  name: pulse_test\n  listen: 127.0.0.1:{route}\n  routes: [{routes}]\n}}\n");
+                text +=
+                    &format!("cluster {{\n  name: pulse_test\n  listen: 127.0.0.1:{route}\n  routes: [{routes}]\n}}\n");
             }
             std::fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
             let child = spawn(&binary, &config, &dir.path().join(format!("{name}.log")));
