@@ -25,7 +25,7 @@ struct Acked {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_losing_its_stream_leader_under_load_keeps_every_acknowledged_command_once() {
+async fn two_apis_and_two_projectors_on_a_cluster_losing_its_stream_leader_keep_each_acknowledged_command_once() {
     let mut cluster = testkit::cluster::NatsCluster::start();
     let seed = cluster.urls()[0].clone();
     let namespace = format!("t_cluster_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
