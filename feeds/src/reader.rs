@@ -27,25 +27,15 @@ impl Feeds {
         cursor: Option<&str>,
     ) -> Result<FeedPage, FeedError> {
         let before = cursor.map(decode).transpose()?;
-        let mut redis = self.connection();
-        let built: bool = redis::cmd("EXISTS").arg(self.built_key(user)).query_async(&mut redis).await?;
-        if !built {
-            self.build(models, user).await?;
-        }
         let want = limit as usize + 1;
-        let max = before.map_or("+inf".to_owned(), |seq| format!("({seq}"));
-        let stored: Vec<(String, u64)> = redis::cmd("ZREVRANGEBYSCORE")
-            .arg(self.feed_key(user))
-            .arg(max)
-            .arg("-inf")
-            .arg("WITHSCORES")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(want)
-            .query_async(&mut redis)
-            .await?;
+        let mut read = self.read(user, before, want).await?;
+        if !read.built {
+            self.build(models, user).await?;
+            read = self.read(user, before, want).await?;
+        }
+        let (stored, large) = (read.stored, read.large);
         let mut entries: Vec<Entry> = stored.into_iter().map(|(member, seq)| (seq, member)).collect();
-        entries.extend(self.merged_large_accounts(models, user, before, limit).await?);
+        entries.extend(merged_large_accounts(models, &large, user, before, limit).await?);
         entries.sort_by(|a, b| b.cmp(a));
         entries.dedup();
         let more = entries.len() > limit as usize;
@@ -58,27 +48,27 @@ impl Feeds {
         Ok(FeedPage { items, next })
     }
 
-    /// The recent posts, older than `before`, of the large accounts `user`
-    /// follows: those are not fanned out. Large accounts are few, so this
-    /// does not grow with how many people the user follows.
-    async fn merged_large_accounts<S: ReadStore>(
-        &self,
-        models: &Models<'_, S>,
-        user: &str,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<Entry>, FeedError> {
-        let large: Vec<String> =
-            redis::cmd("SMEMBERS").arg(self.large_key()).query_async(&mut self.connection()).await?;
-        let mut entries = Vec::new();
-        for author in large {
-            if author != user && !models.profiles.follows(user, &author).await? {
-                continue;
-            }
-            let recent = models.posts.recent(&author, before, limit + 1).await?;
-            entries.extend(recent.into_iter().map(|p| (p.seq, member(&p.author, &p.id))));
-        }
-        Ok(entries)
+    /// What one page needs from Redis, in one round trip: whether the feed
+    /// was built, its entries before `before` (at most `want`), and the
+    /// large accounts, whose posts are merged in.
+    async fn read(&self, user: &str, before: Option<u64>, want: usize) -> Result<Stored, FeedError> {
+        let max = before.map_or("+inf".to_owned(), |seq| format!("({seq}"));
+        let (built, stored, large) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(self.built_key(user))
+            .cmd("ZREVRANGEBYSCORE")
+            .arg(self.feed_key(user))
+            .arg(max)
+            .arg("-inf")
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(want)
+            .cmd("SMEMBERS")
+            .arg(self.large_key())
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(Stored { built, stored, large })
     }
 
     /// Builds `user`'s feed from the read models: the newest posts of
@@ -110,6 +100,36 @@ impl Feeds {
         let _: () = pipe.query_async(&mut self.connection()).await?;
         Ok(())
     }
+}
+
+/// A page's entries as Redis holds them.
+struct Stored {
+    built: bool,
+    /// (member, sequence), newest first.
+    stored: Vec<(String, u64)>,
+    /// The large accounts' ids.
+    large: Vec<String>,
+}
+
+/// The recent posts, older than `before`, of the `large` accounts `user`
+/// follows: those are not fanned out. Large accounts are few, so this does
+/// not grow with how many people the user follows.
+async fn merged_large_accounts<S: ReadStore>(
+    models: &Models<'_, S>,
+    large: &[String],
+    user: &str,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Entry>, FeedError> {
+    let mut entries = Vec::new();
+    for author in large {
+        if author != user && !models.profiles.follows(user, author).await? {
+            continue;
+        }
+        let recent = models.posts.recent(author, before, limit + 1).await?;
+        entries.extend(recent.into_iter().map(|p| (p.seq, member(&p.author, &p.id))));
+    }
+    Ok(entries)
 }
 
 fn encode(seq: u64) -> String {
