@@ -40,8 +40,9 @@ fn render(template: &str, values: &[(&str, String)]) -> String {
 }
 
 /// The parts of the image's main config a gateway needs, with every path in
-/// the test's directory.
-const MAIN_CONFIG: &str = "worker_processes 1;
+/// the test's directory. One process, no master: killing the child the test
+/// started leaves no worker behind, even when the test panics.
+const MAIN_CONFIG: &str = "master_process off;
 pid nginx.pid;
 error_log stderr;
 events { worker_connections 1024; }
