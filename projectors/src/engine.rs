@@ -11,7 +11,7 @@ use crate::metrics::{Labels, ProjectorMetrics};
 use crate::progress::{self, Notice};
 use events::EventStore;
 use events::catalog::Context;
-use events::store::{Delivery, Recorded, Start, StoreError, Subscribe};
+use events::store::{Delivery, Recorded, Start, StoreError, Subscribe, Subscription};
 use futures::future::BoxFuture;
 use read_models::{Event, Generation, Projection, registry};
 use read_store::{ReadStore, ReadStoreError, Write};
@@ -45,13 +45,17 @@ pub enum ProjectorError {
 pub struct Settings {
     /// The most events stored in one batch.
     pub batch: usize,
+    /// The most events stored in one batch while catching up (a rebuild, a
+    /// verify, a projector behind its consumer): the events are there
+    /// already, and fewer, larger commits write each hot page once.
+    pub catch_up_batch: usize,
     /// How long JetStream waits for a batch's ack before it delivers again.
     pub ack_wait: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { batch: 256, ack_wait: Duration::from_secs(30) }
+        Self { batch: 256, catch_up_batch: 4096, ack_wait: Duration::from_secs(30) }
     }
 }
 
@@ -321,7 +325,7 @@ impl<S: ReadStore + Clone> Stream<S> {
 
     /// Applies the events after `applied` up to `until`, read from the stream
     /// in order with a throwaway consumer; the new checkpoint.
-    async fn catch_up(&self, mut applied: u64, until: u64) -> Result<u64, String> {
+    async fn catch_up(&self, applied: u64, until: u64) -> Result<u64, String> {
         if until <= applied {
             return Ok(applied);
         }
@@ -329,31 +333,64 @@ impl<S: ReadStore + Clone> Stream<S> {
         let name = self.job.name();
         tracing::info!(from = applied + 1, until, projection = name, context = %self.context, "catching up from the stream");
         let from = Subscribe { start: Start::At(applied + 1), ..Subscribe::all(self.context) };
-        let mut tail = self.projector.log.tail(from).await.map_err(|e| e.to_string())?;
-        while applied < until {
-            let batch = tail.next_batch(self.projector.settings.batch).await;
-            let mut events = Vec::with_capacity(batch.len());
-            for item in &batch {
-                match item {
-                    Ok(delivery) if delivery.sequence <= until => events.push((delivery.sequence, &delivery.recorded)),
-                    Ok(_) => {}
-                    Err(e) => return Err(e.to_string()),
+        let tail = self.projector.log.tail(from).await.map_err(|e| e.to_string())?;
+        let size = self.projector.settings.catch_up_batch.max(1);
+        let mut ahead = ReadAhead::start(tail, size);
+        // One batch is stored while the next is read and turned into writes:
+        // the store's thread and this task work at the same time.
+        let (mut stored, mut prepared) = (applied, applied);
+        let mut in_flight: Option<Batch> = None;
+        loop {
+            let store = async {
+                match in_flight.take() {
+                    Some(batch) => self.store(batch).await,
+                    None => stored,
                 }
+            };
+            let next = async {
+                let deliveries = ahead.next_batch(size).await;
+                let mut events = Vec::with_capacity(deliveries.len());
+                for delivery in &deliveries {
+                    match delivery {
+                        Ok(delivery) if delivery.sequence <= until => {
+                            events.push((delivery.sequence, &delivery.recorded))
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                let reached = deliveries.iter().flatten().map(|d| d.sequence).max();
+                let Some(reached) = reached else { return Err("the stream ended while catching up".to_owned()) };
+                Ok((self.prepare(&events, prepared).await, reached))
+            };
+            let (now, next) = tokio::join!(store, next);
+            stored = now;
+            let (batch, reached) = next?;
+            if let Some(batch) = &batch {
+                prepared = batch.sequence;
             }
-            let reached = batch.iter().flatten().map(|d| d.sequence).max();
-            applied = self.store_batch(&events, applied).await;
-            match reached {
-                Some(reached) if reached >= until => return Ok(applied.max(until)),
-                Some(_) => {}
-                None => return Err("the stream ended while catching up".into()),
+            in_flight = batch;
+            if reached >= until {
+                if let Some(batch) = in_flight.take() {
+                    stored = self.store(batch).await;
+                }
+                return Ok(stored.max(until));
             }
         }
-        Ok(applied)
     }
 
     /// Stores the writes of the events after `applied`, in order, with the
     /// checkpoint, retrying until the store takes them; the new checkpoint.
     async fn store_batch(&self, events: &[Item<'_>], applied: u64) -> u64 {
+        match self.prepare(events, applied).await {
+            Some(batch) => self.store(batch).await,
+            None => applied,
+        }
+    }
+
+    /// The writes of the events after `applied` with the checkpoint last, or
+    /// `None` when there is no such event. A reactor acts on each event here.
+    async fn prepare(&self, events: &[Item<'_>], applied: u64) -> Option<Batch> {
         let name = self.job.name();
         let metrics = &self.projector.metrics;
         let mut writes = Vec::new();
@@ -381,15 +418,22 @@ impl<S: ReadStore + Clone> Stream<S> {
                 }
             }
         }
-        let Some((sequence, time)) = last else { return applied };
+        let (sequence, time) = last?;
         let time = time.format(&Rfc3339).unwrap_or_default();
         writes.push(registry::advance(name, self.generation, self.context, sequence, &time));
-        self.write_until_stored(&writes).await;
-        metrics.applied.get_or_create(&self.labels).inc_by(count);
-        metrics.batch_size.observe(count as f64);
-        let notice = Notice { generation: self.generation.0, context: self.context, sequence };
-        progress::announce(&self.projector.log, name, &notice).await;
-        sequence
+        Some(Batch { writes, count, sequence })
+    }
+
+    /// Stores a prepared batch, retrying until the store takes it, and
+    /// announces it; the new checkpoint.
+    async fn store(&self, batch: Batch) -> u64 {
+        let metrics = &self.projector.metrics;
+        self.write_until_stored(&batch.writes).await;
+        metrics.applied.get_or_create(&self.labels).inc_by(batch.count);
+        metrics.batch_size.observe(batch.count as f64);
+        let notice = Notice { generation: self.generation.0, context: self.context, sequence: batch.sequence };
+        progress::announce(&self.projector.log, self.job.name(), &notice).await;
+        batch.sequence
     }
 
     /// Hands an event to a reactor, retrying until it is handled: the next
@@ -423,5 +467,53 @@ impl<S: ReadStore + Clone> Stream<S> {
             _ => 0.0,
         };
         metrics.lag_seconds.get_or_create(&self.labels).set(behind);
+    }
+}
+
+/// A batch of events turned into writes, the checkpoint last.
+struct Batch {
+    writes: Vec<Write>,
+    /// The events it covers.
+    count: u64,
+    /// The last of them.
+    sequence: u64,
+}
+
+/// Reads a throwaway subscription on a task of its own, up to `4 * size`
+/// deliveries ahead. A pull consumer asks the server for more only while it is
+/// polled, so read inline it would stall while each batch is stored; read
+/// ahead, the next batch arrives (and is decoded, on another core) meanwhile,
+/// and a batch holds whatever the store's last write let pile up.
+struct ReadAhead {
+    deliveries: tokio::sync::mpsc::Receiver<Result<Delivery, StoreError>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    fn start(mut tail: Subscription, size: usize) -> Self {
+        let (sender, deliveries) = tokio::sync::mpsc::channel(4 * size);
+        let reader = tokio::spawn(async move {
+            while let Some(delivery) = tail.next().await {
+                let failed = delivery.is_err();
+                if sender.send(delivery).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self { deliveries, reader }
+    }
+
+    /// The next deliveries, at least one and at most `max`, unless the
+    /// subscription ended (then none).
+    async fn next_batch(&mut self, max: usize) -> Vec<Result<Delivery, StoreError>> {
+        let mut batch = Vec::with_capacity(max);
+        self.deliveries.recv_many(&mut batch, max).await;
+        batch
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }

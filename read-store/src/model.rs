@@ -50,6 +50,17 @@ impl Collection {
         self.indexes.iter().flatten().any(|f| f == field)
     }
 
+    /// Every field some index names, each once, in the order first named.
+    pub fn fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        for field in self.indexes.iter().flatten() {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        }
+        fields
+    }
+
     /// Refuses a name or an index field outside the allowed charset.
     pub fn check(&self) -> Result<(), ReadStoreError> {
         let ok = self.name.len() <= 48

@@ -1,12 +1,19 @@
 //! The embedded backend: one SQLite file (or memory, for tests), bundled into
 //! the binary, no server. Each collection is a table `rs_<name>` of
-//! `(id TEXT PRIMARY KEY, doc TEXT)` holding the JSON, with one expression
-//! index `rs_<name>__by__<field>__...` per declared index
-//! (`json_extract(doc, '$.field')`, ..., then `id`, so a filtered, sorted page
-//! is one index range), and a side table `rs_<name>__tokens` of `(token, id)`
-//! mirroring each document's `tokens` array, so a search is index lookups
-//! rather than a scan of every array. Names never hold `__`, so these cannot
-//! collide.
+//! `(id TEXT PRIMARY KEY, doc TEXT, f_<field>...)`: the JSON, and one column
+//! per field an index names, holding the value `json_extract` would give. One
+//! index `rs_<name>__by__<field>__...` per declared index (its columns, then
+//! `id`) makes a filtered, sorted page one index range. A side table
+//! `rs_<name>__tokens` of `(token, id)` mirrors each document's `tokens`
+//! array, so a search is index lookups rather than a scan of every array.
+//! Names never hold `__`, so these cannot collide.
+//!
+//! Columns rather than indexes on `json_extract(doc, ...)`: SQLite rewrites an
+//! index whenever a column it reads is set, and every expression index reads
+//! `doc`. With columns, a write sets only the columns whose value changed, so
+//! a like or a comment (a counter) rewrites the row and no index entry. The
+//! same reason keeps the token table without an index on `id`: a write knows
+//! the stored words and deletes each by its key.
 //!
 //! rusqlite is blocking and a connection is not `Sync`, so each connection
 //! lives on a thread of its own and calls reach it through a queue, answered
@@ -61,6 +68,14 @@ type Declared = Arc<RwLock<HashMap<String, Collection>>>;
 struct State {
     conn: Connection,
     declared: Declared,
+    /// The writer's: each table's field columns, which every write fills.
+    columns: HashMap<String, Vec<String>>,
+}
+
+impl State {
+    fn new(conn: Connection, declared: Declared) -> Self {
+        Self { conn, declared, columns: HashMap::new() }
+    }
 }
 
 /// Reader threads of a file database: enough for the cores that serve
@@ -82,7 +97,7 @@ impl SqliteStore {
             let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
             conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
             conn.set_prepared_statement_cache_capacity(128);
-            let (queue, mut state) = (queue.clone(), State { conn, declared: declared.clone() });
+            let (queue, mut state) = (queue.clone(), State::new(conn, declared.clone()));
             spawn(&format!("read-store-sqlite-r{n}"), move || {
                 loop {
                     // The lock is held only to take a job, never to run one.
@@ -137,10 +152,12 @@ fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job
     // transactions of a model that is rebuilt from the log anyway.
     conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+    conn.pragma_update(None, "cache_size", -65536).map_err(unavailable)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(unavailable)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(128);
     let (jobs, queue) = mpsc::channel::<Job>();
-    let mut state = State { conn, declared };
+    let mut state = State::new(conn, declared);
     spawn("read-store-sqlite-w", move || {
         while let Ok(job) = queue.recv() {
             job(&mut state);
@@ -194,10 +211,12 @@ impl ReadStore for SqliteStore {
         let collections = collections.to_vec();
         self.write_call(move |state| {
             let tx = state.conn.transaction().map_err(unavailable)?;
+            let mut columns = Vec::new();
             for collection in &collections {
-                create(&tx, collection)?;
+                columns.push((collection.name.clone(), create(&tx, collection)?));
             }
             tx.commit().map_err(unavailable)?;
+            state.columns.extend(columns);
             let mut known = state.declared.write().map_err(|_| poisoned())?;
             for collection in collections {
                 let declared =
@@ -248,7 +267,8 @@ impl ReadStore for SqliteStore {
             let tx = state.conn.transaction().map_err(unavailable)?;
             let mut changed = 0;
             for write in &writes {
-                changed += u64::from(apply(&tx, write)?);
+                let columns = state.columns.get(&write.collection).map_or(&[][..], Vec::as_slice);
+                changed += u64::from(apply(&tx, write, columns)?);
             }
             tx.commit().map_err(unavailable)?;
             Ok(changed)
@@ -262,6 +282,7 @@ impl ReadStore for SqliteStore {
         self.write_call(move |state| {
             // Forgotten first, so no reader starts on a table about to go.
             state.declared.write().map_err(|_| poisoned())?.remove(&name);
+            state.columns.remove(&name);
             // Dropping a table drops its indexes with it.
             let sql = format!(r#"DROP TABLE IF EXISTS "rs_{name}"; DROP TABLE IF EXISTS "rs_{name}__tokens";"#);
             state.conn.execute_batch(&sql).map_err(unavailable)?;
@@ -338,7 +359,7 @@ impl ReadStore for SqliteStore {
 /// from a NULL), so those pages read two ranges, the second only when the
 /// first did not fill the page.
 fn page_sql(name: &str, query: &Query, after: Option<Position>) -> Vec<(String, Vec<SqlValue>)> {
-    let key = format!("json_extract(doc, '$.{}')", query.order.field);
+    let key = column(&query.order.field);
     let (conditions, values) = where_filter(name, &query.filter);
     let segment = |extra: Option<String>, order: &str, more: Vec<SqlValue>| {
         let mut conditions = conditions.clone();
@@ -384,12 +405,11 @@ fn page_sql(name: &str, query: &Query, after: Option<Position>) -> Vec<(String, 
 /// Runs one checked write inside the batch's transaction; whether it changed
 /// anything. Read, change and write happen on the one writer with nothing in
 /// between, which is what MongoDB's update operators give the other backend.
-fn apply(tx: &Transaction<'_>, write: &Write) -> Result<bool, ReadStoreError> {
+fn apply(tx: &Transaction<'_>, write: &Write, columns: &[String]) -> Result<bool, ReadStoreError> {
     let (name, id) = (&write.collection, &write.id);
-    let stored = match (&write.change, &write.mark) {
-        (Change::Put(_), None) | (Change::Delete, None) => None,
-        _ => read(tx, name, id)?,
-    };
+    // Marks and updates need the stored document, and its words and fields
+    // say which token rows and index entries the write must change.
+    let stored = read(tx, name, id)?;
     if let Some(mark) = &write.mark
         && !mark.admits(stored.as_ref())
     {
@@ -397,19 +417,17 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> Result<bool, ReadStoreError> {
     }
     let mut doc = match &write.change {
         Change::Delete => {
-            let removed = tx
-                .prepare_cached(&format!(r#"DELETE FROM "rs_{name}" WHERE id = ?1"#))
+            let Some(stored) = stored else { return Ok(false) };
+            tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}" WHERE id = ?1"#))
                 .and_then(|mut s| s.execute([id]))
                 .map_err(unavailable)?;
-            tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE id = ?1"#))
-                .and_then(|mut s| s.execute([id]))
-                .map_err(unavailable)?;
-            return Ok(removed > 0);
+            sync_tokens(tx, name, id, Some(&stored), None)?;
+            return Ok(true);
         }
         Change::Put(doc) => doc.clone(),
         Change::Update(updates, missing) => {
-            let mut doc = match (stored, missing) {
-                (Some(doc), _) => doc,
+            let mut doc = match (&stored, missing) {
+                (Some(doc), _) => doc.clone(),
                 (None, IfMissing::Create) => Document::new(),
                 (None, IfMissing::Skip) => return Ok(false),
             };
@@ -421,37 +439,80 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> Result<bool, ReadStoreError> {
     if let Some(mark) = &write.mark {
         doc.insert(mark.field.clone(), Value::from(mark.sequence));
     }
-    store(tx, name, id, &doc)?;
-    // Counters and sets are most updates; only a change of the words costs
-    // the side table a rewrite.
-    let words_changed = match &write.change {
-        Change::Update(updates, _) => updates.iter().any(|u| u.field() == TOKENS_FIELD),
-        _ => true,
-    };
-    if words_changed {
-        sync_tokens(tx, name, id, &doc)?;
-    }
+    save(tx, name, id, &doc, stored.as_ref(), columns)?;
+    sync_tokens(tx, name, id, stored.as_ref(), Some(&doc))?;
     Ok(true)
 }
 
-/// Creates a collection's tables and indexes unless they exist.
-fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<(), ReadStoreError> {
+/// Creates a collection's tables, field columns and indexes unless they
+/// exist, bringing a table from before field columns up to date; the table's
+/// field columns.
+fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<Vec<String>, ReadStoreError> {
     let name = &collection.name;
-    let mut sql = format!(
+    tx.execute_batch(&format!(
         r#"CREATE TABLE IF NOT EXISTS "rs_{name}" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
            CREATE TABLE IF NOT EXISTS "rs_{name}__tokens" (
                token TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (token, id)) WITHOUT ROWID;
-           CREATE INDEX IF NOT EXISTS "rs_{name}__tokens__id" ON "rs_{name}__tokens" (id);"#
-    );
+           DROP INDEX IF EXISTS "rs_{name}__tokens__id";"#
+    ))
+    .map_err(unavailable)?;
+    drop_expression_indexes(tx, name)?;
+    let mut columns = field_columns(tx, name)?;
+    for field in collection.fields() {
+        if !columns.contains(&field) {
+            // Filled as the expression indexes read the field, so a table
+            // from before columns answers the same queries.
+            tx.execute_batch(&format!(
+                r#"ALTER TABLE "rs_{name}" ADD COLUMN {column};
+                   UPDATE "rs_{name}" SET {column} = json_extract(doc, '$.{field}');"#,
+                column = column(&field)
+            ))
+            .map_err(unavailable)?;
+            columns.push(field);
+        }
+    }
     for index in &collection.indexes {
-        let columns: Vec<String> = index.iter().map(|f| format!("json_extract(doc, '$.{f}')")).collect();
-        sql.push_str(&format!(
+        let columns: Vec<String> = index.iter().map(|f| column(f)).collect();
+        tx.execute_batch(&format!(
             r#"CREATE INDEX IF NOT EXISTS "rs_{name}__by__{}" ON "rs_{name}" ({}, id);"#,
             index.join("__"),
             columns.join(", ")
-        ));
+        ))
+        .map_err(unavailable)?;
     }
-    tx.execute_batch(&sql).map_err(unavailable)
+    Ok(columns)
+}
+
+/// The column holding `field` (a checked name, so safe to quote).
+fn column(field: &str) -> String {
+    format!(r#""f_{field}""#)
+}
+
+/// The fields `rs_<name>` has a column for.
+fn field_columns(tx: &Transaction<'_>, name: &str) -> Result<Vec<String>, ReadStoreError> {
+    let mut statement = tx.prepare("SELECT name FROM pragma_table_info(?1)").map_err(unavailable)?;
+    let names = statement.query_map([format!("rs_{name}")], |row| row.get::<_, String>(0)).map_err(unavailable)?;
+    let mut fields = Vec::new();
+    for column in names {
+        if let Some(field) = column.map_err(unavailable)?.strip_prefix("f_") {
+            fields.push(field.to_owned());
+        }
+    }
+    Ok(fields)
+}
+
+/// Drops the indexes on `json_extract(doc, ...)` that tables had before field
+/// columns: queries no longer use them, and every write would still pay for
+/// them.
+fn drop_expression_indexes(tx: &Transaction<'_>, name: &str) -> Result<(), ReadStoreError> {
+    let old: Vec<String> = tx
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql LIKE '%json_extract(%'")
+        .and_then(|mut s| s.query_map([format!("rs_{name}")], |row| row.get(0))?.collect())
+        .map_err(unavailable)?;
+    for index in old {
+        tx.execute_batch(&format!(r#"DROP INDEX "{}";"#, index.replace('"', "\"\""))).map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 fn read(conn: &Connection, name: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
@@ -461,30 +522,75 @@ fn read(conn: &Connection, name: &str, id: &str) -> Result<Option<Document>, Rea
     text.as_deref().map(parse).transpose()
 }
 
-fn store(tx: &Transaction<'_>, name: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
+/// Writes `doc` and its field columns. A stored row gets only the columns
+/// whose value changed, so the indexes that read none of them stay as they
+/// are.
+fn save(
+    tx: &Transaction<'_>,
+    name: &str,
+    id: &str,
+    doc: &Document,
+    stored: Option<&Document>,
+    columns: &[String],
+) -> Result<(), ReadStoreError> {
     let text = serde_json::to_string(doc).map_err(|e| ReadStoreError::Codec(e.to_string()))?;
-    let mut statement = tx
-        .prepare_cached(&format!(
-            r#"INSERT INTO "rs_{name}" (id, doc) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"#
-        ))
-        .map_err(unavailable)?;
-    statement.execute(params![id, text]).map_err(unavailable)?;
+    let mut values = vec![SqlValue::Text(id.to_owned()), SqlValue::Text(text)];
+    let sql = match stored {
+        None => {
+            let names: Vec<String> = columns.iter().map(|f| column(f)).collect();
+            values.extend(columns.iter().map(|f| column_value(doc.get(f))));
+            let slots: Vec<String> = (1..=values.len()).map(|n| format!("?{n}")).collect();
+            let names = ["id".to_owned(), "doc".to_owned()].into_iter().chain(names).collect::<Vec<_>>();
+            format!(r#"INSERT INTO "rs_{name}" ({}) VALUES ({})"#, names.join(", "), slots.join(", "))
+        }
+        Some(stored) => {
+            let mut sets = vec!["doc = ?2".to_owned()];
+            for field in columns.iter().filter(|f| stored.get(*f) != doc.get(*f)) {
+                values.push(column_value(doc.get(field)));
+                sets.push(format!("{} = ?{}", column(field), values.len()));
+            }
+            format!(r#"UPDATE "rs_{name}" SET {} WHERE id = ?1"#, sets.join(", "))
+        }
+    };
+    let mut statement = tx.prepare_cached(&sql).map_err(unavailable)?;
+    statement.execute(params_from_iter(values)).map_err(unavailable)?;
     Ok(())
 }
 
-/// Makes the side table hold exactly the document's words.
-fn sync_tokens(tx: &Transaction<'_>, name: &str, id: &str, doc: &Document) -> Result<(), ReadStoreError> {
-    tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE id = ?1"#))
-        .and_then(|mut s| s.execute([id]))
+/// Makes the side table hold exactly the words of `new` (none when the
+/// document is gone), given the words of `stored`.
+fn sync_tokens(
+    tx: &Transaction<'_>,
+    name: &str,
+    id: &str,
+    stored: Option<&Document>,
+    new: Option<&Document>,
+) -> Result<(), ReadStoreError> {
+    let (old, new) = (words(stored), words(new));
+    if old == new {
+        return Ok(());
+    }
+    let mut delete = tx
+        .prepare_cached(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE token = ?1 AND id = ?2"#))
         .map_err(unavailable)?;
-    let Some(Value::Array(words)) = doc.get(TOKENS_FIELD) else { return Ok(()) };
+    for word in old.iter().filter(|w| !new.contains(w)) {
+        delete.execute(params![word, id]).map_err(unavailable)?;
+    }
     let mut insert = tx
         .prepare_cached(&format!(r#"INSERT OR IGNORE INTO "rs_{name}__tokens" (token, id) VALUES (?1, ?2)"#))
         .map_err(unavailable)?;
-    for word in words.iter().filter_map(Value::as_str) {
+    for word in new.iter().filter(|w| !old.contains(w)) {
         insert.execute(params![word, id]).map_err(unavailable)?;
     }
     Ok(())
+}
+
+/// A document's search words.
+fn words(doc: Option<&Document>) -> Vec<&str> {
+    match doc.and_then(|doc| doc.get(TOKENS_FIELD)) {
+        Some(Value::Array(words)) => words.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The conditions and parameters of a filter (equalities, then words).
@@ -492,7 +598,7 @@ fn where_filter(name: &str, filter: &Filter) -> (Vec<String>, Vec<SqlValue>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
     for (field, value) in &filter.equals {
-        conditions.push(format!("json_extract(doc, '$.{field}') = ?"));
+        conditions.push(format!("{} = ?", column(field)));
         values.push(sql_value(value));
     }
     if let Some(words) = filter.words.as_ref().filter(|w| !w.is_empty()) {
@@ -505,6 +611,16 @@ fn where_filter(name: &str, filter: &Filter) -> (Vec<String>, Vec<SqlValue>) {
 
 fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
+}
+
+/// A field's column value: what `json_extract` returns for it, so a table
+/// filled by either compares alike (arrays and objects as JSON text).
+fn column_value(value: Option<&Value>) -> SqlValue {
+    match value {
+        None | Some(Value::Null) => SqlValue::Null,
+        Some(value @ (Value::Array(_) | Value::Object(_))) => SqlValue::Text(value.to_string()),
+        Some(scalar) => sql_value(scalar),
+    }
 }
 
 /// A JSON scalar as `json_extract` returns it: booleans are 0 and 1.
@@ -564,8 +680,8 @@ mod tests {
             let plans = plans(&posts, &query, json!(5));
             // The first range starts at the cursor: a seek on `at`, not only `author`.
             let seek = match direction {
-                Direction::Ascending => "(<expr>=? AND <expr>>?)",
-                Direction::Descending => "(<expr>=? AND <expr><?)",
+                Direction::Ascending => "(f_author=? AND f_at>?)",
+                Direction::Descending => "(f_author=? AND f_at<?)",
             };
             assert!(plans[0].contains(&format!("USING INDEX rs_posts__by__author__at {seek}")), "{plans:?}");
             for plan in plans.iter().chain(&self::plans(&posts, &query, Value::Null)) {
@@ -582,5 +698,62 @@ mod tests {
         let plans = plans(&people, &query, json!("ana"));
         assert!(plans[0].contains("rs_people__tokens USING PRIMARY KEY"), "{plans:?}");
         assert!(!plans[0].contains("SCAN rs_people__tokens"), "{plans:?}");
+    }
+
+    #[test]
+    fn a_table_from_before_field_columns_gets_them_filled_and_its_expression_indexes_dropped() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            r#"CREATE TABLE "rs_posts" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+               CREATE TABLE "rs_posts__tokens" (token TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (token, id)) WITHOUT ROWID;
+               CREATE INDEX "rs_posts__tokens__id" ON "rs_posts__tokens" (id);
+               CREATE INDEX "rs_posts__by__author__at" ON "rs_posts" (json_extract(doc, '$.author'), json_extract(doc, '$.at'), id);
+               INSERT INTO "rs_posts" VALUES ('p1', '{"author":"ana","at":5,"live":true}');"#,
+        )
+        .unwrap();
+        let posts = Collection::new("posts").index(&["author", "at"]).index(&["live"]);
+        let tx = conn.transaction().unwrap();
+        assert_eq!(create(&tx, &posts).unwrap(), ["author", "at", "live"]);
+        tx.commit().unwrap();
+        let row: (String, i64, i64) = conn
+            .query_row(r#"SELECT f_author, f_at, f_live FROM "rs_posts" WHERE id = 'p1'"#, [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("ana".to_owned(), 5, 1));
+        let indexes: Vec<String> = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            indexes.iter().all(|sql| !sql.contains("json_extract") && !sql.contains("__tokens__id")),
+            "{indexes:?}"
+        );
+        assert!(indexes.iter().any(|sql| sql.contains(r#"("f_author", "f_at", id)"#)), "{indexes:?}");
+    }
+
+    #[test]
+    fn an_update_keeps_the_field_columns_equal_to_the_document() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let posts = Collection::new("posts").index(&["author", "state"]);
+        let tx = conn.transaction().unwrap();
+        let columns = create(&tx, &posts).unwrap();
+        let doc = |v: Value| v.as_object().unwrap().clone();
+        let before = doc(json!({"author": "ana", "state": "live", "likes": 1}));
+        save(&tx, "posts", "p1", &before, None, &columns).unwrap();
+        let liked = doc(json!({"author": "ana", "state": "live", "likes": 2}));
+        save(&tx, "posts", "p1", &liked, Some(&before), &columns).unwrap();
+        let hidden = doc(json!({"author": "ana", "state": "hidden", "likes": 2}));
+        save(&tx, "posts", "p1", &hidden, Some(&liked), &columns).unwrap();
+        let row: (String, String, String) = tx
+            .query_row(r#"SELECT doc, f_author, f_state FROM "rs_posts""#, [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(parse(&row.0).unwrap(), hidden);
+        assert_eq!((row.1.as_str(), row.2.as_str()), ("ana", "hidden"));
     }
 }
