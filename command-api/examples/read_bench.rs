@@ -41,7 +41,7 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use projectors::{Job, Progress, Projector, ProjectorMetrics, Reactor, Settings};
 use read_models::{Generation, Projection, registry};
-use read_store::{AnyStore, ReadStore, SqliteStore};
+use read_store::{AnyStore, CacheSettings, ReadStore, SqliteStore};
 use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -357,7 +357,8 @@ async fn read_side(log: &EventStore, store: AnyStore, redis_url: &str) -> ReadSi
     let running = tokio::spawn(async move {
         projector.run(&jobs, stopped).await.unwrap();
     });
-    let reads = command_api::reads::Reads { store, progress, wait: Duration::from_secs(5), feeds };
+    let reads =
+        command_api::reads::Reads::new(store, progress, CacheSettings::default(), Duration::from_secs(5), feeds);
     ReadSide { reads, stop, running }
 }
 
@@ -706,7 +707,8 @@ async fn built_api(log: &EventStore, dir: &Path, name: &str, redis_url: &str) ->
     let progress = Progress::start(log, &store, &projections, &[(feeds::NAME, feeds::CONTEXTS)]).await.unwrap();
     let feeds =
         feeds::Feeds::connect(redis_url, log.namespace().as_str(), feeds::FeedSettings::default()).await.unwrap();
-    let reads = command_api::reads::Reads { store, progress, wait: Duration::from_secs(5), feeds };
+    let reads =
+        command_api::reads::Reads::new(store, progress, CacheSettings::default(), Duration::from_secs(5), feeds);
     (api(log, reads).await, rate)
 }
 

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use events::store::Position;
 use projectors::Progress;
 use read_models::Generation;
-use read_store::AnyStore;
+use read_store::{AnyStore, CacheSettings, Cached, Docs};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -27,11 +27,15 @@ pub const AFTER: &str = "pulse-after";
 /// The header that says whether a read saw the position it asked for.
 pub const CONSISTENCY: &str = "pulse-consistency";
 
+/// The read store as queries read it: documents by id through a cache that
+/// the projections' progress notices keep true (see [`Progress::keep_fresh`]).
+pub type QueryStore = Cached<AnyStore>;
+
 /// What the query routes read from.
 #[derive(Clone)]
 pub struct Reads {
     /// The read models.
-    pub store: AnyStore,
+    pub store: QueryStore,
     /// How far each projection got.
     pub progress: Progress,
     /// The longest a query waits for a position.
@@ -41,6 +45,17 @@ pub struct Reads {
 }
 
 impl Reads {
+    /// Queries over `store`, reading the projections' documents by id
+    /// through a cache of `cache`'s size that `progress` keeps true.
+    pub fn new(store: AnyStore, progress: Progress, cache: CacheSettings, wait: Duration, feeds: feeds::Feeds) -> Self {
+        // Only projections write the collections of a generation, and their
+        // notices name what they wrote; the rest (the registry, timers) is
+        // read from the store.
+        let docs = Docs::new(cache, |collection| Generation::of(collection).is_some());
+        progress.keep_fresh(&docs);
+        Self { store: Cached::new(store, docs), progress, wait, feeds }
+    }
+
     /// The generation of `projection` that queries read.
     pub fn generation(&self, projection: &str) -> Generation {
         self.progress.generation(projection)

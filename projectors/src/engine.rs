@@ -421,7 +421,7 @@ impl<S: ReadStore + Clone> Stream<S> {
         let (sequence, time) = last?;
         let time = time.format(&Rfc3339).unwrap_or_default();
         writes.push(registry::advance(name, self.generation, self.context, sequence, &time));
-        Some(Batch { writes, count, sequence })
+        Some(Batch { writes, count, after: applied, sequence })
     }
 
     /// Stores a prepared batch, retrying until the store takes it, and
@@ -431,7 +431,13 @@ impl<S: ReadStore + Clone> Stream<S> {
         self.write_until_stored(&batch.writes).await;
         metrics.applied.get_or_create(&self.labels).inc_by(batch.count);
         metrics.batch_size.observe(batch.count as f64);
-        let notice = Notice { generation: self.generation.0, context: self.context, sequence: batch.sequence };
+        let notice = Notice {
+            generation: self.generation.0,
+            context: self.context,
+            sequence: batch.sequence,
+            after: batch.after,
+            changed: progress::changed(&batch.writes),
+        };
         progress::announce(&self.projector.log, self.job.name(), &notice).await;
         batch.sequence
     }
@@ -475,7 +481,9 @@ struct Batch {
     writes: Vec<Write>,
     /// The events it covers.
     count: u64,
-    /// The last of them.
+    /// The checkpoint before it.
+    after: u64,
+    /// The last of its events.
     sequence: u64,
 }
 

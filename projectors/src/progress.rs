@@ -3,6 +3,13 @@
 //! the process that serves queries and wakes whoever waits for a position.
 //! A missed notice is covered by the next one, and by the checkpoints read
 //! from the store when a waiter starts.
+//!
+//! A notice also names the documents its batch wrote, so the caches of
+//! documents this process reads through ([`Progress::keep_fresh`]) drop them
+//! before anyone is woken: a query that waited for a position never reads a
+//! document older than it. A notice that does not follow the last one heard
+//! of its stream (one was lost, or came out of order), or that wrote too many
+//! documents to name, empties the caches instead.
 
 use crate::live::{self, Live};
 use events::EventStore;
@@ -10,10 +17,10 @@ use events::catalog::Context;
 use events::store::Position;
 use futures::StreamExt;
 use read_models::{Generation, registry};
-use read_store::ReadStore;
+use read_store::{Docs, ReadStore};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -26,6 +33,32 @@ pub struct Notice {
     pub context: Context,
     /// The last sequence applied.
     pub sequence: u64,
+    /// The checkpoint before the batch: the `sequence` of the notice before.
+    #[serde(default)]
+    pub after: u64,
+    /// The documents the batch wrote, (collection, id), when they are at most
+    /// [`MAX_NAMED`]; `None` means any document of the projection may have
+    /// changed.
+    #[serde(default)]
+    pub changed: Option<Vec<(String, String)>>,
+}
+
+/// The most documents a notice names; a larger batch names none.
+pub const MAX_NAMED: usize = 1024;
+
+/// The documents `writes` change, each once, or `None` past [`MAX_NAMED`].
+pub fn changed(writes: &[read_store::Write]) -> Option<Vec<(String, String)>> {
+    let mut named: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for write in writes {
+        if seen.insert((write.collection.as_str(), write.id.as_str())) {
+            if named.len() == MAX_NAMED {
+                return None;
+            }
+            named.push((write.collection.clone(), write.id.clone()));
+        }
+    }
+    Some(named)
 }
 
 /// The subject of a projection's notices.
@@ -49,6 +82,15 @@ type Key = (&'static str, Context);
 pub struct Progress {
     positions: Arc<HashMap<Key, watch::Sender<u64>>>,
     live: watch::Receiver<Live>,
+    caches: Arc<Mutex<Caches>>,
+}
+
+/// The caches kept fresh, and the last sequence heard per stream of each
+/// live projection, to tell when a notice was missed.
+#[derive(Default)]
+struct Caches {
+    docs: Vec<Docs>,
+    heard: HashMap<Key, u64>,
 }
 
 impl Progress {
@@ -71,7 +113,7 @@ impl Progress {
                 positions.insert((name, context), watch::channel(0).0);
             }
         }
-        let progress = Self { positions: Arc::new(positions), live: live.clone() };
+        let progress = Self { positions: Arc::new(positions), live: live.clone(), caches: Arc::default() };
         progress.reseed(store).await?;
         let pattern = format!("{}.progress.*", log.namespace().as_str());
         let mut notices = log.client().subscribe(pattern).await.map_err(|e| e.to_string())?;
@@ -96,6 +138,12 @@ impl Progress {
         Ok(progress)
     }
 
+    /// Keeps `docs` true to the read store: what each notice names is dropped
+    /// from it before the notice wakes anyone.
+    pub fn keep_fresh(&self, docs: &Docs) {
+        self.caches().docs.push(docs.clone());
+    }
+
     /// The generation of `projection` that queries read.
     pub fn generation(&self, projection: &str) -> Generation {
         self.live.borrow().get(projection).copied().unwrap_or(Generation::FIRST)
@@ -109,11 +157,37 @@ impl Progress {
         let Some(&(name, _)) = known else { return };
         // A rebuild's generation announces too; only the live one answers queries.
         if Generation(notice.generation) == self.generation(name) {
+            self.forget(name, &notice);
             self.advance(name, notice.context, notice.sequence);
         }
     }
 
+    /// Drops from the caches what the notice's batch wrote, or everything
+    /// when the notice cannot say (it names nothing, or one was missed).
+    fn forget(&self, name: &'static str, notice: &Notice) {
+        let mut caches = self.caches();
+        let before = caches.heard.insert((name, notice.context), notice.sequence);
+        let named = notice.changed.as_ref().filter(|_| before == Some(notice.after));
+        for docs in &caches.docs {
+            match named {
+                Some(changed) => docs.forget(changed.iter().map(|(c, id)| (c.as_str(), id.as_str()))),
+                None => docs.clear(),
+            }
+        }
+    }
+
+    fn caches(&self) -> MutexGuard<'_, Caches> {
+        self.caches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn reseed<S: ReadStore>(&self, store: &S) -> Result<(), String> {
+        // Another generation may answer now, from other collections: start
+        // the caches and the sequences heard afresh.
+        {
+            let mut caches = self.caches();
+            caches.heard.clear();
+            caches.docs.iter().for_each(Docs::clear);
+        }
         for (&(name, context), position) in self.positions.iter() {
             let generation = self.generation(name);
             let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;

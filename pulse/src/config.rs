@@ -121,6 +121,12 @@ pub struct CommandApiArgs {
     /// Longest a query waits for the projections to reach the position it passed (`Pulse-After`), in milliseconds.
     #[arg(long, env = "PULSE_READ_WAIT_MS", default_value_t = 2_000)]
     pub read_wait_ms: u64,
+    /// The most read-model documents the API keeps decoded in memory (0: none).
+    #[arg(long, env = "PULSE_READ_CACHE_DOCS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub read_cache_docs: u64,
+    /// How long a cached document is served, in milliseconds: how stale it can be if a progress notice is lost.
+    #[arg(long, env = "PULSE_READ_CACHE_TTL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub read_cache_ttl_ms: u64,
 }
 
 /// Settings of the projectors.
@@ -402,6 +408,14 @@ impl CommandApiArgs {
     /// How long a query waits for a position it passed.
     pub fn read_wait(&self) -> Duration {
         Duration::from_millis(self.read_wait_ms)
+    }
+
+    /// The cache of documents the queries read by id.
+    pub fn read_cache(&self) -> read_store::CacheSettings {
+        read_store::CacheSettings {
+            capacity: usize::try_from(self.read_cache_docs).unwrap_or(usize::MAX),
+            ttl: Duration::from_millis(self.read_cache_ttl_ms),
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn command_api(
         .map_err(anyhow::Error::msg)
         .context("reading the projections' progress")?;
     let feeds = config.feeds().await?;
-    let reads = command_api::reads::Reads { store: reads, progress, wait: args.read_wait(), feeds };
+    let reads = command_api::reads::Reads::new(reads, progress, args.read_cache(), args.read_wait(), feeds);
     let app = command_api::App::with_reads(store, api_config, ops::Metrics::new("command-api"), reads)?;
     let listener = bind("command API", &args.command_api_addr).await?;
     command_api::serve(listener, app, stopped(stop)).await?;

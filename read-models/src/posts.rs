@@ -39,6 +39,7 @@ use read_store::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
@@ -455,8 +456,8 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
     /// Several posts at once, in the order of `ids`, leaving out those that
     /// do not exist or that `audience` does not see; at most a page's worth.
     pub async fn many(&self, ids: &[String], audience: Audience) -> Result<Vec<Post>, ReadStoreError> {
-        let docs = self.store.get_many(&self.generation.collection(POSTS), ids).await?;
-        let found = ids.iter().zip(docs).filter_map(|(id, doc)| doc.map(|doc| Found { id: id.clone(), doc }));
+        let docs = self.store.get_many_shared(&self.generation.collection(POSTS), ids).await?;
+        let found = ids.iter().zip(docs).filter_map(|(id, doc)| Some((id.clone(), doc?)));
         self.assemble(found.collect(), audience).await
     }
 
@@ -469,18 +470,23 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
     ) -> Result<PostPage, ReadStoreError> {
         let query = Query::new(filter, "seq", Direction::Descending).limit(limit).after(cursor);
         let page = self.store.find(&self.generation.collection(POSTS), &query).await?;
-        Ok(PostPage { items: self.assemble(page.items, audience).await?, next: page.next })
+        let found = page.items.into_iter().map(|f| (f.id, Arc::new(f.doc))).collect();
+        Ok(PostPage { items: self.assemble(found, audience).await?, next: page.next })
     }
 
     /// The posts `audience` sees among `found`, each with its author, whose
     /// profiles are read in one call.
-    async fn assemble(&self, found: Vec<Found>, audience: Audience) -> Result<Vec<Post>, ReadStoreError> {
-        let visible: Vec<(Found, State)> = found
+    async fn assemble(
+        &self,
+        found: Vec<(String, Arc<Document>)>,
+        audience: Audience,
+    ) -> Result<Vec<Post>, ReadStoreError> {
+        let visible: Vec<((String, Arc<Document>), State)> = found
             .into_iter()
-            .filter_map(|f| audience.sees(&text(&f.doc, "state").unwrap_or_default()).map(|state| (f, state)))
+            .filter_map(|f| audience.sees(&text(&f.1, "state").unwrap_or_default()).map(|state| (f, state)))
             .collect();
         let mut authors: Vec<String> =
-            visible.iter().map(|(f, _)| text(&f.doc, "author").unwrap_or_default()).collect();
+            visible.iter().map(|((_, doc), _)| text(doc, "author").unwrap_or_default()).collect();
         authors.sort();
         authors.dedup();
         let profiles = self.profiles.profiles(&authors).await?;
@@ -488,15 +494,15 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
             authors.iter().map(String::as_str).zip(profiles).filter_map(|(a, p)| p.map(|p| (a, p))).collect();
         Ok(visible
             .into_iter()
-            .map(|(f, state)| {
-                let user = text(&f.doc, "author").unwrap_or_default();
+            .map(|((id, doc), state)| {
+                let user = text(&doc, "author").unwrap_or_default();
                 let profile = known.get(user.as_str());
                 let author = Author {
                     handle: profile.map(|p| p.handle.clone()),
                     display_name: profile.map(|p| p.display_name.clone()),
                     user,
                 };
-                post_from(&f.id, &f.doc, state, author)
+                post_from(&id, &doc, state, author)
             })
             .collect())
     }

@@ -324,7 +324,7 @@ impl<'a, S: ReadStore> ProfileQueries<'a, S> {
     /// The profiles of several users at once, in their order (`None` for one
     /// never registered); at most a page's worth.
     pub async fn profiles(&self, users: &[String]) -> Result<Vec<Option<Profile>>, ReadStoreError> {
-        let docs = self.store.get_many(&self.generation.collection(USERS), users).await?;
+        let docs = self.store.get_many_shared(&self.generation.collection(USERS), users).await?;
         Ok(users.iter().zip(docs).map(|(user, doc)| doc.and_then(|doc| profile(user, &doc))).collect())
     }
 

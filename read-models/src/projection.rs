@@ -53,6 +53,14 @@ impl Generation {
         format!("{plain}_g{}", self.0)
     }
 
+    /// The generation a store collection name belongs to, when it is one of
+    /// [`Generation::collection`]'s: the collections only projections write.
+    pub fn of(collection: &str) -> Option<Self> {
+        let (plain, number) = collection.rsplit_once("_g")?;
+        let digits = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+        (!plain.is_empty() && digits).then(|| number.parse().ok().map(Self)).flatten()
+    }
+
     /// The next one.
     pub fn next(self) -> Self {
         Self(self.0 + 1)
@@ -111,4 +119,18 @@ pub async fn snapshot<S: ReadStore>(
         }
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Generation;
+
+    #[test]
+    fn a_collection_name_tells_its_generation_and_other_names_none() {
+        assert_eq!(Generation::of(&Generation(12).collection("posts")), Some(Generation(12)));
+        assert_eq!(Generation::of(&Generation::SCRATCH.collection("missed_messages")), Some(Generation(0)));
+        for other in ["checkpoints", "projections", "missed_messages", "_g1", "posts_g", "posts_gx1", "posts_g-1"] {
+            assert_eq!(Generation::of(other), None, "{other}");
+        }
+    }
 }

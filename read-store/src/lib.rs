@@ -9,7 +9,9 @@
 //! each guarded by a [`Mark`] so a replayed event applies once, dropping a
 //! collection, indexed equality queries in a stable order with opaque
 //! cursors, counts, word search), their
-//! checks ([`model`]), cursors ([`cursor`]) and search words ([`tokens()`]).
+//! checks ([`model`]), cursors ([`cursor`]) and search words ([`tokens()`]);
+//! a cache of documents by id in front of any backend ([`cache`]), for the
+//! process serving queries.
 //! Never touches: events, NATS, HTTP, the shape of any read model.
 //!
 //! Search does not use text indexes (the MongoDB server the tests run against
@@ -21,6 +23,7 @@
 //! `conformance`), each a pub async fn a backend's tests call on a fresh store.
 
 pub mod any;
+pub mod cache;
 pub mod cursor;
 pub mod model;
 pub mod mongo;
@@ -31,6 +34,7 @@ pub mod tokens;
 pub mod conformance;
 
 pub use any::AnyStore;
+pub use cache::{CacheSettings, Cached, Docs};
 pub use model::{
     Change, Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Mark, Order, Page, Query,
     TOKENS_FIELD, Update, Write,
@@ -40,6 +44,7 @@ pub use sqlite::SqliteStore;
 pub use tokens::{prefix_tokens, substring_matches, substring_query, substring_tokens, tokens};
 
 use std::future::Future;
+use std::sync::Arc;
 
 /// Failures of the read-model store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +98,20 @@ pub trait ReadStore: Send + Sync + 'static {
         collection: &str,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<Option<Document>>, ReadStoreError>> + Send;
+
+    /// [`ReadStore::get_many`], the documents shared rather than owned: a
+    /// cache ([`Cached`]) hands out what it keeps without copying it, which
+    /// is what a page of many documents spends most on otherwise.
+    fn get_many_shared(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<Arc<Document>>>, ReadStoreError>> + Send {
+        async move {
+            let docs = self.get_many(collection, ids).await?;
+            Ok(docs.into_iter().map(|doc| doc.map(Arc::new)).collect())
+        }
+    }
 
     /// Applies the writes in order, each atomically; how many changed
     /// something (a write its mark held back, a [`IfMissing::Skip`] update of

@@ -3,7 +3,7 @@
 //! (writes on the writer, reads on the read-only connections beside it), plus
 //! what only a file-backed store can show.
 
-use read_store::{Collection, Filter, ReadStore, SqliteStore};
+use read_store::{CacheSettings, Cached, Collection, Docs, Filter, ReadStore, SqliteStore};
 use serde_json::json;
 
 #[allow(clippy::unwrap_used)] // a test helper: no store, no test
@@ -57,4 +57,63 @@ async fn concurrent_readers_of_a_file_store_see_every_write_that_returned_before
             assert_eq!(doc.unwrap().unwrap()["n"], json!(round));
         }
     }
+}
+
+/// The cache in front of a store behaves as a store: writes through it
+/// forget what they wrote.
+mod cached {
+    use read_store::{CacheSettings, Cached, Docs, SqliteStore};
+
+    #[allow(clippy::unwrap_used)] // a test helper: no store, no test
+    async fn fresh() -> Cached<SqliteStore> {
+        Cached::new(SqliteStore::in_memory().unwrap(), Docs::new(CacheSettings::default(), |_| true))
+    }
+
+    read_store::conformance_tests!(fresh());
+}
+
+/// A cache over `store` of the `people` collection, entries living `ttl`.
+fn cached(store: &SqliteStore, ttl: std::time::Duration) -> Cached<SqliteStore> {
+    let settings = CacheSettings { capacity: 100, ttl };
+    Cached::new(store.clone(), Docs::new(settings, |collection| collection == "people"))
+}
+
+#[tokio::test]
+async fn a_cached_document_changed_behind_the_cache_is_read_anew_once_forgotten() {
+    let store = fresh().await;
+    store.ensure(&[Collection::new("people")]).await.unwrap();
+    let cache = cached(&store, std::time::Duration::from_secs(60));
+    let ana = |city: &str| json!({"name": "Ana", "city": city}).as_object().cloned().unwrap();
+    store.put("people", "ana", &ana("Lisboa")).await.unwrap();
+    assert_eq!(cache.get("people", "ana").await.unwrap(), Some(ana("Lisboa")));
+
+    // Written behind the cache, as a projector in another process writes.
+    store.put("people", "ana", &ana("Porto")).await.unwrap();
+    assert_eq!(cache.get("people", "ana").await.unwrap(), Some(ana("Lisboa")), "served from the cache");
+    cache.docs().forget([("people", "ana")]);
+    assert_eq!(cache.get("people", "ana").await.unwrap(), Some(ana("Porto")));
+
+    store.put("people", "ana", &ana("Faro")).await.unwrap();
+    cache.docs().clear();
+    let many = cache.get_many("people", &["bo".to_owned(), "ana".to_owned()]).await.unwrap();
+    assert_eq!(many, vec![None, Some(ana("Faro"))]);
+}
+
+#[tokio::test]
+async fn a_cached_document_expires_and_other_collections_are_never_cached() {
+    let store = fresh().await;
+    store.ensure(&[Collection::new("people"), Collection::new("places")]).await.unwrap();
+    let cache = cached(&store, std::time::Duration::from_millis(50));
+    let named = |name: &str| json!({ "name": name }).as_object().cloned().unwrap();
+    store.put("people", "ana", &named("Ana")).await.unwrap();
+    store.put("places", "lx", &named("Lisboa")).await.unwrap();
+    cache.get("people", "ana").await.unwrap();
+    cache.get("places", "lx").await.unwrap();
+    assert_eq!(cache.docs().len(), 1, "only people are kept");
+
+    store.put("places", "lx", &named("Lisbon")).await.unwrap();
+    assert_eq!(cache.get("places", "lx").await.unwrap(), Some(named("Lisbon")));
+    store.put("people", "ana", &named("Ana Maria")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+    assert_eq!(cache.get("people", "ana").await.unwrap(), Some(named("Ana Maria")), "expired, read anew");
 }

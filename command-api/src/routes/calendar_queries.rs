@@ -6,12 +6,12 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Identity, PathId};
+use crate::reads::QueryStore;
 use crate::reads::{AfterParam, DEFAULT_LIMIT, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::State;
 use events::ids::{EventId, UserId};
 use read_models::calendar::{AnswerPage, CalendarEvent, CalendarQueries, EventPage};
-use read_store::AnyStore;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -23,7 +23,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(upcoming)).routes(routes!(event)).routes(routes!(rsvps))
 }
 
-fn queries(app: &App) -> Result<CalendarQueries<'_, AnyStore>, ApiError> {
+fn queries(app: &App) -> Result<CalendarQueries<'_, QueryStore>, ApiError> {
     let reads = app.reads()?;
     Ok(CalendarQueries::new(&reads.store, reads.generation(CALENDAR)))
 }

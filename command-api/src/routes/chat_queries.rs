@@ -6,12 +6,12 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Identity, PathId};
+use crate::reads::QueryStore;
 use crate::reads::{AfterParam, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::State;
 use events::ids::ConversationId;
 use read_models::chat::{ChatQueries, ConversationPage, MessagePage};
-use read_store::AnyStore;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 const CHAT: &str = "chat";
@@ -20,7 +20,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(conversations)).routes(routes!(messages))
 }
 
-fn queries(app: &App) -> Result<ChatQueries<'_, AnyStore>, ApiError> {
+fn queries(app: &App) -> Result<ChatQueries<'_, QueryStore>, ApiError> {
     let reads = app.reads()?;
     Ok(ChatQueries::new(&reads.store, reads.generation(CHAT)))
 }

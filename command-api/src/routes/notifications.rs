@@ -5,6 +5,7 @@ use super::{Accepted, CommandResponses};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Body, Caller, Identity, LinkHolder, LinkParams, PathId};
+use crate::reads::QueryStore;
 use crate::reads::{AfterParam, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::State;
@@ -20,7 +21,6 @@ use events::Aggregate;
 use events::catalog::notifications::{Mutable, NotificationKind, Preferences};
 use events::ids::{ConversationId, NotificationId, PostId};
 use read_models::inbox::{InboxQueries, NotificationPage, UnreadCount};
-use read_store::AnyStore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -40,7 +40,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
         .routes(routes!(add_subscription, remove_subscription))
 }
 
-fn queries(app: &App) -> Result<InboxQueries<'_, AnyStore>, ApiError> {
+fn queries(app: &App) -> Result<InboxQueries<'_, QueryStore>, ApiError> {
     let reads = app.reads()?;
     Ok(InboxQueries::new(&reads.store, reads.generation(INBOX)))
 }

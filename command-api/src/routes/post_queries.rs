@@ -13,13 +13,13 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Caller, Identity, PathId};
+use crate::reads::QueryStore;
 use crate::reads::{AfterParam, DEFAULT_LIMIT, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use events::ids::{PostId, UserId};
 use read_models::posts::{Audience, CommentPage, Post, PostPage, PostQueries, Search};
-use read_store::AnyStore;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,7 +37,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
         .routes(routes!(search_posts))
 }
 
-fn queries(app: &App) -> Result<PostQueries<'_, AnyStore>, ApiError> {
+fn queries(app: &App) -> Result<PostQueries<'_, QueryStore>, ApiError> {
     let reads = app.reads()?;
     Ok(PostQueries::new(&reads.store, reads.generation("posts"), reads.generation("profiles")))
 }

@@ -5,12 +5,12 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Identity, PathId};
+use crate::reads::QueryStore;
 use crate::reads::{AfterParam, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::{Query, State};
 use events::ids::UserId;
 use read_models::profiles::{Profile, ProfileQueries, RelatedPage, Side};
-use read_store::AnyStore;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -26,7 +26,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
         .routes(routes!(blocks))
 }
 
-fn queries(app: &App) -> Result<ProfileQueries<'_, AnyStore>, ApiError> {
+fn queries(app: &App) -> Result<ProfileQueries<'_, QueryStore>, ApiError> {
     let reads = app.reads()?;
     Ok(ProfileQueries::new(&reads.store, reads.generation(PROFILES)))
 }

@@ -4,12 +4,12 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::Identity;
+use crate::reads::QueryStore;
 use crate::reads::{AfterParam, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use read_models::profiles::{MAX_SUGGESTIONS, ProfileQueries, SearchError, Suggestions, UserPage};
-use read_store::AnyStore;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,7 +23,7 @@ pub(super) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(search_users)).routes(routes!(suggestions))
 }
 
-fn queries(app: &App) -> Result<ProfileQueries<'_, AnyStore>, ApiError> {
+fn queries(app: &App) -> Result<ProfileQueries<'_, QueryStore>, ApiError> {
     let reads = app.reads()?;
     Ok(ProfileQueries::new(&reads.store, reads.generation(PROFILES)))
 }

@@ -145,6 +145,36 @@ async fn unfollowing_blocking_deleting_and_hiding_take_posts_out_of_the_feed() {
 }
 
 #[tokio::test]
+async fn a_feed_read_again_after_each_change_shows_it_though_its_posts_and_authors_are_cached() {
+    let api = api().await;
+    let (id, _) = post(&api, "ana", "before").await;
+    let followed = follow(&api, "bea", "ana").await;
+    let page = |position: String| {
+        let api = &api;
+        async move {
+            let page = api.get("/feed", "bea", Some(&position)).await;
+            assert_eq!(page.status, 200, "{:?}", page.body);
+            assert_eq!(page.headers.get("pulse-consistency").map(|v| v.to_str().unwrap()), Some("caught-up"));
+            page.body["items"][0].clone()
+        }
+    };
+    assert_eq!(page(followed).await["stats"]["likes"], 0);
+
+    let liked = api.call(Method::PUT, &format!("/posts/{id}/like"), Some("cy"), None).await;
+    liked.accepted();
+    assert_eq!(page(liked.position()).await["stats"]["likes"], 1, "the like reached the cached post");
+
+    let edited = api.call(Method::PATCH, &format!("/posts/{id}"), Some("ana"), Some(json!({ "text": "after" }))).await;
+    edited.accepted();
+    assert_eq!(page(edited.position()).await["text"], "after");
+
+    let renamed = json!({ "display_name": "Ana Renamed" });
+    let renamed = api.call(Method::PATCH, "/users/me/profile", Some("ana"), Some(renamed)).await;
+    renamed.accepted();
+    assert_eq!(page(renamed.position()).await["author"]["display_name"], "Ana Renamed", "the cached author too");
+}
+
+#[tokio::test]
 async fn a_feed_lost_when_redis_is_flushed_is_rebuilt_on_first_read() {
     let redis = testkit::redis::PrivateRedis::start();
     let side = ReadSide { redis_url: redis.url.clone(), ..Default::default() };

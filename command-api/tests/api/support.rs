@@ -84,6 +84,9 @@ pub struct ReadSide {
     pub redis_url: String,
     /// How feeds are kept.
     pub feeds: feeds::FeedSettings,
+    /// The cache of documents queries read by id: on, as `pulse` runs it, so
+    /// every query test also proves the notices keep it true.
+    pub cache: read_store::CacheSettings,
 }
 
 impl Default for ReadSide {
@@ -92,6 +95,7 @@ impl Default for ReadSide {
             wait: std::time::Duration::from_secs(10),
             redis_url: testkit::redis::redis_url(),
             feeds: feeds::FeedSettings::default(),
+            cache: read_store::CacheSettings::default(),
         }
     }
 }
@@ -136,7 +140,7 @@ async fn read_side(log: &TestLog, side: &ReadSide) -> command_api::reads::Reads 
         let (_running, stop) = tokio::sync::watch::channel(false);
         projector.run(&jobs, stop).await
     });
-    command_api::reads::Reads { store, progress, wait: side.wait, feeds }
+    command_api::reads::Reads::new(store, progress, side.cache, side.wait, feeds)
 }
 
 pub fn now() -> u64 {
