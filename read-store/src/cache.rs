@@ -192,11 +192,6 @@ impl<S> Cached<S> {
     pub fn docs(&self) -> &Docs {
         &self.docs
     }
-
-    /// The store behind it.
-    pub fn store(&self) -> &S {
-        &self.store
-    }
 }
 
 impl<S: ReadStore> ReadStore for Cached<S> {
@@ -205,6 +200,9 @@ impl<S: ReadStore> ReadStore for Cached<S> {
     }
 
     async fn get(&self, collection: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
+        if !self.docs.admits(collection) {
+            return self.store.get(collection, id).await;
+        }
         let mut found = self.get_many(collection, &[id.to_owned()]).await?;
         Ok(found.pop().flatten())
     }
