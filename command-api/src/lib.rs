@@ -107,6 +107,9 @@ impl App {
             "Aggregate loads, by whether the cache held the state",
             counters.loads.clone(),
         );
+        if let Some(reads) = &reads {
+            metrics.register_collector(reads::CacheMetrics(reads.store.docs().clone()));
+        }
         let inner = Inner {
             keys: JwtKeys::new(&config.jwt),
             moderators: config.moderators.iter().cloned().collect(),

@@ -17,6 +17,10 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use events::store::Position;
 use projectors::Progress;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use read_models::Generation;
 use read_store::{AnyStore, CacheSettings, Cached, Docs};
 use serde::Deserialize;
@@ -170,5 +174,31 @@ impl<T: IntoResponse> IntoResponse for Read<T> {
         };
         response.headers_mut().insert(CONSISTENCY, HeaderValue::from_static(value));
         response
+    }
+}
+
+/// The read cache's counts on `/metrics`, read at each scrape.
+pub struct CacheMetrics(pub Docs);
+
+impl std::fmt::Debug for CacheMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CacheMetrics").field(&self.0.stats()).finish()
+    }
+}
+
+impl Collector for CacheMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.stats();
+        let counters = [
+            ("read_cache_hits", "Read-model documents served from the command API's cache", stats.hits),
+            ("read_cache_misses", "Read-model documents the command API read from the store", stats.misses),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        let kept = ConstGauge::new(i64::try_from(stats.kept).unwrap_or(i64::MAX));
+        let help = "Read-model documents the command API's cache holds";
+        kept.encode(encoder.encode_descriptor("read_cache_documents", help, None, kept.metric_type())?)
     }
 }

@@ -68,6 +68,13 @@ impl Metrics {
         }
     }
 
+    /// Registers metrics read at each scrape from state kept elsewhere.
+    pub fn register_collector(&self, collector: impl prometheus_client::collector::Collector) {
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register_collector(Box::new(collector));
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -182,7 +182,8 @@ impl Progress {
 
     async fn reseed<S: ReadStore>(&self, store: &S) -> Result<(), String> {
         // Another generation may answer now, from other collections: start
-        // the caches and the sequences heard afresh.
+        // the caches afresh, and expect each stream's next notice to follow
+        // the checkpoint read here.
         {
             let mut caches = self.caches();
             caches.heard.clear();
@@ -191,6 +192,7 @@ impl Progress {
         for (&(name, context), position) in self.positions.iter() {
             let generation = self.generation(name);
             let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
+            self.caches().heard.insert((name, context), at.sequence);
             position.send_replace(at.sequence);
         }
         Ok(())

@@ -39,6 +39,17 @@ impl Default for CacheSettings {
     }
 }
 
+/// What a cache did, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Documents served from the cache.
+    pub hits: u64,
+    /// Documents asked for that had to be read from the store.
+    pub misses: u64,
+    /// Documents kept now.
+    pub kept: usize,
+}
+
 /// The cached documents, shared by every clone; cheap to clone.
 #[derive(Clone)]
 pub struct Docs(Arc<Inner>);
@@ -47,6 +58,8 @@ struct Inner {
     kept: Mutex<Kept>,
     /// Moves on every forget and clear.
     epoch: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
     settings: CacheSettings,
     admits: Box<dyn Fn(&str) -> bool + Send + Sync>,
 }
@@ -99,6 +112,8 @@ impl Docs {
         Self(Arc::new(Inner {
             kept: Mutex::new(Kept::default()),
             epoch: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
             settings,
             admits: Box::new(admits),
         }))
@@ -129,6 +144,15 @@ impl Docs {
     /// Whether no document is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Documents served from the cache and read from the store, since start.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.0.hits.load(Ordering::Relaxed),
+            misses: self.0.misses.load(Ordering::Relaxed),
+            kept: self.len(),
+        }
     }
 
     fn admits(&self, collection: &str) -> bool {
@@ -224,6 +248,9 @@ impl<S: ReadStore> ReadStore for Cached<S> {
         let mut found = self.docs.lookup(collection, ids);
         let missing: Vec<String> =
             ids.iter().zip(&found).filter(|(_, doc)| doc.is_none()).map(|(id, _)| id.clone()).collect();
+        let hits = ids.len() - missing.len();
+        self.docs.0.hits.fetch_add(hits as u64, Ordering::Relaxed);
+        self.docs.0.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
         if missing.is_empty() {
             return Ok(found);
         }

@@ -34,7 +34,7 @@ pub mod tokens;
 pub mod conformance;
 
 pub use any::AnyStore;
-pub use cache::{CacheSettings, Cached, Docs};
+pub use cache::{CacheSettings, CacheStats, Cached, Docs};
 pub use model::{
     Change, Collection, Direction, Document, Filter, Found, IfMissing, MAX_PAGE_SIZE, Mark, Order, Page, Query,
     TOKENS_FIELD, Update, Write,

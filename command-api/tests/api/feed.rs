@@ -172,6 +172,17 @@ async fn a_feed_read_again_after_each_change_shows_it_though_its_posts_and_autho
     let renamed = api.call(Method::PATCH, "/users/me/profile", Some("ana"), Some(renamed)).await;
     renamed.accepted();
     assert_eq!(page(renamed.position()).await["author"]["display_name"], "Ana Renamed", "the cached author too");
+
+    // Read once more with nothing changed: from the cache.
+    page(renamed.position()).await;
+    let metrics = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap();
+    let count = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(count("pulse_read_cache_hits_total") >= 2, "the post and its author: {metrics}");
+    assert!(count("pulse_read_cache_misses_total") >= 1, "{metrics}");
+    assert!(count("pulse_read_cache_documents") >= 1, "{metrics}");
 }
 
 #[tokio::test]
