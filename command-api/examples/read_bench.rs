@@ -7,8 +7,9 @@
 //! 2. **projection lag**: under `POST /api/v1/posts` at about half the API's
 //!    measured maximum, the time from a sampled command's 202 until the posts
 //!    projection's progress notices reach its `position`. Goal: p99 < 50 ms.
-//! 3. **`GET /api/v1/feed` at 64 connections** against a trivial axum route.
-//!    Goal: at least 0.4 of its throughput.
+//! 3. **`GET /api/v1/feed` at 64 connections** against a trivial axum route
+//!    (goal: at least 0.4 of its throughput), and, for reference, against a
+//!    route answering one stored feed page.
 //! 4. **growth**: the feed of a user following 5,000 accounts against one
 //!    following 10 (goal: p99 at most 2x), and `GET /api/v1/users/{id}` with a
 //!    million events in the log against an empty log (goal: p99 at most 1.2x).
@@ -581,8 +582,9 @@ async fn feed_bench(
     let reader_tokens: Vec<String> = readers.iter().map(|r| bench::token(keys, r.as_str())).collect();
     let (big_token, small_token) = (bench::token(keys, big.as_str()), bench::token(keys, small.as_str()));
     let client = reqwest::Client::new();
+    let mut stored_page = Bytes::new();
     for token in reader_tokens.iter().chain([&big_token, &small_token]) {
-        let page: serde_json::Value = client
+        let body = client
             .get(&feed)
             .bearer_auth(token)
             .send()
@@ -590,10 +592,12 @@ async fn feed_bench(
             .unwrap()
             .error_for_status()
             .unwrap()
-            .json()
+            .bytes()
             .await
             .unwrap();
+        let page: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(page["items"].as_array().map(Vec::len), Some(20), "a full first page: {page}");
+        stored_page = body;
     }
 
     let trivial = serve(axum::Router::new().route("/", get(|| async { "ok" }))).await;
@@ -630,6 +634,35 @@ async fn feed_bench(
         goal: format!("thr ratio {:.2} >= 0.4", medians.throughput),
         holds: medians.throughput >= 0.4,
     });
+
+    // Not a goal: a reference for how much of the gap is the page's size. The
+    // same bytes as a real page, from a route that does nothing else.
+    let page_bytes = stored_page.len();
+    let stored = serve(axum::Router::new().route(
+        "/",
+        get(move || {
+            let body = stored_page.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    ))
+    .await;
+    let stored = Target::one(reqwest::Method::GET, format!("{stored}/"), None, Bytes::new());
+    let mut pairs = Vec::new();
+    for _ in 0..FEED_PAIRS {
+        pairs.push((
+            http_load(FEED_CLIENTS, FEED_REQUESTS, stored.clone()).await,
+            http_load(FEED_CLIENTS, FEED_REQUESTS, feeds.clone()).await,
+        ));
+    }
+    println!("\nthe same against an axum GET answering a stored feed page ({page_bytes} bytes), for reference:");
+    let comparison = Comparison {
+        base: "axum GET of a stored page",
+        measured: "GET /api/v1/feed",
+        min_throughput: None,
+        max_p50: None,
+        max_p99: None,
+    };
+    report("in-process clients", &comparison, pairs).unwrap();
 
     let one = |token: &str| Target::one(reqwest::Method::GET, feed.clone(), Some(token.to_owned()), Bytes::new());
     let (few, many) = (one(&small_token), one(&big_token));
