@@ -232,6 +232,9 @@ impl<S: ReadStore> ReadStore for Cached<S> {
     }
 
     async fn get_many(&self, collection: &str, ids: &[String]) -> Result<Vec<Option<Document>>, ReadStoreError> {
+        if !self.docs.admits(collection) {
+            return self.store.get_many(collection, ids).await;
+        }
         let shared = self.get_many_shared(collection, ids).await?;
         Ok(shared.into_iter().map(|doc| doc.map(Arc::unwrap_or_clone)).collect())
     }

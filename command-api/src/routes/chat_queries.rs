@@ -6,8 +6,7 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Identity, PathId};
-use crate::reads::QueryStore;
-use crate::reads::{AfterParam, Paging, Read, ReadAfter};
+use crate::reads::{AfterParam, Paging, QueryStore, Read, ReadAfter};
 use axum::Json;
 use axum::extract::State;
 use events::ids::ConversationId;

@@ -13,8 +13,7 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::{Caller, Identity, PathId};
-use crate::reads::QueryStore;
-use crate::reads::{AfterParam, DEFAULT_LIMIT, Paging, Read, ReadAfter};
+use crate::reads::{AfterParam, DEFAULT_LIMIT, Paging, QueryStore, Read, ReadAfter};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -4,8 +4,7 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::Identity;
-use crate::reads::QueryStore;
-use crate::reads::{AfterParam, Paging, Read, ReadAfter};
+use crate::reads::{AfterParam, Paging, QueryStore, Read, ReadAfter};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
