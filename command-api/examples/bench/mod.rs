@@ -10,6 +10,8 @@ use axum::Router;
 use bytes::Bytes;
 use events::Namespace;
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -98,24 +100,55 @@ impl Target {
     }
 }
 
-/// An HTTP run: `total` requests over `workers` keep-alive connections; a
-/// request succeeds on a 2xx.
+/// An HTTP run: `total` requests over `workers` connections, one each, kept
+/// alive for the whole run; a request succeeds on a 2xx whose body was read to
+/// its end. A connection of its own per worker rather than a pooled client: a
+/// pool that has not yet taken back the connection of a large response opens
+/// another, which would charge the server a connection per request now and
+/// then, and charge it more the larger its responses.
 pub async fn http_load(workers: usize, total: usize, target: Target) -> Run {
-    let clients: Arc<Vec<reqwest::Client>> =
-        Arc::new((0..workers).map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap()).collect());
-    let target = Arc::new(target);
+    let mut connections = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let url: hyper::Uri = target.urls[w % target.urls.len()].parse().unwrap();
+        connections.push(tokio::sync::Mutex::new(connect(&url).await));
+    }
+    let (connections, target) = (Arc::new(connections), Arc::new(target));
     load(workers, total, move |w, i| {
-        let url = target.urls[w % target.urls.len()].as_str();
-        let mut request = clients[w].request(target.method.clone(), url).header("content-type", "application/json");
-        if !target.tokens.is_empty() {
-            request = request.bearer_auth(&target.tokens[w % target.tokens.len()]);
+        let (connections, target) = (connections.clone(), target.clone());
+        async move {
+            let url: hyper::Uri = target.urls[w % target.urls.len()].parse().unwrap();
+            let mut request = hyper::Request::builder()
+                .method(target.method.clone())
+                .uri(url.path_and_query().map_or("/", |p| p.as_str()))
+                .header("host", url.authority().unwrap().as_str())
+                .header("content-type", "application/json");
+            if !target.tokens.is_empty() {
+                request = request.header("authorization", format!("Bearer {}", target.tokens[w % target.tokens.len()]));
+            }
+            let body = match target.method {
+                reqwest::Method::GET => Bytes::new(),
+                _ => target.bodies[i % target.bodies.len()].clone(),
+            };
+            let request = request.body(Full::new(body)).unwrap();
+            let mut connection = connections[w].lock().await;
+            if connection.ready().await.is_err() {
+                return false;
+            }
+            let Ok(response) = connection.send_request(request).await else { return false };
+            let ok = response.status().is_success();
+            response.into_body().collect().await.is_ok() && ok
         }
-        if target.method != reqwest::Method::GET {
-            request = request.body(target.bodies[i % target.bodies.len()].clone());
-        }
-        async move { request.send().await.map(|r| r.status().is_success()).unwrap_or(false) }
     })
     .await
+}
+
+/// A keep-alive HTTP/1.1 connection to the server of `url`.
+async fn connect(url: &hyper::Uri) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(url.authority().unwrap().as_str()).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    sender
 }
 
 /// Serves `router` on a free loopback port; returns its base URL.
