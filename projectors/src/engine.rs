@@ -55,7 +55,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { batch: 256, catch_up_batch: 4096, ack_wait: Duration::from_secs(30) }
+        Self { batch: 256, catch_up_batch: 16_384, ack_wait: Duration::from_secs(30) }
     }
 }
 
@@ -421,7 +421,7 @@ impl<S: ReadStore + Clone> Stream<S> {
         let (sequence, time) = last?;
         let time = time.format(&Rfc3339).unwrap_or_default();
         writes.push(registry::advance(name, self.generation, self.context, sequence, &time));
-        Some(Batch { writes, count, after: applied, sequence })
+        Some(Batch { writes: writes.into(), count, after: applied, sequence })
     }
 
     /// Stores a prepared batch, retrying until the store takes it, and
@@ -455,9 +455,9 @@ impl<S: ReadStore + Clone> Stream<S> {
         }
     }
 
-    async fn write_until_stored(&self, writes: &[Write]) {
+    async fn write_until_stored(&self, writes: &Arc<[Write]>) {
         let mut pause = RETRY;
-        while let Err(e) = self.projector.store.write(writes).await {
+        while let Err(e) = self.projector.store.write_shared(writes.clone()).await {
             tracing::warn!(error = %e, projection = self.job.name(), "read store write failed; retrying");
             self.projector.metrics.store_retries.get_or_create(&self.labels).inc();
             tokio::time::sleep(pause).await;
@@ -478,7 +478,8 @@ impl<S: ReadStore + Clone> Stream<S> {
 
 /// A batch of events turned into writes, the checkpoint last.
 struct Batch {
-    writes: Vec<Write>,
+    /// Shared with the store, which may apply them on a thread of its own.
+    writes: Arc<[Write]>,
     /// The events it covers.
     count: u64,
     /// The checkpoint before it.
@@ -487,7 +488,7 @@ struct Batch {
     sequence: u64,
 }
 
-/// Reads a throwaway subscription on a task of its own, up to `4 * size`
+/// Reads a throwaway subscription on a task of its own, up to `2 * size`
 /// deliveries ahead. A pull consumer asks the server for more only while it is
 /// polled, so read inline it would stall while each batch is stored; read
 /// ahead, the next batch arrives (and is decoded, on another core) meanwhile,
@@ -499,7 +500,7 @@ struct ReadAhead {
 
 impl ReadAhead {
     fn start(mut tail: Subscription, size: usize) -> Self {
-        let (sender, deliveries) = tokio::sync::mpsc::channel(4 * size);
+        let (sender, deliveries) = tokio::sync::mpsc::channel(2 * size);
         let reader = tokio::spawn(async move {
             while let Some(delivery) = tail.next().await {
                 let failed = delivery.is_err();

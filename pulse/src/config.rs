@@ -139,7 +139,7 @@ pub struct ProjectorArgs {
     #[arg(long, env = "PULSE_PROJECTOR_BATCH", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub projector_batch: u64,
     /// The most events a projector stores in one batch while it catches up (rebuild, verify, backlog).
-    #[arg(long, env = "PULSE_PROJECTOR_CATCH_UP_BATCH", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, env = "PULSE_PROJECTOR_CATCH_UP_BATCH", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub projector_catch_up_batch: u64,
 }
 
@@ -148,7 +148,7 @@ impl ProjectorArgs {
     pub fn settings(&self) -> projectors::Settings {
         projectors::Settings {
             batch: usize::try_from(self.projector_batch).unwrap_or(256),
-            catch_up_batch: usize::try_from(self.projector_catch_up_batch).unwrap_or(4096),
+            catch_up_batch: usize::try_from(self.projector_catch_up_batch).unwrap_or(16_384),
             ..projectors::Settings::default()
         }
     }

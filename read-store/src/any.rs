@@ -4,6 +4,7 @@
 
 use crate::model::{Collection, Document, Filter, Page, Query, Write};
 use crate::{MongoStore, ReadStore, ReadStoreError, SqliteStore};
+use std::sync::Arc;
 
 /// One of the backends.
 #[derive(Debug, Clone)]
@@ -52,6 +53,13 @@ impl ReadStore for AnyStore {
         match self {
             Self::Sqlite(s) => s.write(writes).await,
             Self::Mongo(s) => s.write(writes).await,
+        }
+    }
+
+    async fn write_shared(&self, writes: Arc<[Write]>) -> Result<u64, ReadStoreError> {
+        match self {
+            Self::Sqlite(s) => s.write_shared(writes).await,
+            Self::Mongo(s) => s.write_shared(writes).await,
         }
     }
 

@@ -273,6 +273,12 @@ impl<S: ReadStore> ReadStore for Cached<S> {
         written
     }
 
+    async fn write_shared(&self, writes: Arc<[Write]>) -> Result<u64, ReadStoreError> {
+        let written = self.store.write_shared(writes.clone()).await;
+        self.docs.forget(writes.iter().map(|w| (w.collection.as_str(), w.id.as_str())));
+        written
+    }
+
     async fn drop_collection(&self, collection: &str) -> Result<(), ReadStoreError> {
         let dropped = self.store.drop_collection(collection).await;
         self.docs.clear();

@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             search_is_case_and_accent_insensitive_and_needs_every_word,
             search_finds_the_start_of_a_word_in_documents_that_store_prefixes,
             search_follows_the_words_a_document_has_now,
+            search_matches_stored_words_exactly_whatever_they_hold,
             search_combines_with_filters_order_and_counts,
             ensure_is_idempotent,
             undeclared_collections_and_unindexed_fields_are_refused,
@@ -421,6 +422,32 @@ pub async fn search_follows_the_words_a_document_has_now<S: ReadStore>(store: S)
     assert_eq!(search(&store, "lima").await, ["ana"]);
     store.delete(PEOPLE, "ana").await.unwrap();
     assert_eq!(search(&store, "ana").await, Vec::<String>::new());
+}
+
+/// The store compares words as stored, whatever they hold (spaces,
+/// punctuation, accents, nothing): a word finds the documents holding that
+/// exact word, never one holding a part of it or a word it is a part of.
+pub async fn search_matches_stored_words_exactly_whatever_they_hold<S: ReadStore>(store: S) {
+    ready(&store).await;
+    let words = ["a b", "#rust", "naïve", "", "\"q\"", "AND"];
+    store.put(PEOPLE, "odd", &doc(json!({"name": "odd", "tokens": words}))).await.unwrap();
+    store.put(PEOPLE, "plain", &doc(json!({"name": "plain", "tokens": ["a", "b", "rust", "naive"]}))).await.unwrap();
+    let found = |words: &[&str]| {
+        let words = Some(words.iter().map(|w| (*w).to_owned()).collect());
+        all_ids(&store, PEOPLE, Query::new(Filter { words, ..Filter::all() }, "name", Direction::Ascending))
+    };
+    for word in words {
+        assert_eq!(found(&[word]).await, ["odd"], "{word:?}");
+    }
+    assert_eq!(found(&words).await, ["odd"]);
+    for word in ["a", "rust", "naive"] {
+        assert_eq!(found(&[word]).await, ["plain"], "{word:?}");
+    }
+    for word in ["a b c", "and", "q", "#"] {
+        assert_eq!(found(&[word]).await, Vec::<String>::new(), "{word:?}");
+    }
+    store.delete(PEOPLE, "odd").await.unwrap();
+    assert_eq!(found(&["#rust"]).await, Vec::<String>::new());
 }
 
 /// A search is one more condition: it pages, sorts and counts like any filter.

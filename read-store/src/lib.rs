@@ -120,6 +120,14 @@ pub trait ReadStore: Send + Sync + 'static {
     /// writes applied, which [`Mark`]s make safe to run again.
     fn write(&self, writes: &[Write]) -> impl Future<Output = Result<u64, ReadStoreError>> + Send;
 
+    /// [`ReadStore::write`] of writes the caller shares rather than lends: a
+    /// backend that applies them on another thread takes them as they are,
+    /// where a borrowed batch would be copied first, and a projector's batch
+    /// of thousands of writes is not cheap to copy.
+    fn write_shared(&self, writes: Arc<[Write]>) -> impl Future<Output = Result<u64, ReadStoreError>> + Send {
+        async move { self.write(&writes).await }
+    }
+
     /// Removes a collection with its documents and indexes, and forgets its
     /// declaration; nothing happens when it does not exist.
     fn drop_collection(&self, collection: &str) -> impl Future<Output = Result<(), ReadStoreError>> + Send;

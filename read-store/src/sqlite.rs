@@ -3,17 +3,25 @@
 //! `(id TEXT PRIMARY KEY, doc TEXT, f_<field>...)`: the JSON, and one column
 //! per field an index names, holding the value `json_extract` would give. One
 //! index `rs_<name>__by__<field>__...` per declared index (its columns, then
-//! `id`) makes a filtered, sorted page one index range. A side table
-//! `rs_<name>__tokens` of `(token, id)` mirrors each document's `tokens`
-//! array, so a search is index lookups rather than a scan of every array.
-//! Names never hold `__`, so these cannot collide.
+//! `id`) makes a filtered, sorted page one index range. A full-text table
+//! `rs_<name>__words` (FTS5, contentless) holds each document's `tokens`
+//! array under the row's rowid, so a search is index lookups rather than a
+//! scan of every array. Names never hold `__`, so these cannot collide.
 //!
 //! Columns rather than indexes on `json_extract(doc, ...)`: SQLite rewrites an
 //! index whenever a column it reads is set, and every expression index reads
 //! `doc`. With columns, a write sets only the columns whose value changed, so
-//! a like or a comment (a counter) rewrites the row and no index entry. The
-//! same reason keeps the token table without an index on `id`: a write knows
-//! the stored words and deletes each by its key.
+//! a like or a comment (a counter) rewrites the row and no index entry.
+//!
+//! FTS5 rather than a table of `(token, id)` rows: a post of twenty words was
+//! twenty inserts scattered over that table's pages, a fifth of a rebuild's
+//! time, where FTS5 gathers a transaction's words in memory and writes them
+//! as one segment at commit. FTS5 only indexes, never interprets: each word
+//! is stored and searched as `x` and its bytes in hex ([`fts_word`]), one
+//! token to any tokenizer, so a word matches itself and nothing else, exactly
+//! as MongoDB compares array elements. The words are tied to rows by rowid,
+//! which a `VACUUM` may renumber: the store never vacuums, and an operator
+//! who wants the space back rebuilds the model instead.
 //!
 //! rusqlite is blocking and a connection is not `Sync`, so each connection
 //! lives on a thread of its own and calls reach it through a queue, answered
@@ -153,7 +161,10 @@ fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job
     conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
     conn.pragma_update(None, "cache_size", -65536).map_err(unavailable)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(unavailable)?;
+    // A checkpoint copies each page the WAL holds once, however often it was
+    // written since the last: 128 MB between checkpoints (32768 pages) lets a
+    // catch-up's hot pages be written many times for one copy.
+    conn.pragma_update(None, "wal_autocheckpoint", 32_768).map_err(unavailable)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(128);
     let (jobs, queue) = mpsc::channel::<Job>();
@@ -255,18 +266,21 @@ impl ReadStore for SqliteStore {
     }
 
     async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
+        self.write_shared(writes.into()).await
+    }
+
+    async fn write_shared(&self, writes: Arc<[Write]>) -> Result<u64, ReadStoreError> {
         writes.iter().try_for_each(Write::check)?;
-        let writes = writes.to_vec();
         self.write_call(move |state| {
             // One transaction for the whole batch: SQLite gives atomicity for
             // free, and one commit (one fsync) instead of one per write is
             // most of a projection's speed.
-            for write in &writes {
+            for write in writes.iter() {
                 state.declared(&write.collection, |_| Ok(()))?;
             }
             let tx = state.conn.transaction().map_err(unavailable)?;
             let mut changed = 0;
-            for write in &writes {
+            for write in writes.iter() {
                 let columns = state.columns.get(&write.collection).map_or(&[][..], Vec::as_slice);
                 changed += u64::from(apply(&tx, write, columns)?);
             }
@@ -284,7 +298,10 @@ impl ReadStore for SqliteStore {
             state.declared.write().map_err(|_| poisoned())?.remove(&name);
             state.columns.remove(&name);
             // Dropping a table drops its indexes with it.
-            let sql = format!(r#"DROP TABLE IF EXISTS "rs_{name}"; DROP TABLE IF EXISTS "rs_{name}__tokens";"#);
+            let sql = format!(
+                r#"DROP TABLE IF EXISTS "rs_{name}"; DROP TABLE IF EXISTS "rs_{name}__words";
+                   DROP TABLE IF EXISTS "rs_{name}__tokens";"#
+            );
             state.conn.execute_batch(&sql).map_err(unavailable)?;
             Ok(())
         })
@@ -409,7 +426,10 @@ fn apply(tx: &Transaction<'_>, write: &Write, columns: &[String]) -> Result<bool
     let (name, id) = (&write.collection, &write.id);
     // Marks and updates need the stored document, and its words and fields
     // say which token rows and index entries the write must change.
-    let stored = read(tx, name, id)?;
+    let (rowid, stored) = match read_row(tx, name, id)? {
+        Some((rowid, doc)) => (Some(rowid), Some(doc)),
+        None => (None, None),
+    };
     if let Some(mark) = &write.mark
         && !mark.admits(stored.as_ref())
     {
@@ -417,11 +437,11 @@ fn apply(tx: &Transaction<'_>, write: &Write, columns: &[String]) -> Result<bool
     }
     let mut doc = match &write.change {
         Change::Delete => {
-            let Some(stored) = stored else { return Ok(false) };
+            let (Some(rowid), Some(stored)) = (rowid, stored) else { return Ok(false) };
             tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}" WHERE id = ?1"#))
                 .and_then(|mut s| s.execute([id]))
                 .map_err(unavailable)?;
-            sync_tokens(tx, name, id, Some(&stored), None)?;
+            sync_words(tx, name, rowid, Some(&stored), None)?;
             return Ok(true);
         }
         Change::Put(doc) => doc.clone(),
@@ -440,7 +460,8 @@ fn apply(tx: &Transaction<'_>, write: &Write, columns: &[String]) -> Result<bool
         doc.insert(mark.field.clone(), Value::from(mark.sequence));
     }
     save(tx, name, id, &doc, stored.as_ref(), columns)?;
-    sync_tokens(tx, name, id, stored.as_ref(), Some(&doc))?;
+    let rowid = rowid.unwrap_or_else(|| tx.last_insert_rowid());
+    sync_words(tx, name, rowid, stored.as_ref(), Some(&doc))?;
     Ok(true)
 }
 
@@ -450,12 +471,10 @@ fn apply(tx: &Transaction<'_>, write: &Write, columns: &[String]) -> Result<bool
 fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<Vec<String>, ReadStoreError> {
     let name = &collection.name;
     tx.execute_batch(&format!(
-        r#"CREATE TABLE IF NOT EXISTS "rs_{name}" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
-           CREATE TABLE IF NOT EXISTS "rs_{name}__tokens" (
-               token TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (token, id)) WITHOUT ROWID;
-           DROP INDEX IF EXISTS "rs_{name}__tokens__id";"#
+        r#"CREATE TABLE IF NOT EXISTS "rs_{name}" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);"#
     ))
     .map_err(unavailable)?;
+    create_words(tx, name)?;
     drop_expression_indexes(tx, name)?;
     let mut columns = field_columns(tx, name)?;
     for field in collection.fields() {
@@ -481,6 +500,38 @@ fn create(tx: &Transaction<'_>, collection: &Collection) -> Result<Vec<String>, 
         .map_err(unavailable)?;
     }
     Ok(columns)
+}
+
+/// Creates the words table unless it exists, filled from the documents when
+/// the collection kept its words in a table of `(token, id)` rows before,
+/// which it then drops.
+fn create_words(tx: &Transaction<'_>, name: &str) -> Result<(), ReadStoreError> {
+    let exists = |table: String| -> Result<bool, ReadStoreError> {
+        tx.query_row("SELECT count(*) FROM sqlite_master WHERE name = ?1", [table], |row| row.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(unavailable)
+    };
+    if exists(format!("rs_{name}__words"))? {
+        return Ok(());
+    }
+    // detail=none: a search asks which rows hold a word, never where in them.
+    tx.execute_batch(&format!(
+        r#"CREATE VIRTUAL TABLE "rs_{name}__words" USING fts5(
+               words, content='', contentless_delete=1, detail=none, tokenize='ascii');"#
+    ))
+    .map_err(unavailable)?;
+    if exists(format!("rs_{name}__tokens"))? {
+        // The same spelling as `fts_word`: hex() gives the UTF-8 bytes.
+        tx.execute_batch(&format!(
+            r#"INSERT INTO "rs_{name}__words" (rowid, words)
+                   SELECT r.rowid, group_concat('x' || hex(w.value), ' ')
+                   FROM "rs_{name}" r, json_each(r.doc, '$.{TOKENS_FIELD}') w
+                   WHERE w.type = 'text' GROUP BY r.rowid;
+               DROP TABLE "rs_{name}__tokens";"#
+        ))
+        .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// The column holding `field` (a checked name, so safe to quote).
@@ -513,6 +564,15 @@ fn drop_expression_indexes(tx: &Transaction<'_>, name: &str) -> Result<(), ReadS
         tx.execute_batch(&format!(r#"DROP INDEX "{}";"#, index.replace('"', "\"\""))).map_err(unavailable)?;
     }
     Ok(())
+}
+
+/// The stored document and its rowid, which ties it to its words.
+fn read_row(conn: &Connection, name: &str, id: &str) -> Result<Option<(i64, Document)>, ReadStoreError> {
+    let mut statement =
+        conn.prepare_cached(&format!(r#"SELECT rowid, doc FROM "rs_{name}" WHERE id = ?1"#)).map_err(unavailable)?;
+    let row: Option<(i64, String)> =
+        statement.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))).optional().map_err(unavailable)?;
+    row.map(|(rowid, text)| Ok((rowid, parse(&text)?))).transpose()
 }
 
 fn read(conn: &Connection, name: &str, id: &str) -> Result<Option<Document>, ReadStoreError> {
@@ -557,12 +617,12 @@ fn save(
     Ok(())
 }
 
-/// Makes the side table hold exactly the words of `new` (none when the
-/// document is gone), given the words of `stored`.
-fn sync_tokens(
+/// Makes the words table hold exactly the words of `new` (none when the
+/// document is gone) for the row, given the words of `stored`.
+fn sync_words(
     tx: &Transaction<'_>,
     name: &str,
-    id: &str,
+    rowid: i64,
     stored: Option<&Document>,
     new: Option<&Document>,
 ) -> Result<(), ReadStoreError> {
@@ -570,19 +630,38 @@ fn sync_tokens(
     if old == new {
         return Ok(());
     }
-    let mut delete = tx
-        .prepare_cached(&format!(r#"DELETE FROM "rs_{name}__tokens" WHERE token = ?1 AND id = ?2"#))
-        .map_err(unavailable)?;
-    for word in old.iter().filter(|w| !new.contains(w)) {
-        delete.execute(params![word, id]).map_err(unavailable)?;
+    if !old.is_empty() {
+        tx.prepare_cached(&format!(r#"DELETE FROM "rs_{name}__words" WHERE rowid = ?1"#))
+            .and_then(|mut s| s.execute([rowid]))
+            .map_err(unavailable)?;
     }
-    let mut insert = tx
-        .prepare_cached(&format!(r#"INSERT OR IGNORE INTO "rs_{name}__tokens" (token, id) VALUES (?1, ?2)"#))
-        .map_err(unavailable)?;
-    for word in new.iter().filter(|w| !old.contains(w)) {
-        insert.execute(params![word, id]).map_err(unavailable)?;
+    if !new.is_empty() {
+        let words: Vec<String> = new.iter().map(|word| fts_word(word)).collect();
+        tx.prepare_cached(&format!(r#"INSERT INTO "rs_{name}__words" (rowid, words) VALUES (?1, ?2)"#))
+            .and_then(|mut s| s.execute(params![rowid, words.join(" ")]))
+            .map_err(unavailable)?;
     }
     Ok(())
+}
+
+/// How a word is spelled to FTS5: `x` and the hex of its UTF-8 bytes, so every
+/// word, the empty one and ones with spaces or punctuation included, is one
+/// token that equals only itself.
+fn fts_word(word: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut spelled = String::with_capacity(1 + 2 * word.len());
+    spelled.push('x');
+    for byte in word.bytes() {
+        spelled.push(char::from(HEX[usize::from(byte >> 4)]));
+        spelled.push(char::from(HEX[usize::from(byte & 0xF)]));
+    }
+    spelled
+}
+
+/// An FTS5 query for rows holding every one of `words`.
+fn fts_query(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|word| format!("\"{}\"", fts_word(word))).collect();
+    quoted.join(" AND ")
 }
 
 /// A document's search words.
@@ -602,9 +681,8 @@ fn where_filter(name: &str, filter: &Filter) -> (Vec<String>, Vec<SqlValue>) {
         values.push(sql_value(value));
     }
     if let Some(words) = filter.words.as_ref().filter(|w| !w.is_empty()) {
-        let each = format!(r#"SELECT id FROM "rs_{name}__tokens" WHERE token = ?"#);
-        conditions.push(format!("id IN ({})", vec![each; words.len()].join(" INTERSECT ")));
-        values.extend(words.iter().map(|w| SqlValue::Text(w.clone())));
+        conditions.push(format!(r#"rowid IN (SELECT rowid FROM "rs_{name}__words" WHERE "rs_{name}__words" MATCH ?)"#));
+        values.push(SqlValue::Text(fts_query(words)));
     }
     (conditions, values)
 }
@@ -692,29 +770,69 @@ mod tests {
     }
 
     #[test]
-    fn a_search_looks_words_up_in_the_token_index() {
+    fn a_search_looks_words_up_in_the_full_text_index() {
         let people = Collection::new("people").index(&["name"]);
         let query = Query::new(Filter::all().search("ana sousa"), "name", Direction::Ascending);
         let plans = plans(&people, &query, json!("ana"));
-        assert!(plans[0].contains("rs_people__tokens USING PRIMARY KEY"), "{plans:?}");
-        assert!(!plans[0].contains("SCAN rs_people__tokens"), "{plans:?}");
+        // The rows a word names, each by its rowid: no walk over the table.
+        assert!(plans[0].contains("SCAN rs_people__words VIRTUAL TABLE INDEX"), "{plans:?}");
+        assert!(plans[0].contains("SEARCH rs_people USING INTEGER PRIMARY KEY (rowid=?)"), "{plans:?}");
+        assert!(!plans[0].contains("SCAN rs_people "), "{plans:?}");
     }
 
     #[test]
-    fn a_table_from_before_field_columns_gets_them_filled_and_its_expression_indexes_dropped() {
+    fn every_word_is_one_full_text_token_that_matches_only_itself() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        create_words(&tx, "t").unwrap();
+        let stored = ["", "a b", "a", "#rust", "naïve", "x41", "\"q\"", "AND", "*"];
+        let words: Vec<String> = stored.iter().map(|w| fts_word(w)).collect();
+        tx.execute(r#"INSERT INTO "rs_t__words" (rowid, words) VALUES (1, ?1)"#, [words.join(" ")]).unwrap();
+        let found = |words: &[&str]| -> i64 {
+            let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+            tx.query_row(r#"SELECT count(*) FROM "rs_t__words" WHERE "rs_t__words" MATCH ?1"#, [fts_query(&words)], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        for word in stored {
+            assert_eq!(found(&[word]), 1, "{word:?}");
+        }
+        assert_eq!(found(&stored), 1);
+        for other in ["b", "A", "rust", "naive", "A B", "x", "\"", "and"] {
+            assert_eq!(found(&[other]), 0, "{other:?}");
+            assert_eq!(found(&["a", other]), 0, "a and {other:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_from_before_field_columns_and_full_text_gets_both_filled_and_its_old_indexes_dropped() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            r#"CREATE TABLE "rs_posts" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
+            r##"CREATE TABLE "rs_posts" (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL);
                CREATE TABLE "rs_posts__tokens" (token TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (token, id)) WITHOUT ROWID;
                CREATE INDEX "rs_posts__tokens__id" ON "rs_posts__tokens" (id);
                CREATE INDEX "rs_posts__by__author__at" ON "rs_posts" (json_extract(doc, '$.author'), json_extract(doc, '$.at'), id);
-               INSERT INTO "rs_posts" VALUES ('p1', '{"author":"ana","at":5,"live":true}');"#,
+               INSERT INTO "rs_posts" VALUES ('p1', '{"author":"ana","at":5,"live":true,"tokens":["olá","#rust"]}');
+               INSERT INTO "rs_posts" VALUES ('p2', '{"author":"bo","at":6,"live":true}');
+               INSERT INTO "rs_posts__tokens" VALUES ('olá', 'p1'), ('#rust', 'p1');"##,
         )
         .unwrap();
         let posts = Collection::new("posts").index(&["author", "at"]).index(&["live"]);
         let tx = conn.transaction().unwrap();
         assert_eq!(create(&tx, &posts).unwrap(), ["author", "at", "live"]);
         tx.commit().unwrap();
+        let found: Vec<String> = conn
+            .prepare(r#"SELECT id FROM "rs_posts" WHERE rowid IN (SELECT rowid FROM "rs_posts__words" WHERE "rs_posts__words" MATCH ?1)"#)
+            .unwrap()
+            .query_map([fts_query(&["olá".into(), "#rust".into()])], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(found, ["p1"]);
+        let old_tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'rs_posts__tokens'", [], |r| r.get(0)).unwrap();
+        assert_eq!(old_tables, 0);
         let row: (String, i64, i64) = conn
             .query_row(r#"SELECT f_author, f_at, f_live FROM "rs_posts" WHERE id = 'p1'"#, [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
