@@ -6,22 +6,25 @@
 use crate::{FeedError, Feeds, Models, member};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use read_models::posts::{Audience, Post};
+use read_models::posts::Audience;
 use read_models::profiles::Side;
+use read_models::rendered::{PostJson, Rendered};
 use read_store::{ReadStore, ReadStoreError};
 
-/// One page of a home feed: posts, newest first.
-pub type FeedPage = read_models::Page<Post>;
+/// One page of a home feed: posts, newest first, as JSON.
+pub type FeedPage = read_models::Page<PostJson>;
 
 /// A feed entry: where the post is in the log, and which post.
 type Entry = (u64, String);
 
 impl Feeds {
     /// One page of `user`'s feed after `cursor`, building the feed first if
-    /// it was never built (or Redis lost it).
+    /// it was never built (or Redis lost it); posts rendered before are taken
+    /// from `rendered`.
     pub async fn page<S: ReadStore>(
         &self,
         models: &Models<'_, S>,
+        rendered: &Rendered,
         user: &str,
         limit: u32,
         cursor: Option<&str>,
@@ -44,7 +47,7 @@ impl Feeds {
         let ids: Vec<String> =
             entries.iter().map(|(_, m)| m.rsplit(':').next().unwrap_or_default().to_owned()).collect();
         // Deleted or hidden since it was fanned out: left out.
-        let items = models.posts.many(&ids, Audience::Public).await?;
+        let items = models.posts.many_rendered(&ids, Audience::Public, rendered).await?;
         Ok(FeedPage { items, next })
     }
 

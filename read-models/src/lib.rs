@@ -6,7 +6,8 @@
 //! [`inbox`]) with the typed
 //! queries over what it wrote, and the naming of its collections by
 //! generation ([`Generation`]), so a rebuild can fill new collections beside
-//! the live ones, and the [`registry`] of live generations and checkpoints.
+//! the live ones, and the [`registry`] of live generations and checkpoints;
+//! posts kept as rendered JSON for the process serving pages ([`rendered`]).
 //! Never touches: NATS, HTTP, consumers, checkpoints (the `projectors` crate
 //! runs projections; the command API serves the queries).
 //!
@@ -22,6 +23,7 @@ pub mod posts;
 pub mod profiles;
 pub mod projection;
 pub mod registry;
+pub mod rendered;
 
 pub use projection::{Event, Generation, Projection, mark_field, snapshot};
 

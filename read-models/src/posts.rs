@@ -32,6 +32,7 @@
 
 use crate::profiles::{Profile, ProfileQueries};
 use crate::projection::{Event, Generation, Projection};
+use crate::rendered::{PostJson, Rendered};
 use events::catalog::content::{CommentAdded, ContentEvent, ContentRef, PostBody};
 use events::catalog::{Context, DomainEvent};
 use read_store::{
@@ -39,6 +40,7 @@ use read_store::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -461,6 +463,36 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
         self.assemble(found.collect(), audience).await
     }
 
+    /// [`PostQueries::many`] as JSON, each post taken from `rendered` when it
+    /// was rendered from the same document by the same author name, and kept
+    /// there otherwise.
+    pub async fn many_rendered(
+        &self,
+        ids: &[String],
+        audience: Audience,
+        rendered: &Rendered,
+    ) -> Result<Vec<PostJson>, ReadStoreError> {
+        let docs = self.store.get_many_shared(&self.generation.collection(POSTS), ids).await?;
+        let found = ids.iter().zip(docs).filter_map(|(id, doc)| Some((id.clone(), doc?)));
+        let visible = visible(found.collect(), audience);
+        let authors = self.authors(&visible).await?;
+        let mut posts = Vec::with_capacity(visible.len());
+        for ((id, doc), state) in visible {
+            let author = author_of(&authors, &doc);
+            let json = match rendered.lookup(&id, &doc, &author) {
+                Some(json) => json,
+                None => {
+                    let json = PostJson::of(&post_from(&id, &doc, state, author.clone()))
+                        .map_err(|e| ReadStoreError::Codec(e.to_string()))?;
+                    rendered.keep(&id, &doc, author, json.clone());
+                    json
+                }
+            };
+            posts.push(json);
+        }
+        Ok(posts)
+    }
+
     async fn posts(
         &self,
         filter: Filter,
@@ -481,30 +513,23 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
         found: Vec<(String, Arc<Document>)>,
         audience: Audience,
     ) -> Result<Vec<Post>, ReadStoreError> {
-        let visible: Vec<((String, Arc<Document>), State)> = found
-            .into_iter()
-            .filter_map(|f| audience.sees(&text(&f.1, "state").unwrap_or_default()).map(|state| (f, state)))
-            .collect();
-        let mut authors: Vec<String> =
-            visible.iter().map(|((_, doc), _)| text(doc, "author").unwrap_or_default()).collect();
-        authors.sort();
-        authors.dedup();
-        let profiles = self.profiles.profiles(&authors).await?;
-        let known: std::collections::HashMap<&str, Profile> =
-            authors.iter().map(String::as_str).zip(profiles).filter_map(|(a, p)| p.map(|p| (a, p))).collect();
+        let visible = visible(found, audience);
+        let authors = self.authors(&visible).await?;
         Ok(visible
             .into_iter()
-            .map(|((id, doc), state)| {
-                let user = text(&doc, "author").unwrap_or_default();
-                let profile = known.get(user.as_str());
-                let author = Author {
-                    handle: profile.map(|p| p.handle.clone()),
-                    display_name: profile.map(|p| p.display_name.clone()),
-                    user,
-                };
-                post_from(&id, &doc, state, author)
-            })
+            .map(|((id, doc), state)| post_from(&id, &doc, state, author_of(&authors, &doc)))
             .collect())
+    }
+
+    /// The authors of these posts, by user id, whose profiles are read in one
+    /// call; a user without a profile is missing.
+    async fn authors(&self, posts: &[Visible]) -> Result<HashMap<String, Profile>, ReadStoreError> {
+        let mut users: Vec<String> =
+            posts.iter().map(|((_, doc), _)| text(doc, "author").unwrap_or_default()).collect();
+        users.sort();
+        users.dedup();
+        let profiles = self.profiles.profiles(&users).await?;
+        Ok(users.into_iter().zip(profiles).filter_map(|(user, profile)| Some((user, profile?))).collect())
     }
 
     async fn post_of(&self, id: &str, doc: &Document, state: State) -> Result<Post, ReadStoreError> {
@@ -533,6 +558,24 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
             user,
         })
     }
+}
+
+/// A post document `audience` sees, with its id and the state it is shown in.
+type Visible = ((String, Arc<Document>), State);
+
+/// The documents among `found` that `audience` sees.
+fn visible(found: Vec<(String, Arc<Document>)>, audience: Audience) -> Vec<Visible> {
+    found
+        .into_iter()
+        .filter_map(|f| audience.sees(&text(&f.1, "state").unwrap_or_default()).map(|state| (f, state)))
+        .collect()
+}
+
+/// Who wrote `doc`, named from their profile among `profiles` when it is there.
+fn author_of(profiles: &HashMap<String, Profile>, doc: &Document) -> Author {
+    let user = text(doc, "author").unwrap_or_default();
+    let profile = profiles.get(&user);
+    Author { handle: profile.map(|p| p.handle.clone()), display_name: profile.map(|p| p.display_name.clone()), user }
 }
 
 fn post_from(id: &str, doc: &Document, state: State, author: Author) -> Post {

@@ -790,9 +790,11 @@ mod tests {
         tx.execute(r#"INSERT INTO "rs_t__words" (rowid, words) VALUES (1, ?1)"#, [words.join(" ")]).unwrap();
         let found = |words: &[&str]| -> i64 {
             let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
-            tx.query_row(r#"SELECT count(*) FROM "rs_t__words" WHERE "rs_t__words" MATCH ?1"#, [fts_query(&words)], |r| {
-                r.get(0)
-            })
+            tx.query_row(
+                r#"SELECT count(*) FROM "rs_t__words" WHERE "rs_t__words" MATCH ?1"#,
+                [fts_query(&words)],
+                |r| r.get(0),
+            )
             .unwrap()
         };
         for word in stored {
@@ -830,8 +832,9 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(found, ["p1"]);
-        let old_tables: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'rs_posts__tokens'", [], |r| r.get(0)).unwrap();
+        let old_tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'rs_posts__tokens'", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(old_tables, 0);
         let row: (String, i64, i64) = conn
             .query_row(r#"SELECT f_author, f_at, f_live FROM "rs_posts" WHERE id = 'p1'"#, [], |r| {

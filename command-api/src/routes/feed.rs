@@ -28,6 +28,7 @@ async fn home_feed(
     let consistency = app.read_after(&[feeds::NAME, "posts", "profiles"], after).await?;
     let reads = app.reads()?;
     let models = Models::new(&reads.store, reads.generation("profiles"), reads.generation("posts"));
-    let page = reads.feeds.page(&models, caller.user.as_str(), limit, paging.cursor.as_deref()).await?;
+    let page =
+        reads.feeds.page(&models, &reads.rendered, caller.user.as_str(), limit, paging.cursor.as_deref()).await?;
     Ok(Read(consistency, Json(page)))
 }
