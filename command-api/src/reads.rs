@@ -22,7 +22,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use read_models::Generation;
-use read_models::rendered::Rendered;
+use read_models::posts::RenderedPosts;
 use read_store::{AnyStore, CacheSettings, Cached, Docs};
 use serde::Deserialize;
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub struct Reads {
     /// The home feeds.
     pub feeds: feeds::Feeds,
     /// Posts as pages send them, as many as the cache keeps documents.
-    pub rendered: Rendered,
+    pub rendered: RenderedPosts,
 }
 
 impl Reads {
@@ -60,7 +60,7 @@ impl Reads {
         // read from the store.
         let docs = Docs::new(cache, |collection| Generation::of(collection).is_some());
         progress.keep_fresh(&docs);
-        Self { store: Cached::new(store, docs), progress, wait, feeds, rendered: Rendered::new(cache.capacity) }
+        Self { store: Cached::new(store, docs), progress, wait, feeds, rendered: RenderedPosts::new(cache.capacity) }
     }
 
     /// The generation of `projection` that queries read.

@@ -7,12 +7,13 @@ use crate::{FeedError, Feeds, Models, member};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use read_models::posts::Audience;
+use read_models::posts::RenderedPosts;
 use read_models::profiles::Side;
-use read_models::rendered::{PostJson, Rendered};
+use read_models::rendered::Json;
 use read_store::{ReadStore, ReadStoreError};
 
 /// One page of a home feed: posts, newest first, as JSON.
-pub type FeedPage = read_models::Page<PostJson>;
+pub type FeedPage = read_models::Page<Json>;
 
 /// A feed entry: where the post is in the log, and which post.
 type Entry = (u64, String);
@@ -24,7 +25,7 @@ impl Feeds {
     pub async fn page<S: ReadStore>(
         &self,
         models: &Models<'_, S>,
-        rendered: &Rendered,
+        rendered: &RenderedPosts,
         user: &str,
         limit: u32,
         cursor: Option<&str>,

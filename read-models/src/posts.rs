@@ -32,7 +32,7 @@
 
 use crate::profiles::{Profile, ProfileQueries};
 use crate::projection::{Event, Generation, Projection};
-use crate::rendered::{PostJson, Rendered};
+use crate::rendered::{Json, Rendered};
 use events::catalog::content::{CommentAdded, ContentEvent, ContentRef, PostBody};
 use events::catalog::{Context, DomainEvent};
 use read_store::{
@@ -310,6 +310,9 @@ pub struct Comment {
     pub state: State,
 }
 
+/// Posts as JSON, each kept with the author name it was rendered with.
+pub type RenderedPosts = Rendered<Author>;
+
 /// A post as a feed holds it: enough to place it and fetch it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostRef {
@@ -470,8 +473,8 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
         &self,
         ids: &[String],
         audience: Audience,
-        rendered: &Rendered,
-    ) -> Result<Vec<PostJson>, ReadStoreError> {
+        rendered: &RenderedPosts,
+    ) -> Result<Vec<Json>, ReadStoreError> {
         let docs = self.store.get_many_shared(&self.generation.collection(POSTS), ids).await?;
         let found = ids.iter().zip(docs).filter_map(|(id, doc)| Some((id.clone(), doc?)));
         let visible = visible(found.collect(), audience);
@@ -482,7 +485,7 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
             let json = match rendered.lookup(&id, &doc, &author) {
                 Some(json) => json,
                 None => {
-                    let json = PostJson::of(&post_from(&id, &doc, state, author.clone()))
+                    let json = Json::of(&post_from(&id, &doc, state, author.clone()))
                         .map_err(|e| ReadStoreError::Codec(e.to_string()))?;
                     rendered.keep(&id, &doc, author, json.clone());
                     json

@@ -1,73 +1,78 @@
-//! Posts kept as the JSON a page sends, for the process serving queries. A
-//! home feed page is twenty posts, most of them on other users' pages too,
+//! Documents kept as the JSON a page sends, for the process serving queries.
+//! A home feed page is twenty posts, most of them on other users' pages too,
 //! and once their documents come from the read cache, building each post from
 //! its document's map and writing it out is most of what the page costs.
 //!
-//! A rendered post is served again only while rendering it anew would give
-//! the same bytes: the post document is the very one it was rendered from (the
-//! read cache hands out the same shared document until a progress notice or
-//! its time to live drops it, and a document read anew is a new one), and its
-//! author's handle and display name are unchanged (they come from another
-//! document, whose counters move far more often than the names). Nothing here
+//! A rendered document is served again only while rendering it anew would give
+//! the same bytes: the document is the very one it was rendered from (the read
+//! cache hands out the same shared document until a progress notice or its time
+//! to live drops it, and a document read anew is a new one), and whatever else
+//! went into it (`With`: a post's author name, which comes from another document
+//! whose counters move far more often than the name) is equal. Nothing here
 //! needs to hear of changes, so nothing here can miss one.
 
-use crate::posts::Author;
 use read_store::Document;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-/// One post as JSON, shared by every page that shows it.
+/// One rendered document as JSON, shared by every page that shows it.
 #[derive(Debug, Clone)]
-pub struct PostJson(Arc<RawValue>);
+pub struct Json(Arc<RawValue>);
 
-impl PostJson {
+impl Json {
     /// The JSON text.
     pub fn get(&self) -> &str {
         self.0.get()
     }
 }
 
-impl Serialize for PostJson {
+impl Serialize for Json {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
     }
 }
 
-/// The rendered posts, by post id; cheap to clone, clones share them.
-#[derive(Clone)]
-pub struct Rendered(Arc<Inner>);
+/// Rendered documents by id, each with what else it was rendered from; cheap
+/// to clone, clones share them.
+pub struct Rendered<With>(Arc<Inner<With>>);
 
-struct Inner {
-    kept: Mutex<HashMap<String, Entry>>,
+impl<With> Clone for Rendered<With> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+struct Inner<With> {
+    kept: Mutex<HashMap<String, Entry<With>>>,
     capacity: usize,
 }
 
-struct Entry {
+struct Entry<With> {
     /// The document it was rendered from. Held weakly: a document the cache
     /// dropped is freed all the same, while its address, which says whether
     /// a document is that one, is not given to another as long as this lives.
     doc: Weak<Document>,
-    author: Author,
-    json: PostJson,
+    with: With,
+    json: Json,
 }
 
-impl Rendered {
-    /// Room for `capacity` posts; zero keeps none.
+impl<With: PartialEq> Rendered<With> {
+    /// Room for `capacity` documents; zero keeps none.
     pub fn new(capacity: usize) -> Self {
         Self(Arc::new(Inner { kept: Mutex::new(HashMap::new()), capacity }))
     }
 
-    /// The JSON of post `id` if it was rendered from `doc` itself, by `author`.
-    pub(crate) fn lookup(&self, id: &str, doc: &Arc<Document>, author: &Author) -> Option<PostJson> {
+    /// The JSON of document `id` if it was rendered from `doc` itself and `with`.
+    pub fn lookup(&self, id: &str, doc: &Arc<Document>, with: &With) -> Option<Json> {
         let kept = self.kept();
         let entry = kept.get(id)?;
-        (std::ptr::eq(entry.doc.as_ptr(), Arc::as_ptr(doc)) && entry.author == *author).then(|| entry.json.clone())
+        (std::ptr::eq(entry.doc.as_ptr(), Arc::as_ptr(doc)) && entry.with == *with).then(|| entry.json.clone())
     }
 
-    /// Keeps the JSON of post `id`, rendered from `doc` by `author`.
-    pub(crate) fn keep(&self, id: &str, doc: &Arc<Document>, author: Author, json: PostJson) {
+    /// Keeps the JSON of document `id`, rendered from `doc` and `with`.
+    pub fn keep(&self, id: &str, doc: &Arc<Document>, with: With, json: Json) {
         if self.0.capacity == 0 {
             return;
         }
@@ -78,28 +83,28 @@ impl Rendered {
                 kept.remove(&victim);
             }
         }
-        kept.insert(id.to_owned(), Entry { doc: Arc::downgrade(doc), author, json });
+        kept.insert(id.to_owned(), Entry { doc: Arc::downgrade(doc), with, json });
     }
 
-    /// How many posts are kept.
+    /// How many documents are kept.
     pub fn len(&self) -> usize {
         self.kept().len()
     }
 
-    /// Whether no post is kept.
+    /// Whether no document is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn kept(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn kept(&self) -> MutexGuard<'_, HashMap<String, Entry<With>>> {
         // A panic while holding the lock leaves the map whole: keep using it.
         self.0.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl PostJson {
+impl Json {
     /// `value` as JSON.
-    pub(crate) fn of(value: &impl Serialize) -> Result<Self, serde_json::Error> {
+    pub fn of(value: &impl Serialize) -> Result<Self, serde_json::Error> {
         serde_json::value::to_raw_value(value).map(|raw| Self(Arc::from(raw)))
     }
 }
@@ -113,16 +118,16 @@ mod tests {
         Arc::new(json!({ "likes": likes }).as_object().cloned().unwrap_or_default())
     }
 
-    fn author(name: &str) -> Author {
-        Author { user: "u1".into(), handle: Some("ana".into()), display_name: Some(name.into()) }
+    fn author(name: &str) -> String {
+        name.to_owned()
     }
 
-    fn json(text: &str) -> PostJson {
-        PostJson::of(&text).unwrap()
+    fn json(text: &str) -> Json {
+        Json::of(&text).unwrap()
     }
 
     #[test]
-    fn a_post_is_served_again_only_for_the_same_document_and_author_name() {
+    fn json_is_served_again_only_for_the_same_document_and_the_same_rest() {
         let rendered = Rendered::new(10);
         let (first, author) = (doc(1), author("Ana"));
         rendered.keep("p1", &first, author.clone(), json("one"));
@@ -134,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_document_is_freed_and_its_post_never_served_for_another() {
+    fn a_dropped_document_is_freed_and_its_json_never_served_for_another() {
         let rendered = Rendered::new(10);
         let author = author("Ana");
         let first = doc(1);
@@ -148,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn the_kept_posts_never_exceed_the_capacity_and_zero_keeps_none() {
+    fn the_kept_documents_never_exceed_the_capacity_and_zero_keeps_none() {
         let rendered = Rendered::new(3);
         let (d, author) = (doc(1), author("Ana"));
         for n in 0..10 {
