@@ -6,8 +6,7 @@
 use crate::{FeedError, Feeds, Models, member};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use read_models::posts::Audience;
-use read_models::posts::RenderedPosts;
+use read_models::posts::{Audience, RenderedPosts};
 use read_models::profiles::Side;
 use read_models::rendered::Json;
 use read_store::{ReadStore, ReadStoreError};

@@ -21,7 +21,8 @@
 //! token to any tokenizer, so a word matches itself and nothing else, exactly
 //! as MongoDB compares array elements. The words are tied to rows by rowid,
 //! which a `VACUUM` may renumber: the store never vacuums, and an operator
-//! who wants the space back rebuilds the model instead.
+//! who wants the space back deletes the file and lets the projectors refill
+//! it from the log.
 //!
 //! rusqlite is blocking and a connection is not `Sync`, so each connection
 //! lives on a thread of its own and calls reach it through a queue, answered
@@ -425,7 +426,7 @@ fn page_sql(name: &str, query: &Query, after: Option<Position>) -> Vec<(String, 
 fn apply(tx: &Transaction<'_>, write: &Write, columns: &[String]) -> Result<bool, ReadStoreError> {
     let (name, id) = (&write.collection, &write.id);
     // Marks and updates need the stored document, and its words and fields
-    // say which token rows and index entries the write must change.
+    // say whether the words and which field columns the write must change.
     let (rowid, stored) = match read_row(tx, name, id)? {
         Some((rowid, doc)) => (Some(rowid), Some(doc)),
         None => (None, None),
