@@ -162,10 +162,11 @@ fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job
     conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
     conn.pragma_update(None, "cache_size", -65536).map_err(unavailable)?;
-    // A checkpoint copies each page the WAL holds once, however often it was
-    // written since the last: 128 MB between checkpoints (32768 pages) lets a
-    // catch-up's hot pages be written many times for one copy.
-    conn.pragma_update(None, "wal_autocheckpoint", 32_768).map_err(unavailable)?;
+    // A checkpoint runs on this thread, between two batches, and holds the
+    // next one up while it copies and syncs. Every 32 MB (8192 pages) keeps
+    // that pause within the projection lag's budget: every 128 MB made
+    // rebuilds a tenth faster and put 100 ms pauses into live projections.
+    conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(unavailable)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(128);
     let (jobs, queue) = mpsc::channel::<Job>();
