@@ -22,6 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 pub struct Json(Arc<RawValue>);
 
 impl Json {
+    /// `value` as JSON.
+    pub fn of(value: &impl Serialize) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(|raw| Self(Arc::from(raw)))
+    }
+
     /// The JSON text.
     pub fn get(&self) -> &str {
         self.0.get()
@@ -99,13 +104,6 @@ impl<With: PartialEq> Rendered<With> {
     fn kept(&self) -> MutexGuard<'_, HashMap<String, Entry<With>>> {
         // A panic while holding the lock leaves the map whole: keep using it.
         self.0.kept.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Json {
-    /// `value` as JSON.
-    pub fn of(value: &impl Serialize) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(|raw| Self(Arc::from(raw)))
     }
 }
 

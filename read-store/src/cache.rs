@@ -216,6 +216,11 @@ impl<S> Cached<S> {
     pub fn docs(&self) -> &Docs {
         &self.docs
     }
+
+    /// Drops what `writes` wrote, whether or not the store took them all.
+    fn forget_written(&self, writes: &[Write]) {
+        self.docs.forget(writes.iter().map(|w| (w.collection.as_str(), w.id.as_str())));
+    }
 }
 
 impl<S: ReadStore> ReadStore for Cached<S> {
@@ -269,13 +274,13 @@ impl<S: ReadStore> ReadStore for Cached<S> {
 
     async fn write(&self, writes: &[Write]) -> Result<u64, ReadStoreError> {
         let written = self.store.write(writes).await;
-        self.docs.forget(writes.iter().map(|w| (w.collection.as_str(), w.id.as_str())));
+        self.forget_written(writes);
         written
     }
 
     async fn write_shared(&self, writes: Arc<[Write]>) -> Result<u64, ReadStoreError> {
         let written = self.store.write_shared(writes.clone()).await;
-        self.docs.forget(writes.iter().map(|w| (w.collection.as_str(), w.id.as_str())));
+        self.forget_written(&writes);
         written
     }
 
