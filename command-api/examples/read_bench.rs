@@ -358,6 +358,8 @@ async fn read_side(log: &EventStore, store: AnyStore, redis_url: &str) -> ReadSi
     let running = tokio::spawn(async move {
         projector.run(&jobs, stopped).await.unwrap();
     });
+    // First pages kept as `pulse` keeps them by default (PULSE_FEED_CACHE_PAGES).
+    let feeds = feeds.with_first_pages(10_000);
     let reads =
         command_api::reads::Reads::new(store, progress, CacheSettings::default(), Duration::from_secs(5), feeds);
     ReadSide { reads, stop, running }
@@ -619,6 +621,9 @@ async fn feed_bench(
     }
     let (trivial_run, feed_run) = median_pair(&pairs);
     println!("\nGET /api/v1/feed (20 posts a page), {FEED_CLIENTS} connections, {FEED_REQUESTS} requests per run:");
+    if let Some(pages) = side.reads.feeds.first_pages_stats() {
+        println!("first pages: {} served as Redis last gave them, {} read from Redis", pages.hits, pages.misses);
+    }
     let comparison = Comparison {
         base: "trivial axum GET",
         measured: "GET /api/v1/feed",

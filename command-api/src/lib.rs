@@ -108,7 +108,7 @@ impl App {
             counters.loads.clone(),
         );
         if let Some(reads) = &reads {
-            metrics.register_collector(reads::CacheMetrics(reads.store.docs().clone()));
+            metrics.register_collector(reads::CacheMetrics(reads.store.docs().clone(), reads.feeds.clone()));
         }
         let inner = Inner {
             keys: JwtKeys::new(&config.jwt),

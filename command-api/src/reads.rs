@@ -180,28 +180,39 @@ impl<T: IntoResponse> IntoResponse for Read<T> {
     }
 }
 
-/// The read cache's counts on `/metrics`, read at each scrape.
-pub struct CacheMetrics(pub Docs);
+/// The read caches' counts on `/metrics`, read at each scrape: documents,
+/// and the feeds' first pages.
+pub struct CacheMetrics(pub Docs, pub feeds::Feeds);
 
 impl std::fmt::Debug for CacheMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CacheMetrics").field(&self.0.stats()).finish()
+        f.debug_tuple("CacheMetrics").field(&self.0.stats()).field(&self.1.first_pages_stats()).finish()
     }
 }
 
 impl Collector for CacheMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stats = self.0.stats();
+        let docs = self.0.stats();
+        let pages = self.1.first_pages_stats().unwrap_or_default();
         let counters = [
-            ("read_cache_hits", "Read-model documents served from the command API's cache", stats.hits),
-            ("read_cache_misses", "Read-model documents the command API read from the store", stats.misses),
+            ("read_cache_hits", "Read-model documents served from the command API's cache", docs.hits),
+            ("read_cache_misses", "Read-model documents the command API read from the store", docs.misses),
+            ("feed_page_cache_hits", "First feed pages served from what Redis last said", pages.hits),
+            ("feed_page_cache_misses", "First feed pages read from Redis", pages.misses),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
         }
-        let kept = ConstGauge::new(i64::try_from(stats.kept).unwrap_or(i64::MAX));
-        let help = "Read-model documents the command API's cache holds";
-        kept.encode(encoder.encode_descriptor("read_cache_documents", help, None, kept.metric_type())?)
+        let gauges = [
+            ("read_cache_documents", "Read-model documents the command API's cache holds", docs.kept),
+            ("feed_page_cache_pages", "First feed pages the command API keeps", pages.kept),
+            ("feed_page_cache_tracking", "1 while Redis's notices of feed writes arrive", usize::from(pages.tracking)),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
     }
 }

@@ -18,16 +18,20 @@
 //! Every write is a set operation (add a member with its score, remove one,
 //! trim), so an event handled twice changes nothing.
 
+pub mod page_cache;
 pub mod reader;
 pub mod writer;
 
-pub use reader::FeedPage;
+pub use page_cache::PageCacheStats;
+pub use reader::{FeedPage, PageRequest};
 pub use writer::FeedWriter;
 
 use read_models::Generation;
 use read_models::posts::PostQueries;
 use read_models::profiles::{ProfileQueries, Side};
+use page_cache::PageCache;
 use read_store::{ReadStore, ReadStoreError};
+use reader::Stored;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -74,9 +78,15 @@ impl From<redis::RedisError> for FeedError {
 #[derive(Clone)]
 pub struct Feeds {
     redis: ConnectionManager,
+    client: redis::Client,
     prefix: String,
     settings: FeedSettings,
+    /// First pages as Redis last gave them, in a process that serves feeds.
+    first_pages: Option<PageCache<Stored>>,
 }
+
+/// What a feed's key is followed by in the key of its built mark.
+const BUILT: &str = ":built";
 
 /// Bound on every Redis call: a stuck server must not hold a request or a
 /// projector forever.
@@ -90,8 +100,32 @@ impl Feeds {
             .set_connection_timeout(TIMEOUT)
             .set_response_timeout(TIMEOUT)
             .set_number_of_retries(2);
-        let redis = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { redis, prefix: namespace.to_owned(), settings })
+        let redis = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(Self { redis, client, prefix: namespace.to_owned(), settings, first_pages: None })
+    }
+
+    /// These feeds, keeping the first pages of up to `pages` feeds as Redis
+    /// last gave them, kept true by Redis's notices of writes (see
+    /// [`page_cache`]); zero keeps none. For a process that serves feeds:
+    /// it opens a connection of its own.
+    #[must_use]
+    pub fn with_first_pages(mut self, pages: usize) -> Self {
+        if pages == 0 {
+            self.first_pages = None;
+            return self;
+        }
+        let feeds = format!("{}:feed:", self.prefix);
+        // A feed's page is read from its sorted set, its built mark and the
+        // large accounts; the last (or anything else) concerns every page.
+        let page_of = move |key: &str| key.starts_with(&feeds).then(|| key.strip_suffix(BUILT).unwrap_or(key).to_owned());
+        let prefix = format!("{}:feed", self.prefix);
+        self.first_pages = Some(PageCache::start(self.client.clone(), prefix, pages, Box::new(page_of)));
+        self
+    }
+
+    /// How the first-page cache is doing, if there is one.
+    pub fn first_pages_stats(&self) -> Option<PageCacheStats> {
+        self.first_pages.as_ref().map(PageCache::stats)
     }
 
     /// Whether Redis answers.
@@ -107,7 +141,7 @@ impl Feeds {
     /// Set once a feed was built in full: a feed that only received fan-out
     /// since Redis lost its data is not complete.
     fn built_key(&self, user: &str) -> String {
-        format!("{}:feed:{user}:built", self.prefix)
+        format!("{}{BUILT}", self.feed_key(user))
     }
 
     /// The authors whose posts are merged at read time.

@@ -1,7 +1,9 @@
 //! Reading a home feed: one page of the sorted set, merged with the recent
 //! posts of the large accounts the user follows, then each post read from
 //! the posts model (which leaves out whatever was deleted or hidden since).
-//! A feed never built is built first, from the read models.
+//! A feed never built is built first, from the read models. What Redis
+//! holds for a first page may come from the first-page cache
+//! ([`crate::page_cache`]), unless the read must see a given write.
 
 use crate::{FeedError, Feeds, Models, member};
 use base64::Engine;
@@ -10,6 +12,7 @@ use read_models::posts::{Audience, RenderedPosts};
 use read_models::profiles::Side;
 use read_models::rendered::Json;
 use read_store::{ReadStore, ReadStoreError};
+use std::sync::Arc;
 
 /// One page of a home feed: posts, newest first, as JSON.
 pub type FeedPage = read_models::Page<Json>;
@@ -17,28 +20,40 @@ pub type FeedPage = read_models::Page<Json>;
 /// A feed entry: where the post is in the log, and which post.
 type Entry = (u64, String);
 
+/// Which page of whose feed.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    /// Whose feed.
+    pub user: &'a str,
+    /// How many posts, at most.
+    pub limit: u32,
+    /// The `next` of the previous page; none for the first.
+    pub cursor: Option<&'a str>,
+    /// Whether the page must show every write Redis acknowledged before the
+    /// request (read-your-writes), so it is read from Redis itself.
+    pub fresh: bool,
+}
+
 impl Feeds {
-    /// One page of `user`'s feed after `cursor`, building the feed first if
-    /// it was never built (or Redis lost it); posts rendered before are taken
-    /// from `rendered`.
+    /// One page of a feed, building the feed first if it was never built
+    /// (or Redis lost it); posts rendered before are taken from `rendered`.
     pub async fn page<S: ReadStore>(
         &self,
         models: &Models<'_, S>,
         rendered: &RenderedPosts,
-        user: &str,
-        limit: u32,
-        cursor: Option<&str>,
+        request: PageRequest<'_>,
     ) -> Result<FeedPage, FeedError> {
+        let PageRequest { user, limit, cursor, fresh } = request;
         let before = cursor.map(decode).transpose()?;
         let want = limit as usize + 1;
-        let mut read = self.read(user, before, want).await?;
+        let mut read = self.read(user, before, want, fresh).await?;
         if !read.built {
             self.build(models, user).await?;
-            read = self.read(user, before, want).await?;
+            read = self.read(user, before, want, true).await?;
         }
-        let (stored, large) = (read.stored, read.large);
-        let mut entries: Vec<Entry> = stored.into_iter().map(|(member, seq)| (seq, member)).collect();
-        entries.extend(merged_large_accounts(models, &large, user, before, limit).await?);
+        let large = merged_large_accounts(models, &read.large, user, before, limit).await?;
+        let stored = read.stored.iter().map(|(member, seq)| (*seq, member.as_str()));
+        let mut entries: Vec<(u64, &str)> = stored.chain(large.iter().map(|(seq, m)| (*seq, m.as_str()))).collect();
         entries.sort_by(|a, b| b.cmp(a));
         entries.dedup();
         let more = entries.len() > limit as usize;
@@ -51,16 +66,34 @@ impl Feeds {
         Ok(FeedPage { items, next })
     }
 
-    /// What one page needs from Redis, in one round trip: whether the feed
-    /// was built, its entries before `before` (at most `want`), and the
-    /// large accounts, whose posts are merged in.
-    async fn read(&self, user: &str, before: Option<u64>, want: usize) -> Result<Stored, FeedError> {
+    /// What one page needs from Redis: whether the feed was built, its
+    /// entries before `before` (at most `want`), and the large accounts,
+    /// whose posts are merged in. A first page not read `fresh` may come
+    /// from the first-page cache.
+    async fn read(&self, user: &str, before: Option<u64>, want: usize, fresh: bool) -> Result<Arc<Stored>, FeedError> {
+        let key = self.feed_key(user);
+        let cache = self.first_pages.as_ref().filter(|_| before.is_none() && !fresh);
+        if let Some(kept) = cache.and_then(|cache| cache.get(&key, want)) {
+            return Ok(kept);
+        }
+        let ticket = cache.and_then(|cache| cache.ticket());
+        let stored = Arc::new(self.read_redis(user, &key, before, want).await?);
+        if let (Some(cache), Some(ticket)) = (cache, ticket)
+            && stored.built
+        {
+            cache.keep(ticket, key, want, stored.clone());
+        }
+        Ok(stored)
+    }
+
+    /// [`Self::read`] from Redis, in one round trip.
+    async fn read_redis(&self, user: &str, key: &str, before: Option<u64>, want: usize) -> Result<Stored, FeedError> {
         let max = before.map_or("+inf".to_owned(), |seq| format!("({seq}"));
         let (built, stored, large) = redis::pipe()
             .cmd("EXISTS")
             .arg(self.built_key(user))
             .cmd("ZREVRANGEBYSCORE")
-            .arg(self.feed_key(user))
+            .arg(key)
             .arg(max)
             .arg("-inf")
             .arg("WITHSCORES")
@@ -106,7 +139,7 @@ impl Feeds {
 }
 
 /// A page's entries as Redis holds them.
-struct Stored {
+pub(crate) struct Stored {
     built: bool,
     /// (member, sequence), newest first.
     stored: Vec<(String, u64)>,

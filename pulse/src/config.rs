@@ -127,6 +127,9 @@ pub struct CommandApiArgs {
     /// How long a cached document is served, in milliseconds: how stale it can be if a progress notice is lost.
     #[arg(long, env = "PULSE_READ_CACHE_TTL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub read_cache_ttl_ms: u64,
+    /// The most home feeds whose first page the API keeps as Redis last gave it, kept true by Redis's notices (0: none).
+    #[arg(long, env = "PULSE_FEED_CACHE_PAGES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub feed_cache_pages: u64,
 }
 
 /// Settings of the projectors.
@@ -408,6 +411,11 @@ impl CommandApiArgs {
     /// How long a query waits for a position it passed.
     pub fn read_wait(&self) -> Duration {
         Duration::from_millis(self.read_wait_ms)
+    }
+
+    /// How many feeds' first pages the API keeps.
+    pub fn feed_cache_pages(&self) -> usize {
+        usize::try_from(self.feed_cache_pages).unwrap_or(usize::MAX)
     }
 
     /// The cache of documents the queries read by id.

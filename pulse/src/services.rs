@@ -44,7 +44,7 @@ pub async fn command_api(
         .await
         .map_err(anyhow::Error::msg)
         .context("reading the projections' progress")?;
-    let feeds = config.feeds().await?;
+    let feeds = config.feeds().await?.with_first_pages(args.feed_cache_pages());
     let reads = command_api::reads::Reads::new(reads, progress, args.read_cache(), args.read_wait(), feeds);
     let app = command_api::App::with_reads(store, api_config, ops::Metrics::new("command-api"), reads)?;
     let listener = bind("command API", &args.command_api_addr).await?;

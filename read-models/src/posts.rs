@@ -30,7 +30,7 @@
 //! - Authors are returned by id, with their handle and display name looked up
 //!   in the profiles model, one read per item, bounded by the page size.
 
-use crate::profiles::{Profile, ProfileQueries};
+use crate::profiles::{Names, ProfileQueries};
 use crate::projection::{Event, Generation, Projection};
 use crate::rendered::{Json, Rendered};
 use events::catalog::content::{CommentAdded, ContentEvent, ContentRef, PostBody};
@@ -526,13 +526,13 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
 
     /// The authors of these posts, by user id, whose profiles are read in one
     /// call; a user without a profile is missing.
-    async fn authors(&self, posts: &[Visible]) -> Result<HashMap<String, Profile>, ReadStoreError> {
+    async fn authors(&self, posts: &[Visible]) -> Result<HashMap<String, Names>, ReadStoreError> {
         let mut users: Vec<String> =
             posts.iter().map(|((_, doc), _)| text(doc, "author").unwrap_or_default()).collect();
         users.sort();
         users.dedup();
-        let profiles = self.profiles.profiles(&users).await?;
-        Ok(users.into_iter().zip(profiles).filter_map(|(user, profile)| Some((user, profile?))).collect())
+        let names = self.profiles.names(&users).await?;
+        Ok(users.into_iter().zip(names).filter_map(|(user, names)| Some((user, names?))).collect())
     }
 
     async fn post_of(&self, id: &str, doc: &Document, state: State) -> Result<Post, ReadStoreError> {
@@ -574,11 +574,11 @@ fn visible(found: Vec<(String, Arc<Document>)>, audience: Audience) -> Vec<Visib
         .collect()
 }
 
-/// Who wrote `doc`, named from their profile among `profiles` when it is there.
-fn author_of(profiles: &HashMap<String, Profile>, doc: &Document) -> Author {
+/// Who wrote `doc`, named from their profile among `authors` when it is there.
+fn author_of(authors: &HashMap<String, Names>, doc: &Document) -> Author {
     let user = text(doc, "author").unwrap_or_default();
-    let profile = profiles.get(&user);
-    Author { handle: profile.map(|p| p.handle.clone()), display_name: profile.map(|p| p.display_name.clone()), user }
+    let names = authors.get(&user);
+    Author { handle: names.map(|n| n.handle.clone()), display_name: names.map(|n| n.display_name.clone()), user }
 }
 
 fn post_from(id: &str, doc: &Document, state: State, author: Author) -> Post {

@@ -184,6 +184,15 @@ pub struct Profile {
     pub stats: Stats,
 }
 
+/// What names a user on what they wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// The unique handle.
+    pub handle: String,
+    /// The name shown to others.
+    pub display_name: String,
+}
+
 /// What a profile counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Stats {
@@ -321,11 +330,12 @@ impl<'a, S: ReadStore> ProfileQueries<'a, S> {
         Ok(profile(user, &doc))
     }
 
-    /// The profiles of several users at once, in their order (`None` for one
-    /// never registered); at most a page's worth.
-    pub async fn profiles(&self, users: &[String]) -> Result<Vec<Option<Profile>>, ReadStoreError> {
+    /// The names of several users at once, in their order (`None` for one
+    /// never registered); at most a page's worth. Only the names: a page of
+    /// posts names its authors and shows nothing else of their profiles.
+    pub async fn names(&self, users: &[String]) -> Result<Vec<Option<Names>>, ReadStoreError> {
         let docs = self.store.get_many_shared(&self.generation.collection(USERS), users).await?;
-        Ok(users.iter().zip(docs).map(|(user, doc)| doc.and_then(|doc| profile(user, &doc))).collect())
+        Ok(docs.into_iter().map(|doc| doc.and_then(|doc| names(&doc))).collect())
     }
 
     /// One page of a user's followers or followings, newest first.
@@ -472,6 +482,11 @@ impl<'a, S: ReadStore> ProfileQueries<'a, S> {
         }
         Ok(RelatedPage { items, next: page.next })
     }
+}
+
+/// A registered user's names, as [`profile`] reads them.
+fn names(doc: &Document) -> Option<Names> {
+    Some(Names { handle: text(doc, "handle")?, display_name: text(doc, "display_name").unwrap_or_default() })
 }
 
 fn profile(user: &str, doc: &Document) -> Option<Profile> {

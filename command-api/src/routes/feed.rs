@@ -4,7 +4,7 @@
 use crate::App;
 use crate::error::ApiError;
 use crate::extract::Identity;
-use crate::reads::{AfterParam, Paging, Read, ReadAfter};
+use crate::reads::{AfterParam, Consistency, Paging, Read, ReadAfter};
 use axum::Json;
 use axum::extract::State;
 use feeds::{FeedPage, Models};
@@ -28,7 +28,12 @@ async fn home_feed(
     let consistency = app.read_after(&[feeds::NAME, "posts", "profiles"], after).await?;
     let reads = app.reads()?;
     let models = Models::new(&reads.store, reads.generation("profiles"), reads.generation("posts"));
-    let page =
-        reads.feeds.page(&models, &reads.rendered, caller.user.as_str(), limit, paging.cursor.as_deref()).await?;
+    let request = feeds::PageRequest {
+        user: caller.user.as_str(),
+        limit,
+        cursor: paging.cursor.as_deref(),
+        fresh: consistency != Consistency::Any,
+    };
+    let page = reads.feeds.page(&models, &reads.rendered, request).await?;
     Ok(Read(consistency, Json(page)))
 }

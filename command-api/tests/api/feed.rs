@@ -205,6 +205,31 @@ async fn a_feed_lost_when_redis_is_flushed_is_rebuilt_on_first_read() {
 }
 
 #[tokio::test]
+async fn a_first_page_read_without_a_position_is_kept_until_redis_says_the_feed_changed() {
+    let api = api().await;
+    let (first, _) = post(&api, "ana", "one").await;
+    let followed = follow(&api, "ben", "ana").await;
+    assert_eq!(feed(&api, "ben", Some(&followed)).await, [first.clone()], "built");
+    assert_eq!(feed(&api, "ben", None).await, [first.clone()]);
+    assert_eq!(feed(&api, "ben", None).await, [first.clone()]);
+    let metrics = api.http.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("pulse_feed_page_cache_tracking 1"), "{metrics}");
+    assert!(!metrics.contains("pulse_feed_page_cache_hits_total 0\n"), "the second read was kept: {metrics}");
+
+    let (second, position) = post(&api, "ana", "two").await;
+
+    // A read that passes the position reads Redis itself: the post is there.
+    assert_eq!(feed(&api, "ben", Some(&position)).await, [second.clone(), first.clone()]);
+    // One that does not sees it as soon as Redis's notice of the fan-out has
+    // come; a kept page that outlived it would fail here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while feed(&api, "ben", None).await != [second.clone(), first.clone()] {
+        assert!(std::time::Instant::now() < deadline, "the kept page was never dropped");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn bad_feed_reads_are_refused_with_a_problem() {
     let api = api().await;
     api.get("/feed?cursor=not-a-cursor", "ana", None).await.problem(400, "invalid-cursor");

@@ -87,6 +87,10 @@ pub struct ReadSide {
     /// The cache of documents queries read by id: on, as `pulse` runs it, so
     /// every query test also proves the notices keep it true.
     pub cache: read_store::CacheSettings,
+    /// The feeds' first pages kept in the API: on, as `pulse` runs it, so
+    /// every feed test read without a position also proves Redis's notices
+    /// keep them true.
+    pub feed_pages: usize,
 }
 
 impl Default for ReadSide {
@@ -96,6 +100,7 @@ impl Default for ReadSide {
             redis_url: testkit::redis::redis_url(),
             feeds: feeds::FeedSettings::default(),
             cache: read_store::CacheSettings::default(),
+            feed_pages: 1_000,
         }
     }
 }
@@ -140,6 +145,7 @@ async fn read_side(log: &TestLog, side: &ReadSide) -> command_api::reads::Reads 
         let (_running, stop) = tokio::sync::watch::channel(false);
         projector.run(&jobs, stop).await
     });
+    let feeds = feeds.with_first_pages(side.feed_pages);
     command_api::reads::Reads::new(store, progress, side.cache, side.wait, feeds)
 }
 
