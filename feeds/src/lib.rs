@@ -26,10 +26,10 @@ pub use page_cache::PageCacheStats;
 pub use reader::{FeedPage, PageRequest};
 pub use writer::FeedWriter;
 
+use page_cache::PageCache;
 use read_models::Generation;
 use read_models::posts::PostQueries;
 use read_models::profiles::{ProfileQueries, Side};
-use page_cache::PageCache;
 use read_store::{ReadStore, ReadStoreError};
 use reader::Stored;
 use redis::aio::ConnectionManager;
@@ -117,7 +117,8 @@ impl Feeds {
         let feeds = format!("{}:feed:", self.prefix);
         // A feed's page is read from its sorted set, its built mark and the
         // large accounts; the last (or anything else) concerns every page.
-        let page_of = move |key: &str| key.starts_with(&feeds).then(|| key.strip_suffix(BUILT).unwrap_or(key).to_owned());
+        let page_of =
+            move |key: &str| key.starts_with(&feeds).then(|| key.strip_suffix(BUILT).unwrap_or(key).to_owned());
         let prefix = format!("{}:feed", self.prefix);
         self.first_pages = Some(PageCache::start(self.client.clone(), prefix, pages, Box::new(page_of)));
         self

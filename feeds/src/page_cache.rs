@@ -228,7 +228,9 @@ async fn track<T: Send + Sync + 'static>(client: redis::Client, prefix: String, 
                     inner.set_tracking(false);
                 }
             }
-            Err(error) => tracing::warn!(%error, "feed page cache: no tracking connection to Redis, pages are read from Redis"),
+            Err(error) => {
+                tracing::warn!(%error, "feed page cache: no tracking connection to Redis, pages are read from Redis")
+            }
         }
         if cache.strong_count() == 0 {
             return;

@@ -49,7 +49,7 @@ impl Feeds {
         let mut read = self.read(user, before, want, fresh).await?;
         if !read.built {
             self.build(models, user).await?;
-            read = self.read(user, before, want, true).await?;
+            read = self.read(user, before, want, fresh).await?;
         }
         let large = merged_large_accounts(models, &read.large, user, before, limit).await?;
         let stored = read.stored.iter().map(|(member, seq)| (*seq, member.as_str()));

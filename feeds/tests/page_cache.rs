@@ -86,7 +86,8 @@ async fn flushall_drops_every_page() {
     keep(&cache, "pulse:feed:ana");
     keep(&cache, "pulse:feed:ben");
 
-    let mut connection = redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut connection =
+        redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHALL").query_async(&mut connection).await.unwrap();
 
     until("every page dropped", || cache.stats().kept == 0).await;
@@ -98,7 +99,8 @@ async fn a_lost_tracking_connection_drops_every_page_and_keeps_none_until_it_is_
     let cache = start(&redis.url, "pulse");
     until("tracking", || cache.stats().tracking).await;
     keep(&cache, "pulse:feed:ana");
-    let mut connection = redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut connection =
+        redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
 
     let killed: u64 = redis::cmd("CLIENT")
         .arg("KILL")
@@ -127,12 +129,14 @@ async fn a_redis_that_stops_answering_drops_every_page() {
     let cache = start(&redis.url, "pulse");
     until("tracking", || cache.stats().tracking).await;
     keep(&cache, "pulse:feed:ana");
-    let mut connection = redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut connection =
+        redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
 
     // A server that holds every client without closing the connection: the
     // only sign is the unanswered ping.
     let pause = (PING_EVERY + PING_TIMEOUT).as_millis() * 3;
-    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(pause as u64).arg("ALL").query_async(&mut connection).await.unwrap();
+    let _: () =
+        redis::cmd("CLIENT").arg("PAUSE").arg(pause as u64).arg("ALL").query_async(&mut connection).await.unwrap();
 
     // Once the pause ends the pings are answered again: noticing it late is
     // not noticing it.

@@ -479,21 +479,27 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
         let found = ids.iter().zip(docs).filter_map(|(id, doc)| Some((id.clone(), doc?)));
         let visible = visible(found.collect(), audience);
         let authors = self.authors(&visible).await?;
-        let mut posts = Vec::with_capacity(visible.len());
-        for ((id, doc), state) in visible {
-            let author = author_of(&authors, &doc);
-            let json = match rendered.lookup(&id, &doc, &author) {
-                Some(json) => json,
+        let posts: Vec<(Visible, Author)> = visible
+            .into_iter()
+            .map(|post| {
+                let author = author_of(&authors, &post.0.1);
+                (post, author)
+            })
+            .collect();
+        let kept = rendered.lookup_all(posts.iter().map(|(((id, doc), _), author)| (id.as_str(), doc, author)));
+        posts
+            .into_iter()
+            .zip(kept)
+            .map(|((((id, doc), state), author), kept)| match kept {
+                Some(json) => Ok(json),
                 None => {
                     let json = Json::of(&post_from(&id, &doc, state, author.clone()))
                         .map_err(|e| ReadStoreError::Codec(e.to_string()))?;
                     rendered.keep(&id, &doc, author, json.clone());
-                    json
+                    Ok(json)
                 }
-            };
-            posts.push(json);
-        }
-        Ok(posts)
+            })
+            .collect()
     }
 
     async fn posts(
@@ -570,7 +576,9 @@ type Visible = ((String, Arc<Document>), State);
 fn visible(found: Vec<(String, Arc<Document>)>, audience: Audience) -> Vec<Visible> {
     found
         .into_iter()
-        .filter_map(|f| audience.sees(&text(&f.1, "state").unwrap_or_default()).map(|state| (f, state)))
+        .filter_map(|f| {
+            audience.sees(f.1.get("state").and_then(Value::as_str).unwrap_or_default()).map(|state| (f, state))
+        })
         .collect()
 }
 

@@ -50,7 +50,8 @@ impl<With> Clone for Rendered<With> {
 }
 
 struct Inner<With> {
-    kept: Mutex<HashMap<String, Entry<With>>>,
+    /// Hashed as the read cache hashes ids (see `read_store::cache`).
+    kept: Mutex<HashMap<String, Entry<With>, foldhash::fast::RandomState>>,
     capacity: usize,
 }
 
@@ -66,14 +67,24 @@ struct Entry<With> {
 impl<With: PartialEq> Rendered<With> {
     /// Room for `capacity` documents; zero keeps none.
     pub fn new(capacity: usize) -> Self {
-        Self(Arc::new(Inner { kept: Mutex::new(HashMap::new()), capacity }))
+        Self(Arc::new(Inner { kept: Mutex::new(HashMap::default()), capacity }))
     }
 
-    /// The JSON of document `id` if it was rendered from `doc` itself and `with`.
-    pub fn lookup(&self, id: &str, doc: &Arc<Document>, with: &With) -> Option<Json> {
+    /// For each of a page's documents `(id, doc, with)`, its JSON if it was
+    /// rendered from `doc` itself and `with`; one lock for the page.
+    pub fn lookup_all<'a>(
+        &self,
+        docs: impl Iterator<Item = (&'a str, &'a Arc<Document>, &'a With)>,
+    ) -> Vec<Option<Json>>
+    where
+        With: 'a,
+    {
         let kept = self.kept();
-        let entry = kept.get(id)?;
-        (std::ptr::eq(entry.doc.as_ptr(), Arc::as_ptr(doc)) && entry.with == *with).then(|| entry.json.clone())
+        docs.map(|(id, doc, with)| {
+            let entry = kept.get(id)?;
+            (std::ptr::eq(entry.doc.as_ptr(), Arc::as_ptr(doc)) && entry.with == *with).then(|| entry.json.clone())
+        })
+        .collect()
     }
 
     /// Keeps the JSON of document `id`, rendered from `doc` and `with`.
@@ -101,7 +112,7 @@ impl<With: PartialEq> Rendered<With> {
         self.len() == 0
     }
 
-    fn kept(&self) -> MutexGuard<'_, HashMap<String, Entry<With>>> {
+    fn kept(&self) -> MutexGuard<'_, HashMap<String, Entry<With>, foldhash::fast::RandomState>> {
         // A panic while holding the lock leaves the map whole: keep using it.
         self.0.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -124,6 +135,12 @@ mod tests {
         Json::of(&text).unwrap()
     }
 
+    impl Rendered<String> {
+        fn lookup(&self, id: &str, doc: &Arc<Document>, with: &String) -> Option<Json> {
+            self.lookup_all(std::iter::once((id, doc, with))).pop().flatten()
+        }
+    }
+
     #[test]
     fn json_is_served_again_only_for_the_same_document_and_the_same_rest() {
         let rendered = Rendered::new(10);
@@ -134,6 +151,21 @@ mod tests {
         assert!(rendered.lookup("p1", &doc(1), &author).is_none());
         assert!(rendered.lookup("p1", &first, &self::author("Ana Lima")).is_none());
         assert!(rendered.lookup("p2", &first, &author).is_none());
+    }
+
+    #[test]
+    fn a_page_is_looked_up_in_its_order_each_document_on_its_own() {
+        let rendered = Rendered::new(10);
+        let (one, two, author) = (doc(1), doc(2), author("Ana"));
+        rendered.keep("p1", &one, author.clone(), json("one"));
+        rendered.keep("p2", &two, author.clone(), json("two"));
+        let other = doc(2);
+
+        let page = [("p2", &two, &author), ("p3", &one, &author), ("p1", &one, &author), ("p2", &other, &author)];
+        let found: Vec<Option<String>> =
+            rendered.lookup_all(page.into_iter()).into_iter().map(|j| j.map(|j| j.get().to_owned())).collect();
+
+        assert_eq!(found, [Some(r#""two""#.into()), None, Some(r#""one""#.into()), None]);
     }
 
     #[test]

@@ -64,10 +64,15 @@ struct Inner {
     admits: Box<dyn Fn(&str) -> bool + Send + Sync>,
 }
 
+/// Keyed by names and ids: hashed with a per-process random seed (foldhash),
+/// as unpredictable to a stranger choosing ids as SipHash is and several
+/// times faster on short keys, which every document read pays for.
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// The entries by collection, then id, so a lookup borrows its keys.
 #[derive(Default)]
 struct Kept {
-    collections: HashMap<String, HashMap<String, Entry>>,
+    collections: Map<Map<Entry>>,
     len: usize,
 }
 
