@@ -98,7 +98,8 @@ impl SqliteStore {
     /// with a writer and a few readers.
     pub fn open(path: &Path) -> Result<Self, ReadStoreError> {
         let declared = Declared::default();
-        let writer = start_writer(Connection::open(path).map_err(unavailable)?, declared.clone())?;
+        let checkpoints = start_checkpointer(Connection::open(path).map_err(unavailable)?)?;
+        let writer = start_writer(Connection::open(path).map_err(unavailable)?, declared.clone(), Some(checkpoints))?;
         let (readers, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for n in 0..reader_count() {
@@ -124,7 +125,7 @@ impl SqliteStore {
 
     /// A private database in memory, gone when the store is dropped: for tests.
     pub fn in_memory() -> Result<Self, ReadStoreError> {
-        let writer = start_writer(Connection::open_in_memory().map_err(unavailable)?, Declared::default())?;
+        let writer = start_writer(Connection::open_in_memory().map_err(unavailable)?, Declared::default(), None)?;
         Ok(Self { writer, readers: None })
     }
 
@@ -154,7 +155,13 @@ impl SqliteStore {
     }
 }
 
-fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job>, ReadStoreError> {
+/// The writer's thread; after each job it nudges the `checkpoints` thread,
+/// if there is one.
+fn start_writer(
+    conn: Connection,
+    declared: Declared,
+    checkpoints: Option<mpsc::SyncSender<()>>,
+) -> Result<mpsc::Sender<Job>, ReadStoreError> {
     // WAL lets readers (this store's own, and an operator's `verify` in
     // another process) run beside the writer; NORMAL sync is safe in WAL
     // against a crash of Pulse, and a power cut costs at most the last
@@ -162,10 +169,14 @@ fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job
     conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
     conn.pragma_update(None, "cache_size", -65536).map_err(unavailable)?;
-    // A checkpoint runs on this thread, between two batches, and holds the
-    // next one up while it copies and syncs. Every 32 MB (8192 pages) keeps
-    // that pause within the projection lag's budget: every 128 MB made
-    // rebuilds a tenth faster and put 100 ms pauses into live projections.
+    // The checkpointer's thread copies the WAL into the database as batches
+    // land; what it has copied, this thread's own checkpoint (every 32 MB of
+    // WAL, 8192 pages) skips. That one is still needed: only a checkpoint
+    // that copied everything, with no write after it, lets the next write
+    // start the WAL over, and the checkpointer, racing the writer, rarely
+    // gets there under a steady load. It copies little and holds up the next
+    // batch briefly; all of it here put 30 to 100 ms pauses into live
+    // projections and made rebuilds wait.
     conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(unavailable)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(128);
@@ -174,9 +185,37 @@ fn start_writer(conn: Connection, declared: Declared) -> Result<mpsc::Sender<Job
     spawn("read-store-sqlite-w", move || {
         while let Ok(job) = queue.recv() {
             job(&mut state);
+            if let Some(checkpoints) = &checkpoints {
+                // Full: a nudge is already waiting, which is enough.
+                let _ = checkpoints.try_send(());
+            }
         }
     })?;
     Ok(jobs)
+}
+
+/// How long the checkpointer lets nudges gather after a checkpoint: under a
+/// steady load, one checkpoint (and one sync of the database file) per
+/// interval rather than per batch.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// A thread with a connection of its own that copies the WAL into the
+/// database whenever the writer nudges it, so the writer rarely does. Passive
+/// checkpoints wait on nobody: they copy what no reader still needs and leave
+/// the rest for the next one. Ends with the writer, which holds the sender.
+fn start_checkpointer(conn: Connection) -> Result<mpsc::SyncSender<()>, ReadStoreError> {
+    let (nudge, nudged) = mpsc::sync_channel::<()>(1);
+    spawn("read-store-sqlite-c", move || {
+        while nudged.recv().is_ok() {
+            let checkpoint = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(0));
+            if let Err(error) = checkpoint {
+                // The writer's own checkpoints go on; this one is only help.
+                tracing::warn!(%error, "the read store's background checkpoint failed");
+            }
+            std::thread::sleep(CHECKPOINT_EVERY);
+        }
+    })?;
+    Ok(nudge)
 }
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), ReadStoreError> {

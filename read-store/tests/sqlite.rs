@@ -44,6 +44,29 @@ async fn a_file_store_keeps_its_documents_across_a_reopen() {
 }
 
 #[tokio::test]
+async fn a_file_store_copies_its_wal_into_the_database_in_the_background_long_before_the_writers_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("read.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    store.ensure(&[Collection::new("people")]).await.unwrap();
+    let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+    let before = size();
+
+    // A few pages, far below the writer's own checkpoint at 8192 pages of
+    // WAL: only the background checkpointer copies them into the database.
+    for n in 0..50 {
+        let doc = json!({"name": "x".repeat(2_000)}).as_object().cloned().unwrap();
+        store.put("people", &format!("p{n}"), &doc).await.unwrap();
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() < before + 50 * 2_000 {
+        assert!(std::time::Instant::now() < deadline, "the database file stayed at {} bytes", size());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn concurrent_readers_of_a_file_store_see_every_write_that_returned_before_they_asked() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("read.sqlite")).unwrap();
