@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             a_marked_write_applies_once_per_sequence_counters_included,
             a_mark_holds_back_puts_and_deletes_of_older_sequences,
             a_batch_applies_in_order_and_counts_what_changed,
+            a_document_written_many_times_in_one_batch_ends_as_its_last_write_left_it,
             a_bad_write_refuses_the_whole_batch_before_anything_runs,
             a_dropped_collection_is_gone_and_can_be_declared_anew,
             many_documents_read_at_once_come_in_the_order_asked_with_none_for_missing,
@@ -548,6 +549,41 @@ pub async fn a_batch_applies_in_order_and_counts_what_changed<S: ReadStore>(stor
     assert_eq!(search(&store, "ana").await, ["ana"]);
     assert_eq!(store.count(POSTS, &Filter::all()).await.unwrap(), 0);
     assert_eq!(store.write(&[]).await.unwrap(), 0);
+}
+
+/// Its fields (as filters see them), its search words and its presence are
+/// those of the batch's last write, however many came before it.
+pub async fn a_document_written_many_times_in_one_batch_ends_as_its_last_write_left_it<S: ReadStore>(store: S) {
+    ready(&store).await;
+    store.put(PEOPLE, "ana", &person("Ana", "Lisboa", 30)).await.unwrap();
+    store.put(PEOPLE, "bea", &person("Bea", "Porto", 40)).await.unwrap();
+    let batch = [
+        Write::update(PEOPLE, "ana", vec![Update::Increment("age".into(), 1)], IfMissing::Skip),
+        Write::update(PEOPLE, "ana", vec![Update::Set("city".into(), json!("Porto"))], IfMissing::Skip),
+        Write::update(PEOPLE, "ana", vec![Update::Set("tokens".into(), json!(tokens("Ana Maria")))], IfMissing::Skip),
+        Write::delete(PEOPLE, "bea"),
+        Write::delete(PEOPLE, "bea"),
+        Write::put(PEOPLE, "bea", person("Beatriz", "Braga", 41)),
+        Write::put(PEOPLE, "cy", person("Cy", "Porto", 20)),
+        Write::delete(PEOPLE, "cy"),
+        Write::update(PEOPLE, "dan", vec![Update::Increment("age".into(), 1)], IfMissing::Create),
+        Write::update(PEOPLE, "dan", vec![Update::Increment("age".into(), 1)], IfMissing::Create),
+    ];
+
+    assert_eq!(store.write(&batch).await.unwrap(), 9, "the second delete of bea changed nothing");
+
+    let ana = store.get(PEOPLE, "ana").await.unwrap().unwrap();
+    assert_eq!((ana["age"].clone(), ana["city"].clone()), (json!(31), json!("Porto")));
+    assert_eq!(store.get(PEOPLE, "cy").await.unwrap(), None);
+    assert_eq!(store.get(PEOPLE, "dan").await.unwrap().unwrap()["age"], json!(2));
+    let porto = Query::new(Filter::all().eq("city", "Porto"), "name", Direction::Ascending);
+    assert_eq!(all_ids(&store, PEOPLE, porto).await, ["ana"]);
+    let aged = Query::new(Filter::all().eq("age", 41), "name", Direction::Ascending);
+    assert_eq!(all_ids(&store, PEOPLE, aged).await, ["bea"]);
+    assert_eq!(search(&store, "maria").await, ["ana"]);
+    assert_eq!(search(&store, "beatriz").await, ["bea"]);
+    assert!(search(&store, "cy").await.is_empty());
+    assert_eq!(store.count(PEOPLE, &Filter::all()).await.unwrap(), 3);
 }
 
 /// Checks run over the whole batch first: a bad write anywhere applies none.
