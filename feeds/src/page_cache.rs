@@ -39,8 +39,11 @@ use std::time::Duration;
 pub const PING_EVERY: Duration = Duration::from_secs(1);
 /// How long a ping may take before the connection counts as down.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long to wait before connecting again.
+/// How long to wait before connecting again, doubled after each failure up
+/// to [`RETRY_AT_MOST`]: a Redis that refuses tracking (older than 6) is
+/// asked again now and then, not hammered.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
+const RETRY_AT_MOST: Duration = Duration::from_secs(30);
 
 /// Which kept page a written key affects: `Some(page key)`, or `None` for
 /// every page.
@@ -217,25 +220,29 @@ impl<T: Send + Sync + 'static> AsyncPushSender for Notices<T> {
 /// Keeps a tracking connection up while the cache lives: connects, asks for
 /// notices, pings, and starts again when the connection fails.
 async fn track<T: Send + Sync + 'static>(client: redis::Client, prefix: String, cache: Weak<Inner<T>>) {
+    let mut retry_after = RETRY_AFTER;
     loop {
         match subscribe(&client, &prefix, &cache).await {
             Ok(mut connection) => {
                 let Some(inner) = cache.upgrade() else { return };
                 inner.set_tracking(true);
                 drop(inner);
+                retry_after = RETRY_AFTER;
                 watch(&mut connection, &cache).await;
                 if let Some(inner) = cache.upgrade() {
                     inner.set_tracking(false);
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, "feed page cache: no tracking connection to Redis, pages are read from Redis")
+                let message = "feed page cache: no tracking connection to Redis, pages are read from Redis";
+                tracing::warn!(%error, ?retry_after, "{message}");
+                retry_after = (retry_after * 2).min(RETRY_AT_MOST);
             }
         }
         if cache.strong_count() == 0 {
             return;
         }
-        tokio::time::sleep(RETRY_AFTER).await;
+        tokio::time::sleep(retry_after).await;
     }
 }
 
