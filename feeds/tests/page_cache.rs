@@ -38,6 +38,19 @@ async fn write(url: &str, key: &str) {
     let _: () = redis::cmd("ZADD").arg(key).arg(1).arg("author:post").query_async(&mut connection).await.unwrap();
 }
 
+/// A Redis of the test's own, a cache tracking it with the page of
+/// `pulse:feed:ana` kept, and a connection to tell that Redis what to do.
+async fn tracking_a_private_redis()
+-> (testkit::redis::PrivateRedis, PageCache<&'static str>, redis::aio::MultiplexedConnection) {
+    let redis = testkit::redis::PrivateRedis::start();
+    let cache = start(&redis.url, "pulse");
+    until("tracking", || cache.stats().tracking).await;
+    keep(&cache, "pulse:feed:ana");
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    (redis, cache, connection)
+}
+
 fn namespace() -> String {
     format!("test_{}", uuid::Uuid::new_v4().simple())
 }
@@ -80,14 +93,9 @@ async fn a_write_to_a_key_that_is_no_ones_page_drops_every_page() {
 
 #[tokio::test]
 async fn flushall_drops_every_page() {
-    let redis = testkit::redis::PrivateRedis::start();
-    let cache = start(&redis.url, "pulse");
-    until("tracking", || cache.stats().tracking).await;
-    keep(&cache, "pulse:feed:ana");
+    let (_redis, cache, mut connection) = tracking_a_private_redis().await;
     keep(&cache, "pulse:feed:ben");
 
-    let mut connection =
-        redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHALL").query_async(&mut connection).await.unwrap();
 
     until("every page dropped", || cache.stats().kept == 0).await;
@@ -95,12 +103,7 @@ async fn flushall_drops_every_page() {
 
 #[tokio::test]
 async fn a_lost_tracking_connection_drops_every_page_and_keeps_none_until_it_is_back() {
-    let redis = testkit::redis::PrivateRedis::start();
-    let cache = start(&redis.url, "pulse");
-    until("tracking", || cache.stats().tracking).await;
-    keep(&cache, "pulse:feed:ana");
-    let mut connection =
-        redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let (redis, cache, mut connection) = tracking_a_private_redis().await;
 
     let killed: u64 = redis::cmd("CLIENT")
         .arg("KILL")
@@ -125,12 +128,7 @@ async fn a_lost_tracking_connection_drops_every_page_and_keeps_none_until_it_is_
 
 #[tokio::test]
 async fn a_redis_that_stops_answering_drops_every_page() {
-    let redis = testkit::redis::PrivateRedis::start();
-    let cache = start(&redis.url, "pulse");
-    until("tracking", || cache.stats().tracking).await;
-    keep(&cache, "pulse:feed:ana");
-    let mut connection =
-        redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let (_redis, cache, mut connection) = tracking_a_private_redis().await;
 
     // A server that holds every client without closing the connection: the
     // only sign is the unanswered ping.
