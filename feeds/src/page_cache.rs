@@ -161,12 +161,13 @@ impl<T> PageCache<T> {
     }
 
     fn state(&self) -> MutexGuard<'_, State<T>> {
-        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.state()
     }
 }
 
 impl<T> Inner<T> {
     fn state(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding the lock leaves the map whole: keep using it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
