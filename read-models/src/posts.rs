@@ -28,7 +28,8 @@
 //!   `#tag` word per hashtag, so `rust` finds every post saying rust (tagged
 //!   or not) and `#rust` only the posts tagged with it.
 //! - Authors are returned by id, with their handle and display name looked up
-//!   in the profiles model, one read per item, bounded by the page size.
+//!   in the profiles model: for a page, the names of all its authors in one
+//!   call, bounded by the page size.
 
 use crate::profiles::{Names, ProfileQueries};
 use crate::projection::{Event, Generation, Projection};

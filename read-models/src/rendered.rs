@@ -50,10 +50,12 @@ impl<With> Clone for Rendered<With> {
 }
 
 struct Inner<With> {
-    /// Hashed as the read cache hashes ids (see `read_store::cache`).
-    kept: Mutex<HashMap<String, Entry<With>, foldhash::fast::RandomState>>,
+    kept: Mutex<Kept<With>>,
     capacity: usize,
 }
+
+/// Entries by id, hashed as the read cache hashes ids (see `read_store::cache`).
+type Kept<With> = HashMap<String, Entry<With>, foldhash::fast::RandomState>;
 
 struct Entry<With> {
     /// The document it was rendered from. Held weakly: a document the cache
@@ -112,7 +114,7 @@ impl<With: PartialEq> Rendered<With> {
         self.len() == 0
     }
 
-    fn kept(&self) -> MutexGuard<'_, HashMap<String, Entry<With>, foldhash::fast::RandomState>> {
+    fn kept(&self) -> MutexGuard<'_, Kept<With>> {
         // A panic while holding the lock leaves the map whole: keep using it.
         self.0.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
