@@ -148,7 +148,7 @@ async fn group(commands: &Commands, members: &[UserId]) -> ConversationId {
         title: GroupTitle::parse("bench").unwrap(),
         refused: vec![],
     };
-    let context = CommandContext { metadata: Metadata::new(Some(members[0].clone())), key: None };
+    let context = CommandContext::new(Metadata::new(Some(members[0].clone())), None);
     commands.create::<Conversation>(&context, &Aggregate::conversation(conversation), command).await.unwrap();
     conversation
 }
@@ -262,7 +262,7 @@ async fn send_messages(commands: &Commands, sender: &UserId, conversation: Conve
             tokio::spawn(async move {
                 for _ in 0..FANOUT_MESSAGES / 4 {
                     let body = MessageBody::parse(&now_nanos().to_string()).unwrap();
-                    let context = CommandContext { metadata: Metadata::new(Some(sender.clone())), key: None };
+                    let context = CommandContext::new(Metadata::new(Some(sender.clone())), None);
                     let send = commands::chat::Send { conversation, sender: sender.clone(), body, reply_to: None };
                     commands::chat::send(&commands, &context, send).await.unwrap();
                 }

@@ -21,7 +21,10 @@ pub async fn answer(gateway: &Gateway, connection: u64, frame: ClientFrame, user
         | ClientFrame::Read { client_id, .. } => client_id.clone(),
         _ => None,
     };
-    let context = match command_context(user, client_id.as_deref()) {
+    // A frame without a client_id still runs under a key, so an unknown
+    // outcome can name the key a retry must carry.
+    let made = client_id.is_none().then(commands::server_key);
+    let context = match command_context(user, client_id.as_deref().or(made.as_deref())) {
         Ok(context) => context,
         Err(frame) => return Some(*frame),
     };
@@ -79,6 +82,7 @@ pub async fn answer(gateway: &Gateway, connection: u64, frame: ClientFrame, user
             epoch: gateway.epoch().to_owned(),
             duplicate: outcome.replayed,
         },
+        Err((OUTCOME_UNKNOWN, detail)) => ServerFrame::error(OUTCOME_UNKNOWN, detail, client_id.or(made)),
         Err((code, detail)) => ServerFrame::error(code, detail, client_id),
     })
 }
@@ -97,7 +101,7 @@ fn command_context(user: &UserId, client_id: Option<&str>) -> Result<CommandCont
             Box::new(ServerFrame::error("invalid-client-id", format!("client_id {rule}"), Some(raw.to_owned())))
         })?),
     };
-    Ok(CommandContext { metadata: Metadata::new(Some(user.clone())), key })
+    Ok(CommandContext::new(Metadata::new(Some(user.clone())), key))
 }
 
 /// A rejection's stable name for error frames: the domain's `code()`.
@@ -131,9 +135,18 @@ fn refused<R: Code>(error: CommandError<R>) -> (&'static str, String) {
         CommandError::Rejected(rejection) => (rejection.code(), rejection.to_string()),
         CommandError::KeyReused => ("client-id-reused", "this client_id was used for a different frame".into()),
         CommandError::Store(StoreError::Conflict { .. }) => ("retry", "a concurrent change won; send it again".into()),
+        CommandError::Store(e @ StoreError::OutcomeUnknown(_)) => {
+            tracing::warn!(error = %e, "a chat command's outcome is unknown");
+            let detail = "the event log did not confirm it: it may be appended now, later or not at all; \
+                          send the frame again with this client_id, which appends it at most once";
+            (OUTCOME_UNKNOWN, detail.into())
+        }
         CommandError::Store(e) => ("unavailable", unavailable_text(&e)),
     }
 }
+
+/// The error code of a command whose outcome is unknown.
+const OUTCOME_UNKNOWN: &str = "outcome-unknown";
 
 /// The error frame for a frame the event log could not serve (logged here).
 pub fn unavailable(error: &StoreError, client_id: Option<String>) -> ServerFrame {
@@ -143,4 +156,20 @@ pub fn unavailable(error: &StoreError, client_id: Option<String>) -> ServerFrame
 fn unavailable_text(error: &StoreError) -> String {
     tracing::warn!(error = %error, "a chat frame failed on the event log");
     "the event log is unavailable; try again".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unconfirmed_command_is_answered_outcome_unknown_not_unavailable() {
+        let unknown = CommandError::<MessageRejection>::Store(StoreError::OutcomeUnknown("ack timed out".into()));
+        let (code, detail) = refused(unknown);
+        assert_eq!(code, "outcome-unknown");
+        assert!(detail.contains("client_id") && detail.contains("at most once"), "{detail}");
+        assert!(!detail.contains("ack timed out"), "no internal text: {detail}");
+        let down = CommandError::<MessageRejection>::Store(StoreError::Unavailable("down".into()));
+        assert_eq!(refused(down).0, "unavailable");
+    }
 }

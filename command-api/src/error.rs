@@ -40,7 +40,7 @@ pub enum ApiError {
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     /// Too many requests; retry after the duration.
-    #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
+    #[error("too many requests; retry in {} s", retry_seconds(*retry_after))]
     RateLimited {
         /// How long until a request would pass.
         retry_after: Duration,
@@ -106,6 +106,7 @@ impl ApiError {
             E::Store(StoreError::Unavailable(_) | StoreError::ServerTooOld { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
+            E::Store(StoreError::OutcomeUnknown(_)) => (StatusCode::SERVICE_UNAVAILABLE, "outcome-unknown"),
             E::ReadStore(ReadStoreError::InvalidCursor) => (StatusCode::BAD_REQUEST, "invalid-cursor"),
             E::ReadStore(ReadStoreError::Unavailable(_)) | E::ReadSideOff => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -134,14 +135,32 @@ impl ApiError {
     /// The problem's `detail`: what went wrong, for the client. A lost race
     /// says what to do, and not which internal subject or version lost (the
     /// log line above keeps those).
-    fn detail(&self) -> String {
+    fn detail(&self) -> Option<String> {
         match self {
             ApiError::Store(StoreError::Conflict { .. }) => {
-                "the resource was changed by other requests while this one was decided; retry it".to_owned()
+                Some("the resource was changed by other requests while this one was decided; retry it".to_owned())
             }
-            answer => answer.to_string(),
+            // The two 5xx answers a client must act on carry fixed texts; no
+            // other failure's internal text reaches the body.
+            ApiError::Store(StoreError::OutcomeUnknown(_)) => Some(OUTCOME_UNKNOWN.to_owned()),
+            ApiError::TimedOut => Some(TIMED_OUT.to_owned()),
+            failure if failure.classify().0.is_server_error() => None,
+            answer => Some(answer.to_string()),
         }
     }
+}
+
+const OUTCOME_UNKNOWN: &str = "the event log did not confirm this command: it may have been appended, now or \
+    later, or not at all. Retry it with the same Idempotency-Key (the one in this response's Idempotency-Key \
+    header): the retry appends it at most once and answers with its result";
+
+const TIMED_OUT: &str = "the request took too long and was abandoned: a command may or may not have been \
+    appended. Retry it with the same Idempotency-Key (the one in this response's Idempotency-Key header)";
+
+/// Whole seconds to wait, rounded up, as both `Retry-After` and the detail
+/// say it.
+fn retry_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// An RFC 9457 problem details body.
@@ -154,7 +173,8 @@ pub struct Problem {
     pub title: String,
     /// The HTTP status.
     pub status: u16,
-    /// What went wrong with this request; absent on 5xx.
+    /// What went wrong with this request; on 5xx only for `outcome-unknown`
+    /// and `timed-out`, which say what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The offending field, for `invalid-input`.
@@ -174,7 +194,7 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(invalid) => Some(invalid.field.clone()),
             _ => None,
         };
-        let detail = (!status.is_server_error()).then(|| self.detail());
+        let detail = self.detail();
         let problem = Problem {
             kind: format!("urn:pulse:problem:{slug}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -191,10 +211,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::RateLimited { retry_after } => {
-                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds(*retry_after)));
             }
-            ApiError::Store(StoreError::Unavailable(_)) | ApiError::TimedOut => {
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_)) | ApiError::TimedOut => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
@@ -411,5 +430,38 @@ mod tests {
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains("retry"), "{detail}");
         assert!(!detail.contains("pulse.") && !detail.contains("0199aaaa") && !detail.contains("41"), "{detail}");
+    }
+
+    async fn answer(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = error.into_response();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_unconfirmed_append_is_outcome_unknown_and_says_to_retry_with_the_same_key() {
+        let (status, headers, problem) =
+            answer(ApiError::Store(StoreError::OutcomeUnknown("ack timed out on 10.1.2.3".into()))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem["type"], "urn:pulse:problem:outcome-unknown");
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("same Idempotency-Key") && detail.contains("may have been appended"), "{detail}");
+        assert!(!detail.contains("10.1.2.3"), "no internal text: {detail}");
+        let (_, _, unavailable) = answer(ApiError::Store(StoreError::Unavailable("down at 10.1.2.3".into()))).await;
+        assert_eq!(unavailable["type"], "urn:pulse:problem:unavailable");
+        assert!(unavailable.get("detail").is_none(), "{unavailable}");
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_says_the_same_wait_in_its_header_and_its_detail() {
+        for (wait, seconds) in [(1_200, "2"), (1_000, "1"), (10, "1"), (2_001, "3")] {
+            let limited = ApiError::rate_limited(Duration::from_millis(wait));
+            let (_, headers, problem) = answer(limited).await;
+            assert_eq!(headers[header::RETRY_AFTER], seconds, "{wait} ms");
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(detail.contains(&format!("retry in {seconds} s")), "{wait} ms: {detail}");
+        }
     }
 }

@@ -92,7 +92,7 @@ impl FromRequestParts<App> for Identity {
         };
         let metadata = metadata(parts, Some(user.clone()));
         let moderator = token.claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
-        Ok(Identity(Caller { user, token, moderator, context: CommandContext { metadata, key } }))
+        Ok(Identity(Caller { user, token, moderator, context: CommandContext::new(metadata, key) }))
     }
 }
 
@@ -132,7 +132,7 @@ impl FromRequestParts<App> for Service {
             Some(raw) => Some(scoped_key_for(SERVICE_SCOPE, raw)?),
             None => None,
         };
-        Ok(Self { context: CommandContext { metadata: metadata(parts, None), key } })
+        Ok(Self { context: CommandContext::new(metadata(parts, None), key) })
     }
 }
 
@@ -171,7 +171,7 @@ impl FromRequestParts<App> for LinkHolder {
         if !auth::unsubscribe::verify(&app.config().jwt.secret, &user, &link.token) {
             return Err(ApiError::InvalidLink);
         }
-        let context = CommandContext { metadata: metadata(parts, Some(user.clone())), key: None };
+        let context = CommandContext::new(metadata(parts, Some(user.clone())), None);
         Ok(Self { user, token: link.token, context })
     }
 }

@@ -62,10 +62,23 @@ impl IntoResponse for Accepted {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // only its OpenAPI description is used
 pub enum CommandResponses {
-    /// The command was accepted and its event appended.
-    #[response(status = 202)]
+    /// The command was accepted and its event appended, exactly once.
+    #[response(status = 202, headers(
+        ("Pulse-Position" = String, description = "The appended event's position: wait for it with `Pulse-After`"),
+        ("Idempotency-Key" = String, description = "The command's key: the client's own, or one the server made")
+    ))]
     Accepted(Accepted),
-    /// The command was refused or failed; `type` names why.
-    #[response(status = "4XX", content_type = "application/problem+json")]
+    /// The command was refused; `type` names why. Nothing was appended.
+    #[response(status = "4XX", content_type = "application/problem+json",
+        headers(("Idempotency-Key" = String, description = "The command's key")))]
     Problem(Problem),
+    /// `unavailable`: nothing was appended. `outcome-unknown` and `timed-out`:
+    /// the command may be appended now, later or never; retry it with the
+    /// `Idempotency-Key` this response carries, which appends it at most once.
+    #[response(status = 503, content_type = "application/problem+json",
+        headers(
+            ("Idempotency-Key" = String, description = "The key to retry with"),
+            ("Retry-After" = u64, description = "Seconds to wait before retrying")
+        ))]
+    Unavailable(Problem),
 }

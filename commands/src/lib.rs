@@ -33,17 +33,32 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Who asks, why, and with which idempotency key.
+/// Who asks, why, and with which idempotency key. One context serves one
+/// request, however many commands it runs: once any of them has handed an
+/// event to the store, a later failure cannot say "nothing was appended".
 #[derive(Debug, Clone)]
 pub struct CommandContext {
     /// CloudEvents correlation, causation and actor.
     pub metadata: Metadata,
     /// The client's key, already scoped to the caller.
     pub key: Option<IdempotencyKey>,
+    sent: Arc<AtomicBool>,
 }
 
 impl CommandContext {
+    /// The context of one request.
+    pub fn new(metadata: Metadata, key: Option<IdempotencyKey>) -> Self {
+        Self { metadata, key, sent: Arc::default() }
+    }
+
+    /// Whether a command of this request has handed an event to the store
+    /// (acknowledged or not).
+    pub fn sent_anything(&self) -> bool {
+        self.sent.load(Ordering::Relaxed)
+    }
+
     /// A fresh id for a resource of `kind` that this command creates inside
     /// `parent` (the conversation of a message, the post of a comment; `""`
     /// for none). With an idempotency key the id derives from the key, so a
@@ -71,6 +86,13 @@ pub fn scoped_key(scope: &str, raw: &str) -> std::result::Result<IdempotencyKey,
         return Err(RULE);
     }
     IdempotencyKey::parse(&format!("{scope}:{raw}")).map_err(|_| RULE)
+}
+
+/// A fresh key for a command whose client sent none, in the client key space
+/// (`pulse-` and a UUID v7): the server uses it as the client's own and hands
+/// it back, so a command whose outcome is unknown can be retried safely.
+pub fn server_key() -> String {
+    format!("pulse-{}", uuid::Uuid::now_v7().simple())
 }
 
 /// What a command did.
@@ -201,11 +223,9 @@ impl Commands {
     /// load is skipped, which saves the command path one NATS round trip.
     ///
     /// With a key the append expects version 0: a retry finds the aggregate
-    /// there, loses, and is answered from its first event. Without a key the id
-    /// has 74 random bits and no one else can address it, so nothing is
-    /// expected: the check costs the server a lookup of the subject's last
-    /// message (measured on nats-server 2.9: about a third of its user CPU per
-    /// post).
+    /// there, loses, and is answered from its first event. Without a key (a
+    /// reaction, a test) the id is a fresh UUID v7 nobody else can address, so
+    /// nothing is expected.
     pub async fn create<D: Decider>(
         &self,
         context: &CommandContext,
@@ -216,6 +236,23 @@ impl Commands {
     }
 
     async fn run<D: Decider>(
+        &self,
+        context: &CommandContext,
+        aggregate: &Aggregate,
+        command: D::Command,
+        start: Start,
+    ) -> Result<Outcome, D::Rejection> {
+        match self.decide_and_append::<D>(context, aggregate, command, start).await {
+            // This request already sent an event (an earlier command of it, or
+            // an earlier event of this one): "not appended" would be untrue.
+            Err(CommandError::Store(StoreError::Unavailable(why))) if context.sent_anything() => {
+                Err(StoreError::OutcomeUnknown(format!("after an earlier append of this request: {why}")).into())
+            }
+            answered => answered,
+        }
+    }
+
+    async fn decide_and_append<D: Decider>(
         &self,
         context: &CommandContext,
         aggregate: &Aggregate,
@@ -341,6 +378,9 @@ impl Commands {
             let name = domain_event.name();
             let store = &self.inner.store;
             let appended = store.append(aggregate, expected, domain_event, &context.metadata, part.as_ref()).await;
+            if matches!(appended, Ok(_) | Err(StoreError::OutcomeUnknown(_))) {
+                context.sent.store(true, Ordering::Relaxed);
+            }
             let appended = appended.inspect_err(|_| self.inner.cache.forget::<D>(aggregate))?;
             if appended.duplicate {
                 // JetStream recognised the key: a repeat only if the stored

@@ -14,7 +14,7 @@ fn ana() -> UserId {
 }
 
 fn context() -> CommandContext {
-    CommandContext { metadata: Metadata::new(Some(ana())), key: None }
+    CommandContext::new(Metadata::new(Some(ana())), None)
 }
 
 fn create(post: PostId) -> PostCommand {
@@ -83,4 +83,30 @@ async fn without_a_cache_every_load_walks_the_history_and_decides_the_same() {
     assert!(outcome.changed);
     assert!(loads(&commands, "miss").ends_with(" 1"), "{}", loads(&commands, "miss"));
     assert_eq!(loads(&commands, "hit"), "");
+}
+
+#[tokio::test]
+async fn a_request_that_already_sent_an_event_never_answers_that_nothing_was_appended() {
+    let mut server = testkit::cluster::NatsCluster::start_with(1, "");
+    let config = events::StoreConfig { timeout: std::time::Duration::from_millis(500), ..Default::default() };
+    let store = events::EventStore::connect(&server.urls()[0], config).await.unwrap();
+    let commands = Commands::new(store.clone(), Settings::default());
+    let request = context();
+    let (first, second) = (PostId::new(), PostId::new());
+    commands.create::<Post>(&request, &Aggregate::post(first), create(first)).await.unwrap();
+
+    server.kill("n1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.is_connected().is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the client never noticed the server died");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let same_request = commands.create::<Post>(&request, &Aggregate::post(second), create(second)).await;
+    let fresh_request = commands.create::<Post>(&context(), &Aggregate::post(second), create(second)).await;
+
+    assert!(
+        matches!(same_request, Err(CommandError::Store(events::StoreError::OutcomeUnknown(_)))),
+        "{same_request:?}"
+    );
+    assert!(matches!(fresh_request, Err(CommandError::Store(events::StoreError::Unavailable(_)))), "{fresh_request:?}");
 }

@@ -321,6 +321,69 @@ mod failures {
         let streams: Vec<_> = futures::StreamExt::collect(jetstream.stream_names()).await;
         assert!(streams.is_empty(), "the old server was left untouched: {streams:?}");
     }
+
+    /// A store on a server of the test's own, which it may pause and kill.
+    async fn own_server(timeout: Duration) -> (testkit::cluster::NatsCluster, EventStore) {
+        let server = testkit::cluster::NatsCluster::start_with(1, "");
+        let config = StoreConfig { timeout, ..StoreConfig::default() };
+        let store = EventStore::connect(&server.urls()[0], config).await.unwrap();
+        (server, store)
+    }
+
+    async fn events_on(store: &EventStore, aggregate: &Aggregate) -> usize {
+        store.load(aggregate).await.unwrap().events.len()
+    }
+
+    #[tokio::test]
+    async fn an_append_the_server_never_confirmed_is_outcome_unknown_and_its_retry_makes_one_event() {
+        let (mut server, store) = own_server(Duration::from_millis(500)).await;
+        let post = PostId::new();
+        let aggregate = Aggregate::post(post);
+        let key = IdempotencyKey::parse("retry-me").unwrap();
+
+        server.pause("n1");
+        let unconfirmed = store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&key)).await;
+        assert!(matches!(unconfirmed, Err(StoreError::OutcomeUnknown(_))), "{unconfirmed:?}");
+        server.resume("n1");
+
+        // What the paused server had in its socket is appended after all:
+        // "not appended" would have been untrue.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while events_on(&store, &aggregate).await == 0 {
+            assert!(std::time::Instant::now() < deadline, "the unconfirmed append never landed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let retried = store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&key)).await;
+        let retried = retried.unwrap();
+        assert!(retried.duplicate, "the retry found the first append");
+        assert_eq!(events_on(&store, &aggregate).await, 1, "one event, not two");
+    }
+
+    #[tokio::test]
+    async fn an_append_refused_while_disconnected_is_unavailable_and_never_lands() {
+        let (mut server, store) = own_server(Duration::from_millis(500)).await;
+        let post = PostId::new();
+        let aggregate = Aggregate::post(post);
+        server.kill("n1");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.is_connected().is_ok() {
+            assert!(std::time::Instant::now() < deadline, "the client never noticed the server died");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        let refused = store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), None).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+
+        server.restart("n1");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while store.is_connected().is_err() {
+            assert!(std::time::Instant::now() < deadline, "the client never reconnected");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A buffered publish goes out first thing after the reconnect; give it time.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(events_on(&store, &aggregate).await, 0, "\"not appended\" stayed true");
+    }
 }
 
 #[path = "support/cloudevent.rs"]

@@ -75,7 +75,7 @@ impl Notifier {
             if let (Appended::AlreadyThere, Some(actor)) =
                 (append_notice(&self.commands, None, notice, id, &metadata).await?, actor)
             {
-                let context = CommandContext { metadata: metadata.clone(), key: None };
+                let context = CommandContext::new(metadata.clone(), None);
                 let join = grouping::Join { notification: id, actor };
                 match self.commands.execute::<grouping::Group>(&context, &Aggregate::notification(id), join).await {
                     Ok(_) => {}

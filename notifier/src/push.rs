@@ -304,7 +304,7 @@ impl Pusher {
     ) -> Result<(), StoreError> {
         self.metrics.outcome("push", "gone");
         let user = created.recipient.clone();
-        let context = CommandContext { metadata: Metadata::caused_by(&cause.envelope, None), key: None };
+        let context = CommandContext::new(Metadata::caused_by(&cause.envelope, None), None);
         let command = NotifySettingsCommand::RemovePushSubscription {
             user: user.clone(),
             endpoint: subscription.endpoint.clone(),

@@ -75,6 +75,6 @@ impl Reactions {
             actor: None,
         };
         let key = IdempotencyKey::parse(&format!("!reaction:{}:{n}", recorded.envelope.id)).ok();
-        CommandContext { metadata, key }
+        CommandContext::new(metadata, key)
     }
 }

@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One node: its process (None once killed) and ports.
+/// One node: its process (None once killed), ports and files.
 struct Node {
     child: Option<Child>,
     name: String,
     client: u16,
     monitor: u16,
+    config: PathBuf,
+    log: PathBuf,
 }
 
 /// Nodes forming one cluster (or one node alone); all killed when dropped.
@@ -40,7 +42,6 @@ impl NatsCluster {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
         let ports: Vec<(u16, u16, u16)> = (0..count).map(|_| (free_port(), free_port(), free_port())).collect();
         let routes: Vec<String> = ports.iter().map(|(_, route, _)| format!("nats-route://127.0.0.1:{route}")).collect();
-        let binary = binary();
         let mut nodes = Vec::new();
         for (index, (client, route, monitor)) in ports.iter().enumerate() {
             let name = format!("n{}", index + 1);
@@ -57,8 +58,9 @@ impl NatsCluster {
                     &format!("cluster {{\n  name: pulse_test\n  listen: 127.0.0.1:{route}\n  routes: [{routes}]\n}}\n");
             }
             std::fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
-            let child = spawn(&binary, &config, &dir.path().join(format!("{name}.log")));
-            nodes.push(Node { child: Some(child), name, client: *client, monitor: *monitor });
+            let log = dir.path().join(format!("{name}.log"));
+            let child = spawn(&binary(), &config, &log);
+            nodes.push(Node { child: Some(child), name, client: *client, monitor: *monitor, config, log });
         }
         let cluster = Self { nodes, _dir: dir };
         for node in &cluster.nodes {
@@ -80,11 +82,42 @@ impl NatsCluster {
     /// Kills a node at once (SIGKILL: no lame duck, no flush), as a crash or
     /// a pulled plug would.
     pub fn kill(&mut self, name: &str) {
-        let node = self.nodes.iter_mut().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"));
-        if let Some(mut child) = node.child.take() {
+        if let Some(mut child) = self.node(name).child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a killed node again on its own store and ports, and waits
+    /// until it is healthy.
+    pub fn restart(&mut self, name: &str) {
+        let node = self.node(name);
+        if node.child.is_none() {
+            node.child = Some(spawn(&binary(), &node.config, &node.log));
+            wait_healthy(node.monitor, name, Duration::from_secs(30));
+        }
+    }
+
+    /// Stops a node without closing its connections (SIGSTOP), as a server
+    /// that hangs would: what clients sent waits in its sockets, and is read
+    /// once [`NatsCluster::resume`] lets it go on.
+    pub fn pause(&mut self, name: &str) {
+        self.signal(name, "-STOP");
+    }
+
+    /// Lets a paused node go on (SIGCONT).
+    pub fn resume(&mut self, name: &str) {
+        self.signal(name, "-CONT");
+    }
+
+    fn signal(&mut self, name: &str, signal: &str) {
+        let pid = self.node(name).child.as_ref().unwrap_or_else(|| panic!("node {name} is not running")).id();
+        let sent = Command::new("kill").arg(signal).arg(pid.to_string()).status();
+        assert!(sent.as_ref().is_ok_and(|s| s.success()), "kill {signal} {pid}: {sent:?}");
+    }
+
+    fn node(&mut self, name: &str) -> &mut Node {
+        self.nodes.iter_mut().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
     }
 }
 
@@ -92,6 +125,9 @@ impl Drop for NatsCluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
+                // A paused node would not die of SIGKILL any later, but let
+                // it go on first so nothing is left stopped.
+                let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
                 let _ = child.kill();
                 let _ = child.wait();
             }

@@ -417,7 +417,7 @@ async fn a_socket_that_does_not_read_is_cut_as_too_slow_and_resumes_without_loss
     while !harness.metrics(0).await.contains("pulse_chat_slow_consumer_disconnects_total 1") {
         assert!(total < 4_000, "still not cut after {total} messages of 4 kB");
         for _ in 0..100 {
-            let context = commands::CommandContext { metadata: events::Metadata::new(Some(ana.clone())), key: None };
+            let context = commands::CommandContext::new(events::Metadata::new(Some(ana.clone())), None);
             let send =
                 commands::chat::Send { conversation: group, sender: ana.clone(), body: body.clone(), reply_to: None };
             commands::chat::send(&harness.commands, &context, send).await.unwrap();

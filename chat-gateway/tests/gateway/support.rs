@@ -139,7 +139,7 @@ impl Harness {
             title: GroupTitle::parse("study group").unwrap(),
             refused: vec![],
         };
-        let context = CommandContext { metadata: Metadata::new(Some(by)), key: None };
+        let context = CommandContext::new(Metadata::new(Some(by)), None);
         self.commands.create::<Conversation>(&context, &Aggregate::conversation(conversation), command).await.unwrap();
         conversation
     }
@@ -147,7 +147,7 @@ impl Harness {
     /// `member` leaves the group.
     pub async fn leave(&self, conversation: ConversationId, member: &str) {
         let member = UserId::parse(member).unwrap();
-        let context = CommandContext { metadata: Metadata::new(Some(member.clone())), key: None };
+        let context = CommandContext::new(Metadata::new(Some(member.clone())), None);
         let command = ConversationCommand::Leave { member };
         self.commands.execute::<Conversation>(&context, &Aggregate::conversation(conversation), command).await.unwrap();
     }

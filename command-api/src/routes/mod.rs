@@ -18,9 +18,9 @@ pub mod users;
 
 use crate::App;
 use crate::error::ApiError;
-use crate::extract::{CORRELATION_ID, REQUEST_ID};
+use crate::extract::{CORRELATION_ID, IDEMPOTENCY_KEY, REQUEST_ID};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -95,7 +95,11 @@ struct RequestContext {
 ///   dependency or a slow sender cannot hold a connection and its memory
 ///   forever;
 /// - a panic in a handler becomes a 500 problem, not a dropped connection;
-/// - the request metrics, by matched route and status.
+/// - the request metrics, by matched route and status;
+/// - a command (any method but GET, HEAD and OPTIONS) sent without an
+///   `Idempotency-Key` gets one made here, used as the client's own and
+///   returned in the response's `Idempotency-Key`, so a command whose outcome
+///   is unknown can be retried as the same command (docs/api.md).
 async fn request_context(State(context): State<RequestContext>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = match request.headers().get(REQUEST_ID) {
@@ -117,6 +121,7 @@ async fn request_context(State(context): State<RequestContext>, mut request: Req
         )
     };
     let method = request.method().clone();
+    let key = is_command(&method).then(|| idempotency_key(&mut request)).flatten();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
     let answered = tokio::time::timeout(context.timeout, handled).instrument(span.clone()).await;
@@ -132,7 +137,25 @@ async fn request_context(State(context): State<RequestContext>, mut request: Req
     context.metrics.observe_request(&method, route.as_ref(), response.status(), took);
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), ?took, "answered"));
     response.headers_mut().insert(REQUEST_ID, request_id);
+    if let Some(key) = key {
+        response.headers_mut().insert(IDEMPOTENCY_KEY, key);
+    }
     response
+}
+
+fn is_command(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The request's idempotency key, made by the server when the client sent
+/// none.
+fn idempotency_key(request: &mut Request) -> Option<HeaderValue> {
+    if let Some(sent) = request.headers().get(IDEMPOTENCY_KEY) {
+        return Some(sent.clone());
+    }
+    let made = HeaderValue::from_str(&commands::server_key()).ok()?;
+    request.headers_mut().insert(IDEMPOTENCY_KEY, made.clone());
+    Some(made)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod chat;
 mod chat_queries;
 mod comments;
 mod events;
+mod faults;
 mod feed;
 mod internal;
 mod likes;

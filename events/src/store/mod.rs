@@ -52,6 +52,12 @@ pub enum StoreError {
     /// NATS is down, slow or refused the request; nothing was appended.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
+    /// The event was handed to NATS but no answer came back: it may be in the
+    /// log now or later (the client sends what it buffered once it
+    /// reconnects), or never. Only a retry with the same idempotency key
+    /// settles it, as one event.
+    #[error("the outcome of the append is unknown: {0}")]
+    OutcomeUnknown(String),
     /// The event is larger than its stream accepts.
     #[error("event of {size} bytes exceeds the limit of {max} bytes")]
     TooLarge {
@@ -255,6 +261,10 @@ impl EventStore {
         if size > max {
             return Err(StoreError::TooLarge { size, max });
         }
+        // A disconnected client would buffer the publish and send it on
+        // reconnect, so the answer would be "unknown"; refusing it here keeps
+        // "not appended" true for the usual case of NATS being down.
+        self.is_connected().map_err(StoreError::Unavailable)?;
         let subject = aggregate.subject(self.namespace());
         let publish = PublishMessage::build().payload(body.into()).headers(headers);
         let conflict = || StoreError::Conflict {
@@ -267,12 +277,12 @@ impl EventStore {
         // No `bounded` here: the JetStream context already bounds both the send
         // and the ack by the configured timeout, and a third timer per append
         // is measurable on the command path.
-        let acked = async {
-            let pending = self.inner.jetstream.send_publish(subject, publish).await?;
-            pending.await
-        }
-        .await
-        .map_err(|e| publish_error(e, conflict, size, max));
+        let pending = self.inner.jetstream.send_publish(subject, publish).await;
+        let acked = match pending {
+            // Not handed to the connection: nothing was sent.
+            Err(e) => Err(publish_error(e, conflict, size, max)),
+            Ok(pending) => pending.await.map_err(|e| ack_error(e, conflict, size, max)),
+        };
         let ack = match (acked, key) {
             (Ok(ack), _) => ack,
             // nats-server 2.9 answered a repeated `Nats-Msg-Id` inside the
@@ -434,6 +444,25 @@ fn publish_error(
         Kind::MaxPayloadExceeded => StoreError::TooLarge { size, max },
         Kind::Other if is_too_large(&error) => StoreError::TooLarge { size, max },
         _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+/// An append that was handed to the connection and then failed: the server's
+/// own refusal (a stale version, no stream, a size limit, any JetStream API
+/// error) means nothing was stored; no answer, or an unreadable one, means the
+/// message may be stored now or later.
+fn ack_error(
+    error: jetstream::context::PublishError,
+    conflict: impl FnOnce() -> StoreError,
+    size: usize,
+    max: usize,
+) -> StoreError {
+    use jetstream::context::PublishErrorKind as Kind;
+    let refused_by_server = std::error::Error::source(&error).is_some_and(|s| s.is::<jetstream::Error>());
+    match error.kind() {
+        Kind::TimedOut | Kind::BrokenPipe => StoreError::OutcomeUnknown(error.to_string()),
+        Kind::Other if !refused_by_server => StoreError::OutcomeUnknown(error.to_string()),
+        _ => publish_error(error, conflict, size, max),
     }
 }
 

@@ -162,7 +162,7 @@ async fn two_gateway_processes_carry_chat_typing_and_presence_and_a_killed_ones_
         refused: vec![],
     };
     let runner = commands::Commands::new(log.store.clone(), commands::Settings::default());
-    let context = commands::CommandContext { metadata: events::Metadata::new(Some(ana)), key: None };
+    let context = commands::CommandContext::new(events::Metadata::new(Some(ana)), None);
     let aggregate = events::Aggregate::conversation(group);
     runner.create::<domain::chat::Conversation>(&context, &aggregate, start_group).await.unwrap();
 
