@@ -216,7 +216,7 @@ impl<'a, S: ReadStore> CalendarQueries<'a, S> {
         let mut query = Query::new(Filter::all().eq("state", LIVE), "starts_ms", Direction::Ascending).limit(limit);
         let after = match cursor {
             Some(cursor) => cursor,
-            None => cursor::encode(&query.order, &json!(millis(now)), AFTER_ANY_ID),
+            None => cursor::encode(&query, &json!(millis(now)), AFTER_ANY_ID),
         };
         query = query.after(Some(after));
         let page = self.store.find(&self.generation.collection(EVENTS), &query).await?;

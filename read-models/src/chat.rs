@@ -30,9 +30,7 @@ use events::catalog::chat::{ChatEvent, ConversationKind, ConversationStarted, Me
 use events::catalog::{Context, DomainEvent};
 use events::ids::{ConversationId, UserId};
 use read_store::cursor;
-use read_store::{
-    Collection, Direction, Document, Filter, IfMissing, Order, Query, ReadStore, ReadStoreError, Update, Write,
-};
+use read_store::{Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, Update, Write};
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -298,8 +296,10 @@ impl<'a, S: ReadStore> ChatQueries<'a, S> {
         limit: u32,
         cursor: Option<String>,
     ) -> Result<ConversationPage, ReadStoreError> {
-        let order = Order { field: "last_seq".into(), direction: Direction::Descending };
-        let after = cursor.map(|c| cursor::decode(&order, &c)).transpose()?;
+        // Listed in memory, not found: the list a cursor names is the user's
+        // conversations, by latest activity.
+        let list = Query::new(Filter::all().eq("user", user), "last_seq", Direction::Descending);
+        let after = cursor.map(|c| cursor::decode(&list, &c)).transpose()?;
         let mut listed = self.listed(user).await?;
         listed.sort_by(|a, b| (b.last_seq, &b.id).cmp(&(a.last_seq, &a.id)));
         if let Some(after) = after {
@@ -308,7 +308,7 @@ impl<'a, S: ReadStore> ChatQueries<'a, S> {
         }
         let more = listed.len() > limit as usize;
         listed.truncate(limit as usize);
-        let next = more.then(|| listed.last().map(|l| cursor::encode(&order, &json!(l.last_seq), &l.id))).flatten();
+        let next = more.then(|| listed.last().map(|l| cursor::encode(&list, &json!(l.last_seq), &l.id))).flatten();
         let mut items = Vec::with_capacity(listed.len());
         for entry in &listed {
             items.push(self.summary(user, entry).await?);
@@ -370,7 +370,7 @@ impl<'a, S: ReadStore> ChatQueries<'a, S> {
         let order = Direction::Ascending;
         let mut query = Query::new(Filter::all().eq("conversation", conversation), "seq", order).limit(UNREAD_SCAN);
         if let Some((sequence, message)) = self.read_position(membership).await? {
-            let position = cursor::encode(&query.order, &json!(sequence), &message);
+            let position = cursor::encode(&query, &json!(sequence), &message);
             query = query.after(Some(position));
         }
         let page = self.store.find(&self.generation.collection(MESSAGES), &query).await?;

@@ -437,12 +437,12 @@ impl<'a, S: ReadStore> PostQueries<'a, S> {
     /// Up to `limit` of an author's live posts, newest first, all older than
     /// `before` (a sequence) when given: what a home feed is built from.
     pub async fn recent(&self, author: &str, before: Option<u64>, limit: u32) -> Result<Vec<PostRef>, ReadStoreError> {
-        let order = read_store::Order { field: "seq".to_owned(), direction: Direction::Descending };
+        let filter = Audience::Public.filter().eq("author", author);
+        let query = Query::new(filter, "seq", Direction::Descending).limit(limit);
         // Resuming after (before - 1, "~") in this order is "seq < before":
         // every id sorts below "~".
-        let cursor = before.map(|seq| read_store::cursor::encode(&order, &json!(seq.saturating_sub(1)), "~"));
-        let filter = Audience::Public.filter().eq("author", author);
-        let query = Query::new(filter, "seq", Direction::Descending).limit(limit).after(cursor);
+        let cursor = before.map(|seq| read_store::cursor::encode(&query, &json!(seq.saturating_sub(1)), "~"));
+        let query = query.after(cursor);
         let page = self.store.find(&self.generation.collection(POSTS), &query).await?;
         Ok(page.items.iter().filter_map(|found| post_ref(&found.id, &found.doc)).collect())
     }

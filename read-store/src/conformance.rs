@@ -346,8 +346,8 @@ pub async fn a_page_never_exceeds_the_maximum_size<S: ReadStore>(store: S) {
     assert_eq!(page.items.len(), 1);
 }
 
-/// Anything but a cursor this store made for this order is refused with
-/// [`ReadStoreError::InvalidCursor`].
+/// Anything but a cursor this store made for this list (its order and its
+/// filter) is refused with [`ReadStoreError::InvalidCursor`].
 pub async fn a_forged_cursor_is_refused_not_a_panic<S: ReadStore>(store: S) {
     ready(&store).await;
     for n in 0..3 {
@@ -358,7 +358,8 @@ pub async fn a_forged_cursor_is_refused_not_a_panic<S: ReadStore>(store: S) {
     let mut tampered = genuine.clone();
     tampered.insert(3, '!');
     let other_order = Query::new(Filter::all(), "at", Direction::Descending).after(Some(genuine.clone()));
-    let other_field = Query::new(Filter::all(), "author", Direction::Ascending).after(Some(genuine));
+    let other_field = Query::new(Filter::all(), "author", Direction::Ascending).after(Some(genuine.clone()));
+    let other_list = Query::new(Filter::all().eq("author", "ana"), "at", Direction::Ascending).after(Some(genuine));
     let forged = [
         "".to_owned(),
         "not a cursor".into(),
@@ -373,6 +374,7 @@ pub async fn a_forged_cursor_is_refused_not_a_panic<S: ReadStore>(store: S) {
     }
     assert_eq!(store.find(POSTS, &other_order).await, Err(ReadStoreError::InvalidCursor));
     assert_eq!(store.find(POSTS, &other_field).await, Err(ReadStoreError::InvalidCursor));
+    assert_eq!(store.find(POSTS, &other_list).await, Err(ReadStoreError::InvalidCursor));
     assert_eq!(store.count(POSTS, &Filter::all()).await.unwrap(), 3);
 }
 

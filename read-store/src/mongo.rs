@@ -165,7 +165,7 @@ impl ReadStore for MongoStore {
     }
 
     async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
-        let after = query.after.as_deref().map(|raw| cursor::decode(&query.order, raw)).transpose()?;
+        let after = query.after.as_deref().map(|raw| cursor::decode(query, raw)).transpose()?;
         self.declared(collection)?.check_query(&query.filter, Some(&query.order))?;
         if query.filter.matches_nothing() {
             return Ok(Page { items: Vec::new(), next: None });
@@ -209,7 +209,7 @@ impl ReadStore for MongoStore {
         }
         let last_key = |found: &Found| found.doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
         let next = match items.last() {
-            Some(last) if more => Some(cursor::encode(&query.order, &last_key(last), &last.id)),
+            Some(last) if more => Some(cursor::encode(query, &last_key(last), &last.id)),
             _ => None,
         };
         Ok(Page { items, next })

@@ -350,7 +350,7 @@ impl ReadStore for SqliteStore {
     }
 
     async fn find(&self, collection: &str, query: &Query) -> Result<Page, ReadStoreError> {
-        let after = query.after.as_deref().map(|raw| cursor::decode(&query.order, raw)).transpose()?;
+        let after = query.after.as_deref().map(|raw| cursor::decode(query, raw)).transpose()?;
         let (name, query) = (collection.to_owned(), query.clone());
         self.read_call(move |state, conn| {
             state.declared(&name, |c| c.check_query(&query.filter, Some(&query.order)))?;
@@ -382,7 +382,7 @@ impl ReadStore for SqliteStore {
             }
             let last_key = |found: &Found| found.doc.get(&query.order.field).cloned().unwrap_or(Value::Null);
             let next = match items.last() {
-                Some(last) if more => Some(cursor::encode(&query.order, &last_key(last), &last.id)),
+                Some(last) if more => Some(cursor::encode(&query, &last_key(last), &last.id)),
                 _ => None,
             };
             Ok(Page { items, next })

@@ -1,6 +1,6 @@
 //! Queries over the calendar projection: upcoming events soonest first, one
-//! event with its answer counts and the first people going, and the answers
-//! a user gave. Events are visible to every signed-in caller, as their
+//! event with its answer counts and the first people going, the rest of the
+//! people going page by page, and the answers a user gave. Events are visible to every signed-in caller, as their
 //! commands are.
 
 use crate::App;
@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 const CALENDAR: &str = "calendar";
 
 pub(super) fn router() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(upcoming)).routes(routes!(event)).routes(routes!(rsvps))
+    OpenApiRouter::new().routes(routes!(upcoming)).routes(routes!(event)).routes(routes!(going)).routes(routes!(rsvps))
 }
 
 fn queries(app: &App) -> Result<CalendarQueries<'_, QueryStore>, ApiError> {
@@ -68,6 +68,28 @@ async fn event(
     let event = queries.event(&id).await?.ok_or(ApiError::NotFound("event"))?;
     let going = queries.going(&id, DEFAULT_LIMIT, None).await?;
     Ok(Read(consistency, Json(EventView { event, going })))
+}
+
+/// The people going to an event, first to answer first: the pages after the
+/// first one `GET /events/{event_id}` shows (its `going.next` is this list's
+/// cursor).
+#[utoipa::path(get, path = "/api/v1/events/{event_id}/going", tag = "events",
+    params(("event_id" = String, Path, description = "The event"), Paging, AfterParam),
+    responses((status = 200, body = read_models::Page<read_models::calendar::Answer>),
+        (status = 404, body = crate::error::Problem)))]
+async fn going(
+    State(app): State<App>,
+    Identity(_caller): Identity,
+    PathId(id): PathId<EventId>,
+    paging: Paging,
+    after: ReadAfter,
+) -> Result<Read<Json<AnswerPage>>, ApiError> {
+    let limit = paging.limit()?;
+    let consistency = app.read_after(&[CALENDAR], after).await?;
+    let queries = queries(&app)?;
+    let id = id.to_string();
+    queries.event(&id).await?.ok_or(ApiError::NotFound("event"))?;
+    Ok(Read(consistency, Json(queries.going(&id, limit, paging.cursor).await?)))
 }
 
 /// A user's answers to events, latest first.

@@ -61,6 +61,34 @@ async fn one_event_shows_counts_that_follow_changed_answers_and_the_people_going
 }
 
 #[tokio::test]
+async fn everyone_going_can_be_paged_past_the_first_twenty_the_event_shows() {
+    let api = spawn().await;
+    let event = api.post("/events", "ana", details("Big", 24)).await.id();
+    let mut last = None;
+    for n in 0..23 {
+        last = Some(rsvp(&api, &event, &format!("guest{n:02}"), "going").await);
+    }
+    let position = last.unwrap().position();
+
+    let shown = api.get(&format!("/events/{event}"), "dee", Some(&position)).await;
+    assert_eq!(shown.body["going"]["items"].as_array().unwrap().len(), 20, "{:?}", shown.body);
+    let next = shown.body["going"]["next"].as_str().expect("more people going").to_owned();
+    let rest = api.get(&format!("/events/{event}/going?cursor={next}"), "dee", None).await;
+
+    assert_eq!(rest.status, 200, "{:?}", rest.body);
+    let users: Vec<_> = rest.body["items"].as_array().unwrap().iter().map(|a| a["user"].clone()).collect();
+    assert_eq!(users, [json!("guest20"), json!("guest21"), json!("guest22")]);
+    assert_eq!(rest.body["next"], Value::Null);
+    let first_two = api.get(&format!("/events/{event}/going?limit=2"), "dee", None).await;
+    assert_eq!(first_two.body["items"][1]["user"], "guest01", "{:?}", first_two.body);
+    api.get(&format!("/users/guest00/rsvps?cursor={next}"), "dee", None).await.problem(400, "invalid-cursor");
+    let other = api.post("/events", "ana", details("Other", 30)).await.id();
+    api.get(&format!("/events/{other}/going?cursor={next}"), "dee", None).await.problem(400, "invalid-cursor");
+    let nowhere = uuid::Uuid::now_v7();
+    api.get(&format!("/events/{nowhere}/going"), "dee", None).await.problem(404, "not-found");
+}
+
+#[tokio::test]
 async fn a_users_answers_are_listed_latest_first() {
     let api = spawn().await;
     let first = api.post("/events", "ana", details("First", 24)).await.id();
