@@ -62,7 +62,9 @@ impl Typing {
             Ok(signals) => signals,
             Err(e) => return tracing::warn!(error = %e, "cannot hear typing signals"),
         };
-        let mut typing: HashMap<(ConversationId, UserId), Instant> = HashMap::new();
+        // Who types where, until when, and from which of this gateway's
+        // sockets: the stop an expiry sends is not for the socket that typed.
+        let mut typing: HashMap<(ConversationId, UserId), (Instant, Option<u64>)> = HashMap::new();
         let mut sweep = tokio::time::interval(ttl / 4);
         loop {
             tokio::select! {
@@ -72,7 +74,7 @@ impl Typing {
                     let from = (signal.gateway == self.gateway).then_some(signal.connection);
                     let key = (signal.conversation, signal.user);
                     let changed = if signal.typing {
-                        typing.insert(key.clone(), Instant::now() + ttl).is_none()
+                        typing.insert(key.clone(), (Instant::now() + ttl, from)).is_none()
                     } else {
                         typing.remove(&key).is_some()
                     };
@@ -82,10 +84,10 @@ impl Typing {
                 }
                 _ = sweep.tick() => {
                     let now = Instant::now();
-                    let expired: Vec<_> = typing.iter().filter(|(_, until)| **until <= now).map(|(k, _)| k.clone()).collect();
+                    let expired: Vec<_> = typing.iter().filter(|(_, (until, _))| *until <= now).map(|(k, _)| k.clone()).collect();
                     for key in expired {
-                        typing.remove(&key);
-                        tell(&hub, &key, false, None);
+                        let from = typing.remove(&key).and_then(|(_, from)| from);
+                        tell(&hub, &key, false, from);
                     }
                 }
                 _ = stop.changed() => return,

@@ -340,6 +340,8 @@ async fn typing_reaches_the_other_subscribers_not_the_typist_and_expires_on_its_
     // Not repeated: it stops by itself.
     let stopped = ben.next_of("typing").await;
     assert_eq!((stopped["user"].as_str(), stopped["state"].as_str()), (Some("ana"), Some("stop")));
+    // Nor does the typist hear the stop its silence caused.
+    ana.silent_for(Duration::from_millis(500)).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use domain::Decider;
 use events::{Aggregate, Context, EventStore, IntoDomainEvent, Position, Recorded, Start, Subscribe};
+use events::envelope::EventType;
 use serde_json::{Value, json};
 use std::fmt::Debug;
 use std::time::Duration;
@@ -97,15 +98,30 @@ impl Filter {
     }
 }
 
-/// One event as a compact line.
+/// The type of the data shown: events are read upcast to the current
+/// version, so the stored type may name an older one.
+fn shown_type(recorded: &Recorded) -> EventType {
+    let event = &recorded.event;
+    EventType { context: event.context(), name: event.name().to_owned(), version: event.version() }
+}
+
+/// The stored type, when it is not the type of the data shown.
+fn stored_type(recorded: &Recorded) -> Option<&EventType> {
+    let stored = &recorded.envelope.event_type;
+    (stored.version != recorded.event.version()).then_some(stored)
+}
+
+/// One event as a compact line: its type is that of the data shown, followed
+/// by `(stored as <type>)` when the log holds an older version.
 pub fn line(recorded: &Recorded) -> String {
     let envelope = &recorded.envelope;
     let time = envelope.time.format(&Rfc3339).unwrap_or_default();
     let actor = envelope.actor.as_ref().map_or("-", |a| a.as_str());
+    let stored = stored_type(recorded).map(|t| format!(" (stored as {t})")).unwrap_or_default();
     format!(
-        "{time} {} {} {} actor={actor} {}",
+        "{time} {} {}{stored} {} actor={actor} {}",
         recorded.position,
-        envelope.event_type,
+        shown_type(recorded),
         envelope.subject,
         recorded.event.to_value()
     )
@@ -118,7 +134,7 @@ pub fn cloudevent(recorded: &Recorded) -> Value {
         "specversion": "1.0",
         "id": envelope.id.to_string(),
         "source": envelope.source,
-        "type": envelope.event_type.to_string(),
+        "type": shown_type(recorded).to_string(),
         "subject": envelope.subject,
         "time": envelope.time.format(&Rfc3339).unwrap_or_default(),
         "datacontenttype": "application/json",
@@ -130,6 +146,9 @@ pub fn cloudevent(recorded: &Recorded) -> Value {
     }
     if let Some(actor) = &envelope.actor {
         event["actor"] = json!(actor.as_str());
+    }
+    if let Some(stored) = stored_type(recorded) {
+        event["storedtype"] = json!(stored.to_string());
     }
     event
 }
@@ -272,7 +291,7 @@ async fn follow(
 mod tests {
     use super::*;
     use events::catalog::content::{PostBody, PostCreated};
-    use events::envelope::{Envelope, EventType};
+    use events::envelope::Envelope;
     use events::ids::{PostId, UserId};
     use events::{DomainEvent, Position};
 
@@ -318,6 +337,23 @@ mod tests {
         }
         assert_eq!(event["data"]["body"]["text"], "hi");
         assert!(cloudevent(&recorded(None)).get("actor").is_none());
+    }
+
+    #[test]
+    fn an_upcast_event_shows_the_type_of_its_data_and_the_type_it_was_stored_as() {
+        let stored = r#"{"user":"ana","handle":"ana","name":"Ana"}"#;
+        let event = events::upcast::decode(Context::Users, "UserRegistered", 1, stored.as_bytes()).unwrap();
+        assert_eq!(event.version(), 2, "the catalogue's current version");
+        let mut old = recorded(Some("ana"));
+        old.envelope.event_type = EventType { context: Context::Users, name: "UserRegistered".into(), version: 1 };
+        old.event = event;
+
+        let line = line(&old);
+        assert!(line.contains(" pulse.users.UserRegistered.v2 (stored as pulse.users.UserRegistered.v1) "), "{line}");
+        let json = cloudevent(&old);
+        assert_eq!(json["type"], "pulse.users.UserRegistered.v2");
+        assert_eq!(json["storedtype"], "pulse.users.UserRegistered.v1");
+        assert!(cloudevent(&recorded(None)).get("storedtype").is_none(), "a current event has none");
     }
 
     #[test]
