@@ -12,7 +12,7 @@
 use crate::Gateway;
 use crate::command_frames::{self, unavailable};
 use crate::hub::{Listener, Outgoing};
-use crate::live::{Happened, conversation_patterns, happened};
+use crate::live::{as_they_stand, conversation_patterns};
 use crate::presence::Watcher;
 use crate::protocol::{ClientFrame, MAX_WATCHED, ServerFrame, Since, TypingState, close};
 use auth::Verified;
@@ -294,14 +294,10 @@ impl Connection {
             return Ok(Err("too-far-behind"));
         }
         self.gateway.inner.metrics.resume("replayed");
-        let mut delivered = after;
-        for recorded in &backlog.events {
-            delivered = recorded.position.sequence;
-            if let Happened::Frame(_, frame) = happened(recorded, self.gateway.epoch()) {
-                self.send(&frame).await.map_err(Caught::Closed)?;
-            }
+        for frame in as_they_stand(&backlog.events, self.gateway.epoch()) {
+            self.send(&frame).await.map_err(Caught::Closed)?;
         }
-        Ok(Ok(delivered))
+        Ok(Ok(backlog.events.last().map_or(after, |last| last.position.sequence)))
     }
 
     fn unsubscribe(&mut self, raw: &str) -> Option<ServerFrame> {

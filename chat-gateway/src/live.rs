@@ -8,8 +8,9 @@ use crate::metrics::GatewayMetrics;
 use crate::protocol::ServerFrame;
 use events::catalog::notifications::Channel;
 use events::catalog::{ChatEvent, NotificationEvent};
-use events::ids::{ConversationId, UserId};
+use events::ids::{ConversationId, MessageId, UserId};
 use events::{Context, DomainEvent, EventStore, Recorded, Start, Subscribe};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -74,6 +75,34 @@ pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
         ChatEvent::MemberLeft(e) => Happened::Left(e.conversation, e.member.clone()),
         ChatEvent::ConversationStarted(_) | ChatEvent::MembersAdded(_) => Happened::Nothing,
     }
+}
+
+/// The frames of events a resuming socket missed, each message's text as it
+/// stands at the end of `missed`: a message edited later shows its last text
+/// in every frame, one deleted later shows none, so no catch-up replays what
+/// its author took back. (Live frames need no such care: each is sent when
+/// its text is the current one.)
+pub fn as_they_stand(missed: &[Recorded], epoch: &str) -> Vec<ServerFrame> {
+    let mut latest: HashMap<MessageId, Option<&str>> = HashMap::new();
+    for recorded in missed {
+        match &recorded.event {
+            DomainEvent::Chat(ChatEvent::MessageSent(e)) => latest.insert(e.message, Some(e.body.as_str())),
+            DomainEvent::Chat(ChatEvent::MessageEdited(e)) => latest.insert(e.message, Some(e.body.as_str())),
+            DomainEvent::Chat(ChatEvent::MessageDeleted(e)) => latest.insert(e.message, None),
+            _ => None,
+        };
+    }
+    let mut frames = Vec::with_capacity(missed.len());
+    for recorded in missed {
+        let Happened::Frame(_, mut frame) = happened(recorded, epoch) else { continue };
+        if let ServerFrame::Message { message, body, .. } = &mut frame
+            && let Some(now) = MessageId::parse(message).ok().and_then(|id| latest.get(&id))
+        {
+            *body = now.map(str::to_owned);
+        }
+        frames.push(frame);
+    }
+    frames
 }
 
 /// The address patterns of everything a conversation's subscribers see.

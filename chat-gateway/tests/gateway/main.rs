@@ -156,6 +156,44 @@ async fn a_client_resuming_after_a_disconnect_gets_what_it_missed_in_order_then_
 }
 
 #[tokio::test]
+async fn a_resume_replays_each_message_as_it_stands_never_text_edited_away_or_deleted() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    let mut ana = harness.connect("ana").await;
+    let first = ana.say(group, "1", "hello").await;
+    let typo = ana.say(group, "2", "my pasword is hunter2").await;
+    let regret = ana.say(group, "3", "something I regret").await;
+    let (conversation, typo, regret) = (group.to_string(), typo["message"].clone(), regret["message"].clone());
+    let edit = json!({"type": "edit", "conversation": conversation, "message": typo, "body": "my password is secret"});
+    ana.send(edit).await;
+    ana.next_of("ack").await;
+    ana.send(json!({"type": "delete", "conversation": conversation, "message": regret})).await;
+    ana.next_of("ack").await;
+
+    let mut ben = harness.connect("ben").await;
+    let since = json!({"position": first["position"], "epoch": first["epoch"]});
+    ben.send(json!({"type": "subscribe", "conversation": conversation, "since": since})).await;
+    let mut frames = Vec::new();
+    for _ in 0..4 {
+        frames.push(ben.next_of("message").await);
+    }
+    ben.next_of("subscribed").await;
+
+    let seen: Vec<_> = frames.iter().map(|f| (f["change"].clone(), f["message"].clone(), f["body"].clone())).collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("sent"), typo.clone(), json!("my password is secret")),
+            (json!("sent"), regret.clone(), Value::Null),
+            (json!("edited"), typo, json!("my password is secret")),
+            (json!("deleted"), regret, Value::Null),
+        ]
+    );
+    let everything = serde_json::to_string(&frames).unwrap();
+    assert!(!everything.contains("hunter2") && !everything.contains("regret"), "{everything}");
+}
+
+#[tokio::test]
 async fn a_position_from_another_epoch_or_beyond_retained_history_gets_a_resync() {
     let harness = Harness::start().await;
     let group = harness.group(&["ana", "ben"]).await;
