@@ -15,6 +15,7 @@ use crate::hub::{Listener, Outgoing};
 use crate::live::{as_they_stand, conversation_patterns};
 use crate::presence::Watcher;
 use crate::protocol::{ClientFrame, MAX_WATCHED, ServerFrame, Since, TypingState, close};
+use crate::relations::Relations;
 use auth::Verified;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use domain::chat::Conversation;
@@ -84,6 +85,8 @@ struct Connection {
     bucket: Bucket,
     /// Raised by the hub or presence when this socket's queue overflowed.
     cut: Arc<Notify>,
+    /// Whom the user has a block with (set once authenticated).
+    relations: Option<Relations>,
 }
 
 /// The queue the hub fills and the signal it raises when it cannot.
@@ -97,13 +100,14 @@ impl Connection {
         let settings = gateway.inner.settings;
         let bucket = Bucket::new(settings.frames_per_second, settings.frame_burst);
         let cut = Arc::new(Notify::new());
-        Self { id: gateway.next_connection(), gateway, sink, delivered: HashMap::new(), bucket, cut }
+        Self { id: gateway.next_connection(), gateway, sink, delivered: HashMap::new(), bucket, cut, relations: None }
     }
 
     async fn run(&mut self, verified: Arc<Verified>, mut stream: SplitStream<WebSocket>) {
         let metrics = self.gateway.inner.metrics.clone();
         metrics.connections.inc();
         let mut session = Session { user: verified.user.clone(), expires: expiry(&verified) };
+        self.relations = Some(Relations::new(verified.user.clone()));
         let ready = ServerFrame::Ready { user: session.user.to_string(), epoch: self.gateway.epoch().to_owned() };
         let (queue, mut incoming) = mpsc::channel(self.gateway.inner.settings.queue);
         let inbox = Inbox { queue, cut: self.cut.clone() };
@@ -238,7 +242,7 @@ impl Connection {
             Listener { connection: self.id, user: user.clone(), queue: inbox.queue.clone(), cut: inbox.cut.clone() };
         // Join first, read what was missed second: see the module's comment.
         self.gateway.inner.hub.subscribe(conversation, listener);
-        match self.catch_up(conversation, since).await {
+        match self.catch_up(conversation, since, user).await {
             Ok(Ok(delivered)) => {
                 self.delivered.insert(conversation, delivered);
                 Ok(Some(ServerFrame::Subscribed {
@@ -267,6 +271,7 @@ impl Connection {
         &mut self,
         conversation: ConversationId,
         since: Option<Since>,
+        user: &UserId,
     ) -> Result<Result<u64, &'static str>, Caught> {
         let log = self.gateway.inner.commands.store().clone();
         let state = log.stream_state(Context::Chat).await.map_err(|e| Caught::Invalid(unavailable(&e, None)))?;
@@ -294,7 +299,12 @@ impl Connection {
             return Ok(Err("too-far-behind"));
         }
         self.gateway.inner.metrics.resume("replayed");
-        for frame in as_they_stand(&backlog.events, self.gateway.epoch()) {
+        for (frame, reader) in as_they_stand(&backlog.events, self.gateway.epoch(), user) {
+            if let Some(reader) = reader
+                && !self.may_see_receipt(&reader).await
+            {
+                continue;
+            }
             self.send(&frame).await.map_err(Caught::Closed)?;
         }
         Ok(Ok(backlog.events.last().map_or(after, |last| last.position.sequence)))
@@ -334,7 +344,11 @@ impl Connection {
                 .send(&ServerFrame::error("invalid-id", "users holds something that is not a user id", None))
                 .await;
         };
-        let watcher = Watcher { users, queue: inbox.queue.clone(), cut: inbox.cut.clone() };
+        let apart = match self.relations.as_mut() {
+            Some(relations) => relations.apart_among(&self.gateway.inner.commands, &users).await,
+            None => users.iter().cloned().collect(),
+        };
+        let watcher = Watcher { users, queue: inbox.queue.clone(), cut: inbox.cut.clone(), apart };
         match self.gateway.inner.presence.watch(self.id, watcher).await {
             Ok(frames) => {
                 for frame in frames {
@@ -369,6 +383,7 @@ impl Connection {
                         batch.push(Pending { text: frame.to_text().into(), kind: "unsubscribed", appended: None });
                     }
                 }
+                Outgoing::Event { reader: Some(ref reader), .. } if !self.may_see_receipt(reader).await => {}
                 item => batch.extend(self.pending(item)),
             }
             next = if batch.len() < WRITE_BATCH { queue.try_recv().ok() } else { None };
@@ -390,7 +405,7 @@ impl Connection {
     /// The frame to write for an item, if this socket still wants it.
     fn pending(&mut self, item: Outgoing) -> Option<Pending> {
         match item {
-            Outgoing::Event { conversation, sequence, text, appended } => {
+            Outgoing::Event { conversation, sequence, text, appended, .. } => {
                 match self.delivered.get_mut(&conversation) {
                     Some(delivered) if sequence > *delivered => *delivered = sequence,
                     // Unsubscribed since, or already sent by the catch-up.
@@ -403,6 +418,15 @@ impl Connection {
             }
             Outgoing::Direct(text, kind) => Some(Pending { text, kind, appended: None }),
             Outgoing::Left(_) => None,
+        }
+    }
+
+    /// Whether a receipt of `reader` may reach this socket (blocks).
+    async fn may_see_receipt(&mut self, reader: &UserId) -> bool {
+        let commands = &self.gateway.inner.commands;
+        match self.relations.as_mut() {
+            Some(relations) => relations.may_see_receipt(commands, reader).await,
+            None => false,
         }
     }
 

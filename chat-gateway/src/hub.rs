@@ -26,6 +26,9 @@ pub enum Outgoing {
         text: Utf8Bytes,
         /// When the event was appended, for the delivery latency.
         appended: OffsetDateTime,
+        /// The reader, when the frame is a read receipt: a socket whose user
+        /// has a block with them does not get it.
+        reader: Option<UserId>,
     },
     /// A frame that is not in the log (typing): delivered while subscribed,
     /// never replayed.
@@ -40,6 +43,32 @@ pub enum Outgoing {
     Direct(Utf8Bytes, &'static str),
     /// The user left the conversation: the subscription is over.
     Left(ConversationId),
+}
+
+/// Who of a conversation's subscribers hear of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every member subscribed (messages).
+    Members,
+    /// A read receipt: every member unless the reader keeps it private (read
+    /// receipts off), when only the reader's own devices hear of it.
+    Receipt {
+        /// Who read.
+        reader: UserId,
+        /// Whether the reader keeps it to themselves.
+        private: bool,
+    },
+}
+
+impl Audience {
+    /// Whether `user`'s sockets hear of it (blocks aside: each socket checks
+    /// those for itself).
+    pub fn includes(&self, user: &UserId) -> bool {
+        match self {
+            Audience::Members | Audience::Receipt { private: false, .. } => true,
+            Audience::Receipt { reader, private: true } => reader == user,
+        }
+    }
 }
 
 /// One connection, as the hub sees it.
@@ -110,11 +139,23 @@ impl Hub {
         }
     }
 
-    /// Hands an event's frame to the conversation's listeners.
-    pub fn deliver(&self, conversation: ConversationId, sequence: u64, text: Utf8Bytes, appended: OffsetDateTime) {
-        let item = Outgoing::Event { conversation, sequence, text, appended };
+    /// Hands an event's frame to those of the conversation's listeners its
+    /// audience includes.
+    pub fn deliver(
+        &self,
+        conversation: ConversationId,
+        sequence: u64,
+        text: Utf8Bytes,
+        appended: OffsetDateTime,
+        audience: &Audience,
+    ) {
+        let reader = match audience {
+            Audience::Members => None,
+            Audience::Receipt { reader, .. } => Some(reader.clone()),
+        };
+        let item = Outgoing::Event { conversation, sequence, text, appended, reader };
         let Ok(all) = self.listeners.read() else { return };
-        for listener in all.get(&conversation).into_iter().flatten() {
+        for listener in all.get(&conversation).into_iter().flatten().filter(|l| audience.includes(&l.user)) {
             offer(listener, item.clone());
         }
     }
@@ -187,7 +228,7 @@ mod tests {
         hub.subscribe(conversation, slow);
         hub.subscribe(conversation, listener(2, "ben", fast_queue));
         for sequence in 1..=2 {
-            hub.deliver(conversation, sequence, "{}".into(), OffsetDateTime::now_utc());
+            hub.deliver(conversation, sequence, "{}".into(), OffsetDateTime::now_utc(), &Audience::Members);
         }
         tokio::time::timeout(std::time::Duration::from_secs(1), cut.notified()).await.expect("the slow one is cut");
         for expected in 1..=2 {
@@ -210,6 +251,24 @@ mod tests {
         assert!(matches!(phone_rx.recv().await, Some(Outgoing::Left(_))));
         assert!(matches!(laptop_rx.recv().await, Some(Outgoing::Left(_))));
         assert_eq!(hub.subscriptions(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_private_receipt_reaches_the_readers_own_sockets_only() {
+        let hub = Hub::default();
+        let conversation = ConversationId(uuid_v7());
+        let (phone, mut phone_rx) = mpsc::channel(4);
+        let (other, mut other_rx) = mpsc::channel(4);
+        hub.subscribe(conversation, listener(1, "cy", phone));
+        hub.subscribe(conversation, listener(2, "ana", other));
+        let private = Audience::Receipt { reader: UserId::parse("cy").unwrap(), private: true };
+        hub.deliver(conversation, 1, "{}".into(), OffsetDateTime::now_utc(), &private);
+        let shared = Audience::Receipt { reader: UserId::parse("cy").unwrap(), private: false };
+        hub.deliver(conversation, 2, "{}".into(), OffsetDateTime::now_utc(), &shared);
+        assert!(matches!(phone_rx.recv().await, Some(Outgoing::Event { sequence: 1, .. })));
+        assert!(matches!(phone_rx.recv().await, Some(Outgoing::Event { sequence: 2, .. })));
+        let Some(Outgoing::Event { sequence, reader, .. }) = other_rx.recv().await else { panic!("an event") };
+        assert_eq!((sequence, reader.unwrap().as_str()), (2, "cy"), "the shared one only, naming its reader");
     }
 
     fn uuid_v7() -> uuid::Uuid {

@@ -22,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod presence;
 pub mod protocol;
+pub mod relations;
 pub mod typing;
 
 use auth::{JwtConfig, JwtKeys};
@@ -124,7 +125,9 @@ impl Gateway {
         // Names this gateway among the others, in typing signals and presence entries.
         let name = uuid::Uuid::now_v7().to_string();
         let namespace = log.namespace().as_str().to_owned();
-        let presence = Presence::connect(redis_url, log.client().clone(), &namespace, &name, settings.presence_ttl)
+        let commands = Commands::new(log.clone(), commands::Settings::default());
+        let nats = log.client().clone();
+        let presence = Presence::connect(redis_url, nats, commands.clone(), &namespace, &name, settings.presence_ttl)
             .await
             .map_err(|e| StartError::Redis(e.to_string()))?;
         let metrics = GatewayMetrics::default();
@@ -149,7 +152,7 @@ impl Gateway {
         tokio::spawn(typing.clone().run(hub.clone(), settings.typing_ttl, stop.clone()));
         tokio::spawn(presence.clone().run(stop.clone()));
         let inner = Inner {
-            commands: Commands::new(log, commands::Settings::default()),
+            commands,
             keys: JwtKeys::new(jwt),
             hub,
             settings,

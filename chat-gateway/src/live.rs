@@ -3,7 +3,7 @@
 //! events it missed into the same frames), and another reads new
 //! notifications for their recipients' sockets.
 
-use crate::hub::Hub;
+use crate::hub::{Audience, Hub};
 use crate::metrics::GatewayMetrics;
 use crate::protocol::ServerFrame;
 use events::catalog::notifications::Channel;
@@ -20,8 +20,8 @@ use tokio::sync::watch;
 /// What a chat event means to the sockets.
 #[derive(Debug)]
 pub enum Happened {
-    /// A frame for a conversation's subscribers.
-    Frame(ConversationId, ServerFrame),
+    /// A frame for a conversation's subscribers, those its audience includes.
+    Frame(ConversationId, ServerFrame, Audience),
     /// A member left: their subscriptions end.
     Left(ConversationId, UserId),
     /// Nothing a subscriber sees (a conversation started, members added).
@@ -46,7 +46,7 @@ pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
             position: position.clone(),
             epoch: epoch.clone(),
         };
-        Happened::Frame(conversation, frame)
+        Happened::Frame(conversation, frame, Audience::Members)
     };
     match event {
         ChatEvent::MessageSent(e) => message(
@@ -71,18 +71,20 @@ pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
                 position,
                 epoch,
             },
+            Audience::Receipt { reader: e.reader.clone(), private: e.private },
         ),
         ChatEvent::MemberLeft(e) => Happened::Left(e.conversation, e.member.clone()),
         ChatEvent::ConversationStarted(_) | ChatEvent::MembersAdded(_) => Happened::Nothing,
     }
 }
 
-/// The frames of events a resuming socket missed, each message's text as it
-/// stands at the end of `missed`: a message edited later shows its last text
-/// in every frame, one deleted later shows none, so no catch-up replays what
-/// its author took back. (Live frames need no such care: each is sent when
-/// its text is the current one.)
-pub fn as_they_stand(missed: &[Recorded], epoch: &str) -> Vec<ServerFrame> {
+/// The frames of events a resuming socket of `viewer` missed, each message's
+/// text as it stands at the end of `missed`: a message edited later shows its
+/// last text in every frame, one deleted later shows none, so no catch-up
+/// replays what its author took back. (Live frames need no such care: each is
+/// sent when its text is the current one.) Receipts others kept private are
+/// left out; each comes with its reader, for the socket's block check.
+pub fn as_they_stand(missed: &[Recorded], epoch: &str, viewer: &UserId) -> Vec<(ServerFrame, Option<UserId>)> {
     let mut latest: HashMap<MessageId, Option<&str>> = HashMap::new();
     for recorded in missed {
         match &recorded.event {
@@ -94,13 +96,20 @@ pub fn as_they_stand(missed: &[Recorded], epoch: &str) -> Vec<ServerFrame> {
     }
     let mut frames = Vec::with_capacity(missed.len());
     for recorded in missed {
-        let Happened::Frame(_, mut frame) = happened(recorded, epoch) else { continue };
+        let Happened::Frame(_, mut frame, audience) = happened(recorded, epoch) else { continue };
+        if !audience.includes(viewer) {
+            continue;
+        }
         if let ServerFrame::Message { message, body, .. } = &mut frame
             && let Some(now) = MessageId::parse(message).ok().and_then(|id| latest.get(&id))
         {
             *body = now.map(str::to_owned);
         }
-        frames.push(frame);
+        let reader = match audience {
+            Audience::Receipt { reader, .. } => Some(reader),
+            Audience::Members => None,
+        };
+        frames.push((frame, reader));
     }
     frames
 }
@@ -183,9 +192,9 @@ pub async fn run(
 
 fn hand_out_chat(hub: &Hub, recorded: &Recorded, epoch: &str) {
     match happened(recorded, epoch) {
-        Happened::Frame(conversation, frame) => {
+        Happened::Frame(conversation, frame, audience) => {
             let text = frame.to_text().into();
-            hub.deliver(conversation, recorded.position.sequence, text, recorded.envelope.time);
+            hub.deliver(conversation, recorded.position.sequence, text, recorded.envelope.time, &audience);
         }
         Happened::Left(conversation, user) => hub.left(conversation, &user),
         Happened::Nothing => {}

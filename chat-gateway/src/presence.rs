@@ -12,9 +12,20 @@
 //! and at once when another gateway nudges it on core NATS
 //! (`<ns>.presence`, sent when a socket opens or closes), and tells the
 //! watchers what changed.
+//!
+//! Privacy: a user whose settings say `show_presence: false` is shown offline
+//! with no last seen to everyone. Their sockets' gateway keeps
+//! `<ns>:presence-hidden:<user>` set beside their entries (and stamps no last
+//! seen), reading their settings when a socket opens and at every renewal, so
+//! a change shows within a third of the time to live. Entries are written all
+//! the same: the notifier must still know they are online. A watcher and a
+//! user with a block between them see each other offline too, decided when
+//! the watcher sends its `presence` frame.
 
 use crate::hub::Outgoing;
 use crate::protocol::ServerFrame;
+use commands::{Commands, facts};
+use domain::users::User;
 use events::ids::UserId;
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
@@ -37,6 +48,9 @@ pub struct Presence {
 struct Inner {
     redis: ConnectionManager,
     nats: async_nats::Client,
+    commands: Commands,
+    /// Per user with a socket here: whether they hide their presence.
+    hidden: Mutex<HashMap<UserId, bool>>,
     namespace: String,
     gateway: String,
     ttl: Duration,
@@ -53,6 +67,9 @@ pub struct Watcher {
     pub queue: mpsc::Sender<Outgoing>,
     /// Raised when its queue overflows.
     pub cut: Arc<Notify>,
+    /// Those of `users` with a block between them and the watcher: always
+    /// shown offline with no last seen.
+    pub apart: HashSet<UserId>,
 }
 
 /// One user's presence.
@@ -63,11 +80,17 @@ struct Seen {
     last_seen: Option<i64>,
 }
 
+impl Seen {
+    /// What a hidden user looks like: offline, never seen.
+    const AWAY: Seen = Seen { online: false, last_seen: None };
+}
+
 impl Presence {
     /// Presence in the Redis at `url`, for gateway `gateway` (a unique name).
     pub async fn connect(
         url: &str,
         nats: async_nats::Client,
+        commands: Commands,
         namespace: &str,
         gateway: &str,
         ttl: Duration,
@@ -80,6 +103,8 @@ impl Presence {
         let inner = Inner {
             redis,
             nats,
+            commands,
+            hidden: Mutex::default(),
             namespace: namespace.to_owned(),
             gateway: gateway.to_owned(),
             ttl,
@@ -99,6 +124,7 @@ impl Presence {
     /// Socket `connection` of `user` opened.
     pub async fn arrived(&self, connection: u64, user: &UserId) {
         lock(&self.inner.sockets).insert(connection, user.clone());
+        self.refresh_settings(std::slice::from_ref(user)).await;
         let mut pipe = redis::pipe();
         self.renew(&mut pipe, connection, user);
         self.run_pipe(pipe).await;
@@ -111,16 +137,21 @@ impl Presence {
         lock(&self.inner.watchers).remove(&connection);
         let mut pipe = redis::pipe();
         pipe.zrem(self.key(user), self.member(connection)).ignore();
-        let keep = 90 * 24 * 3600;
-        pipe.set_ex(self.last_seen_key(user), now_ms(), keep).ignore();
+        if !self.hides(user) {
+            let keep = 90 * 24 * 3600;
+            pipe.set_ex(self.last_seen_key(user), now_ms(), keep).ignore();
+        }
         self.run_pipe(pipe).await;
+        if !lock(&self.inner.sockets).values().any(|u| u == user) {
+            lock(&self.inner.hidden).remove(user);
+        }
         self.nudge(user).await;
     }
 
     /// Socket `connection` watches `watcher.users` from now on; the frames
     /// telling where each of them stands now.
     pub async fn watch(&self, connection: u64, watcher: Watcher) -> Result<Vec<ServerFrame>, redis::RedisError> {
-        let users = watcher.users.clone();
+        let (users, apart) = (watcher.users.clone(), watcher.apart.clone());
         lock(&self.inner.watchers).insert(connection, watcher);
         let seen = self.read(&users).await?;
         let mut told = lock(&self.inner.told);
@@ -129,7 +160,7 @@ impl Presence {
             .zip(seen)
             .map(|(user, seen)| {
                 told.insert(user.clone(), seen);
-                frame(&user, seen)
+                frame(&user, if apart.contains(&user) { Seen::AWAY } else { seen })
             })
             .collect())
     }
@@ -170,6 +201,8 @@ impl Presence {
         if sockets.is_empty() {
             return;
         }
+        let users: HashSet<UserId> = sockets.iter().map(|(_, user)| user.clone()).collect();
+        self.refresh_settings(&users.into_iter().collect::<Vec<_>>()).await;
         let mut pipe = redis::pipe();
         for (connection, user) in &sockets {
             self.renew(&mut pipe, *connection, user);
@@ -195,7 +228,7 @@ impl Presence {
         let watchers = lock(&self.inner.watchers);
         for (user, seen) in changed {
             let text = frame(&user, seen).to_text();
-            for watcher in watchers.values().filter(|w| w.users.contains(&user)) {
+            for watcher in watchers.values().filter(|w| w.users.contains(&user) && !w.apart.contains(&user)) {
                 let item = Outgoing::Direct(text.clone().into(), "presence");
                 if let Err(mpsc::error::TrySendError::Full(_)) = watcher.queue.try_send(item) {
                     watcher.cut.notify_one();
@@ -212,14 +245,18 @@ impl Presence {
             let mut pipe = redis::pipe();
             pipe.zcount(self.key(user), now, "+inf")
                 .zrevrange_withscores(self.key(user), 0, 0)
-                .get(self.last_seen_key(user));
-            async move { pipe.query_async::<(i64, Vec<(String, f64)>, Option<i64>)>(&mut redis).await }
+                .get(self.last_seen_key(user))
+                .exists(presence::hidden_key(&self.inner.namespace, user));
+            async move { pipe.query_async::<(i64, Vec<(String, f64)>, Option<i64>, bool)>(&mut redis).await }
         });
         let ttl = i64::try_from(self.inner.ttl.as_millis()).unwrap_or(i64::MAX);
         let answers = futures::future::try_join_all(reads).await?;
         Ok(answers
             .into_iter()
-            .map(|(live, newest, stamp)| {
+            .map(|(live, newest, stamp, hidden)| {
+                if hidden {
+                    return Seen::AWAY;
+                }
                 // A lapsed entry was last renewed a time to live before it lapsed.
                 #[allow(clippy::cast_possible_truncation)]
                 let lapsed = newest.first().map(|(_, lapses)| *lapses as i64 - ttl);
@@ -235,6 +272,46 @@ impl Presence {
         pipe.zadd(&key, self.member(connection), now_ms() + ttl).ignore();
         // The set outlives its newest entry a little, then goes.
         pipe.pexpire(&key, 2 * ttl).ignore();
+        let hidden = presence::hidden_key(&self.inner.namespace, user);
+        if self.hides(user) {
+            // Outlives the entries as the set does; no last seen is kept.
+            pipe.pset_ex(&hidden, 1, u64::try_from(2 * ttl).unwrap_or(u64::MAX)).ignore();
+            pipe.del(self.last_seen_key(user)).ignore();
+        } else {
+            pipe.del(&hidden).ignore();
+        }
+    }
+
+    /// Whether `user` hides their presence, as last read.
+    fn hides(&self, user: &UserId) -> bool {
+        lock(&self.inner.hidden).get(user).copied().unwrap_or(false)
+    }
+
+    /// Reads the settings of `users` (each a cached aggregate: one direct
+    /// get), and nudges every gateway about those whose choice changed. A
+    /// user who cannot be read keeps the choice last read, or hides.
+    async fn refresh_settings(&self, users: &[UserId]) {
+        let commands = &self.inner.commands;
+        let reads = users.iter().map(|user| async move { (user, facts::user(commands, user).await) });
+        for (user, read) in futures::future::join_all(reads).await {
+            let hides = match read {
+                Ok(User::Registered { settings, .. }) => !settings.show_presence,
+                Ok(User::Unregistered) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "presence settings could not be read");
+                    lock(&self.inner.hidden).get(user).copied().unwrap_or(true)
+                }
+            };
+            let before = lock(&self.inner.hidden).insert(user.clone(), hides);
+            if before.is_some_and(|before| before != hides) {
+                let mut pipe = redis::pipe();
+                for (connection, _) in lock(&self.inner.sockets).iter().filter(|(_, u)| *u == user) {
+                    self.renew(&mut pipe, *connection, user);
+                }
+                self.run_pipe(pipe).await;
+                self.nudge(user).await;
+            }
+        }
     }
 
     async fn run_pipe(&self, pipe: redis::Pipeline) {

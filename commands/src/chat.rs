@@ -6,6 +6,7 @@ use crate::{CommandContext, CommandError, Commands, Outcome, facts};
 use domain::chat::{
     Conversation, Message, MessageBody, MessageCommand, MessageRejection, ReadCommand, ReadMark, ReadRejection,
 };
+use domain::users::User;
 use events::catalog::ChatEvent;
 use events::catalog::chat::ConversationKind;
 use events::ids::{ConversationId, MessageId, UserId};
@@ -80,11 +81,15 @@ pub async fn mark_read(
     reader: UserId,
 ) -> Result<Outcome, CommandError<ReadRejection>> {
     let is_member = commands.current::<Conversation>(&Aggregate::conversation(id)).await?.is_member(&reader);
+    let private = match facts::user(commands, &reader).await? {
+        User::Registered { settings, .. } => !settings.read_receipts,
+        User::Unregistered => false,
+    };
     // Where the message was sent never changes, so it is looked up once; which
     // mark is newer is decided by `read::decide` on every retry.
     let sent_at = sent_at(commands, id, up_to).await?.map(|position| position.sequence);
     let aggregate = Aggregate::read(id, &reader);
-    let command = ReadCommand { conversation: id, reader, up_to, sent_at, is_member };
+    let command = ReadCommand { conversation: id, reader, up_to, sent_at, is_member, private };
     commands.execute::<ReadMark>(context, &aggregate, command).await
 }
 

@@ -93,6 +93,7 @@ fn step(context: Context, name: &str, from: u32, body: Value) -> Option<Value> {
         (Context::Users, "UserRegistered", 1) => Some(user_registered_v1_to_v2(body)),
         (Context::Users, "ProfileUpdated", 1) => Some(profile_updated_v1_to_v2(body)),
         (Context::Chat, "MessagesRead", 1) => Some(messages_read_v1_to_v2(body)),
+        (Context::Chat, "MessagesRead", 2) => Some(messages_read_v2_to_v3(body)),
         _ => None,
     }
 }
@@ -126,6 +127,15 @@ fn profile_updated_v1_to_v2(mut body: Value) -> Value {
 fn messages_read_v1_to_v2(mut body: Value) -> Value {
     if let Some(fields) = body.as_object_mut() {
         fields.entry("up_to_sequence").or_insert(json!(null));
+    }
+    body
+}
+
+/// v2 marks were shared with the conversation (read receipts were not yet a
+/// setting anyone's marks obeyed); v3 says so with `private`.
+fn messages_read_v2_to_v3(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.entry("private").or_insert(json!(false));
     }
     body
 }
@@ -192,20 +202,23 @@ mod tests {
         );
     }
 
-    fn read(up_to_sequence: Option<u64>) -> ChatEvent {
+    fn read(up_to_sequence: Option<u64>, private: bool) -> ChatEvent {
         ChatEvent::MessagesRead(MessagesRead {
             conversation: ConversationId(uuid::Uuid::from_u128(1)),
             reader: UserId::parse("ana").unwrap(),
             up_to: MessageId(uuid::Uuid::from_u128(2)),
             up_to_sequence,
+            private,
         })
     }
 
     #[test]
     fn every_stored_messages_read_version_still_reads() {
         let ids = r#""conversation":"00000000-0000-0000-0000-000000000001","reader":"ana","up_to":"00000000-0000-0000-0000-000000000002""#;
-        check(Context::Chat, "MessagesRead", 1, &format!("{{{ids}}}"), read(None));
-        check(Context::Chat, "MessagesRead", 2, &format!(r#"{{{ids},"up_to_sequence":42}}"#), read(Some(42)));
+        check(Context::Chat, "MessagesRead", 1, &format!("{{{ids}}}"), read(None, false));
+        check(Context::Chat, "MessagesRead", 2, &format!(r#"{{{ids},"up_to_sequence":42}}"#), read(Some(42), false));
+        let v3 = format!(r#"{{{ids},"up_to_sequence":42,"private":true}}"#);
+        check(Context::Chat, "MessagesRead", 3, &v3, read(Some(42), true));
     }
 
     #[test]

@@ -105,8 +105,13 @@ async fn an_absent_member_hears_once_per_window_and_never_the_sender() {
 async fn reading_being_online_or_leaving_before_it_is_due_silences_it() {
     let mut chat = Chat::start(&["ana", "ben", "cy", "dee"]).await;
     let (message, sequence) = chat.send("ana").await;
-    let read =
-        MessagesRead { conversation: chat.group, reader: user("ben"), up_to: message, up_to_sequence: Some(sequence) };
+    let read = MessagesRead {
+        conversation: chat.group,
+        reader: user("ben"),
+        up_to: message,
+        up_to_sequence: Some(sequence),
+        private: false,
+    };
     record(&chat.log.store, Aggregate::read(chat.group, &user("ben")), read).await;
     chat.online("cy").await;
     let left = MemberLeft { conversation: chat.group, member: user("dee") };

@@ -18,6 +18,12 @@ pub fn last_seen_key(namespace: &str, user: &UserId) -> String {
     format!("{namespace}:last-seen:{user}")
 }
 
+/// Set while `user` hides their presence (`show_presence: false`), renewed
+/// with their sockets: readers then show them offline with no last seen.
+pub fn hidden_key(namespace: &str, user: &UserId) -> String {
+    format!("{namespace}:presence-hidden:{user}")
+}
+
 /// A connection to the Redis at `url` for reading presence, with bounded
 /// waits (a reader retries later rather than hang).
 pub async fn connect(url: &str) -> Result<ConnectionManager, redis::RedisError> {

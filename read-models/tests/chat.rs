@@ -32,7 +32,7 @@ fn sent(conversation: ConversationId, message: MessageId, sender: &str, body: &s
 }
 
 fn read(conversation: ConversationId, reader: &str, up_to: MessageId, sequence: u64) -> DomainEvent {
-    MessagesRead { conversation, reader: user(reader), up_to, up_to_sequence: Some(sequence) }.into()
+    MessagesRead { conversation, reader: user(reader), up_to, up_to_sequence: Some(sequence), private: false }.into()
 }
 
 /// Applies the events as the engine does, numbered 1, 2, ... in the chat stream.
@@ -172,7 +172,8 @@ async fn a_v1_read_mark_without_a_position_counts_from_the_message_read<F: Futur
             sent(id, m[0], "ben", "one"),
             sent(id, m[1], "ben", "two"),
             sent(id, m[2], "ben", "three"),
-            MessagesRead { conversation: id, reader: user("ana"), up_to: m[1], up_to_sequence: None }.into(),
+            MessagesRead { conversation: id, reader: user("ana"), up_to: m[1], up_to_sequence: None, private: false }
+                .into(),
         ],
     )
     .await;

@@ -429,6 +429,95 @@ async fn presence_is_per_user_across_devices_and_gateways_with_last_seen() {
 }
 
 #[tokio::test]
+async fn a_user_who_hides_their_presence_is_offline_with_no_last_seen_to_everyone_until_they_show_it() {
+    let settings = Settings { presence_ttl: Duration::from_millis(900), ..Settings::default() };
+    let harness = Harness::with(settings, 2).await;
+    harness.settings("ana", false, true).await;
+    let mut ben = harness.connect_to(0, "ben").await;
+    let phone = harness.connect_to(1, "ana").await;
+    ben.send(json!({"type": "presence", "users": ["ana"]})).await;
+    let hidden = ben.next_of("presence").await;
+    assert_eq!(hidden["online"], false, "{hidden}");
+    assert!(hidden.get("last_seen").is_none(), "{hidden}");
+    phone.close().await;
+    ben.silent_for(Duration::from_millis(700)).await; // leaving stamps no last seen either
+
+    let phone = harness.connect_to(1, "ana").await;
+    ben.silent_for(Duration::from_millis(400)).await;
+    harness.settings("ana", true, true).await;
+    // Read again at the next renewal (a third of the time to live).
+    let shown = ben.next_of("presence").await;
+    assert_eq!(shown["online"], true, "{shown}");
+    phone.close().await;
+    let gone = ben.next_of("presence").await;
+    assert_eq!(gone["online"], false);
+    assert!(gone["last_seen"].is_string(), "shown again, so seen again: {gone}");
+}
+
+#[tokio::test]
+async fn a_blocked_pair_sees_neither_each_others_presence_nor_read_receipts() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben", "cy"]).await;
+    harness.block("ben", "ana").await;
+    let mut ana = harness.connect("ana").await;
+    let mut ben = harness.connect("ben").await;
+    let mut cy = harness.connect("cy").await;
+    ben.send(json!({"type": "presence", "users": ["ana", "cy"]})).await;
+    let (first, second) = (ben.next_of("presence").await, ben.next_of("presence").await);
+    assert_eq!((first["user"].as_str(), first["online"].as_bool()), (Some("ana"), Some(false)), "{first}");
+    assert_eq!((second["user"].as_str(), second["online"].as_bool()), (Some("cy"), Some(true)), "{second}");
+    ana.send(json!({"type": "presence", "users": ["ben"]})).await;
+    assert_eq!(ana.next_of("presence").await["online"], false, "a block hides both ways");
+
+    ben.subscribe(group).await;
+    cy.subscribe(group).await;
+    let sent = cy.say(group, "1", "hello").await;
+    ben.next_of("message").await;
+    cy.next_of("message").await;
+    ana.send(json!({"type": "read", "conversation": group.to_string(), "up_to": sent["message"]})).await;
+    ana.next_of("ack").await;
+    let receipt = cy.next_of("receipt").await;
+    assert_eq!(receipt["reader"], "ana");
+    ben.silent_for(Duration::from_millis(500)).await;
+
+    let mut later = harness.connect("ben").await;
+    let since = json!({"position": sent["position"], "epoch": sent["epoch"]});
+    later.send(json!({"type": "subscribe", "conversation": group.to_string(), "since": since})).await;
+    later.next_of("subscribed").await;
+}
+
+#[tokio::test]
+async fn a_reader_with_receipts_off_is_heard_by_their_own_devices_only_live_and_on_resume() {
+    let harness = Harness::start().await;
+    let group = harness.group(&["ana", "ben"]).await;
+    harness.settings("ben", true, false).await;
+    let mut ana = harness.connect("ana").await;
+    let mut bens_laptop = harness.connect("ben").await;
+    let mut ben = harness.connect("ben").await;
+    ana.subscribe(group).await;
+    bens_laptop.subscribe(group).await;
+    let sent = ana.say(group, "1", "read me").await;
+    ana.next_of("message").await;
+    bens_laptop.next_of("message").await;
+
+    ben.send(json!({"type": "read", "conversation": group.to_string(), "up_to": sent["message"]})).await;
+    ben.next_of("ack").await;
+
+    let synced = bens_laptop.next_of("receipt").await;
+    assert_eq!(synced["reader"], "ben", "the reader's other devices still hear of it");
+    ana.silent_for(Duration::from_millis(500)).await;
+    let since = json!({"position": sent["position"], "epoch": sent["epoch"]});
+    let resume = json!({"type": "subscribe", "conversation": group.to_string(), "since": since});
+    let mut anas_phone = harness.connect("ana").await;
+    anas_phone.send(resume.clone()).await;
+    anas_phone.next_of("subscribed").await;
+    let mut bens_phone = harness.connect("ben").await;
+    bens_phone.send(resume).await;
+    assert_eq!(bens_phone.next_of("receipt").await["reader"], "ben");
+    bens_phone.next_of("subscribed").await;
+}
+
+#[tokio::test]
 async fn watching_too_many_users_or_bad_ids_gets_an_error_frame() {
     let harness = Harness::start().await;
     let mut ben = harness.connect("ben").await;

@@ -5,8 +5,9 @@ use auth::{Claims, JwtConfig, JwtKeys, Secret};
 use chat_gateway::{Gateway, Settings};
 use commands::{CommandContext, Commands};
 use domain::chat::{Conversation, ConversationCommand, GroupTitle};
+use events::catalog::users::{MessagePolicy, Settings as UserSettings, SettingsChanged, UserBlocked, UserRegistered};
 use events::ids::{ConversationId, UserId};
-use events::{Aggregate, Metadata};
+use events::{Aggregate, Expected, Metadata};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -142,6 +143,31 @@ impl Harness {
         let context = CommandContext::new(Metadata::new(Some(by)), None);
         self.commands.create::<Conversation>(&context, &Aggregate::conversation(conversation), command).await.unwrap();
         conversation
+    }
+
+    /// `user` registers (once) and sets whether others see their presence
+    /// and their read receipts, written to the log as givens.
+    pub async fn settings(&self, user: &str, show_presence: bool, read_receipts: bool) {
+        let id = UserId::parse(user).unwrap();
+        let aggregate = Aggregate::user(&id);
+        let metadata = Metadata::new(Some(id.clone()));
+        if self.log.store.version(&aggregate).await.unwrap() == 0 {
+            let handle = events::ids::Handle::parse(user).unwrap();
+            let registered = UserRegistered { user: id.clone(), handle, display_name: user.into(), email: None };
+            self.log.store.append(&aggregate, Expected::Any, registered, &metadata, None).await.unwrap();
+        }
+        let settings = UserSettings { show_presence, read_receipts, messages_from: MessagePolicy::Everyone };
+        let changed = SettingsChanged { user: id, settings };
+        self.log.store.append(&aggregate, Expected::Any, changed, &metadata, None).await.unwrap();
+    }
+
+    /// `blocker` blocks `blocked`, written to the log as a given.
+    pub async fn block(&self, blocker: &str, blocked: &str) {
+        let (blocker, blocked) = (UserId::parse(blocker).unwrap(), UserId::parse(blocked).unwrap());
+        let aggregate = Aggregate::block(&blocker, &blocked);
+        let metadata = Metadata::new(Some(blocker.clone()));
+        let event = UserBlocked { blocker, blocked };
+        self.log.store.append(&aggregate, Expected::Any, event, &metadata, None).await.unwrap();
     }
 
     /// `member` leaves the group.

@@ -33,6 +33,9 @@ pub struct ReadCommand {
     pub sent_at: Option<u64>,
     /// Whether the reader is a member (an outside fact).
     pub is_member: bool,
+    /// Whether the reader has read receipts off (an outside fact: their
+    /// settings): the mark is then theirs alone.
+    pub private: bool,
 }
 
 /// Why a read mark is refused.
@@ -59,7 +62,7 @@ impl ReadRejection {
 /// Marks the conversation read up to a message. A message sent at or before
 /// the current mark's changes nothing: marks only move forward.
 pub fn decide(mark: &ReadMark, command: ReadCommand) -> Result<Vec<ChatEvent>, ReadRejection> {
-    let ReadCommand { conversation, reader, up_to, sent_at, is_member } = command;
+    let ReadCommand { conversation, reader, up_to, sent_at, is_member, private } = command;
     if !is_member {
         return Err(ReadRejection::NotAMember);
     }
@@ -75,7 +78,7 @@ pub fn decide(mark: &ReadMark, command: ReadCommand) -> Result<Vec<ChatEvent>, R
     if mark.sequence.is_some_and(|current| sent_at <= current) {
         return Ok(vec![]);
     }
-    Ok(vec![MessagesRead { conversation, reader, up_to, up_to_sequence: Some(sent_at) }.into()])
+    Ok(vec![MessagesRead { conversation, reader, up_to, up_to_sequence: Some(sent_at), private }.into()])
 }
 
 /// Folds one event into the mark.
@@ -103,11 +106,12 @@ mod tests {
     }
 
     fn read(up_to: MessageId, sent_at: Option<u64>) -> ReadCommand {
-        ReadCommand { conversation: CONVERSATION, reader: ana(), up_to, sent_at, is_member: true }
+        ReadCommand { conversation: CONVERSATION, reader: ana(), up_to, sent_at, is_member: true, private: false }
     }
 
     fn marked(up_to: MessageId, sequence: Option<u64>) -> ChatEvent {
-        MessagesRead { conversation: CONVERSATION, reader: ana(), up_to, up_to_sequence: sequence }.into()
+        MessagesRead { conversation: CONVERSATION, reader: ana(), up_to, up_to_sequence: sequence, private: false }
+            .into()
     }
 
     fn given(history: impl IntoIterator<Item = ChatEvent>) -> Given<ReadMark> {
@@ -143,6 +147,19 @@ mod tests {
     fn a_mark_of_unknown_position_is_older_than_any_known_one() {
         given([marked(SECOND, None)]).when(read(FIRST, Some(10))).then(marked(FIRST, Some(10)));
         given([marked(SECOND, None)]).when(read(SECOND, Some(11))).then_nothing();
+    }
+
+    #[test]
+    fn a_reader_with_receipts_off_marks_privately() {
+        let private = ReadCommand { private: true, ..read(FIRST, Some(10)) };
+        let kept = MessagesRead {
+            conversation: CONVERSATION,
+            reader: ana(),
+            up_to: FIRST,
+            up_to_sequence: Some(10),
+            private: true,
+        };
+        given([]).when(private).then(ChatEvent::MessagesRead(kept));
     }
 
     #[test]

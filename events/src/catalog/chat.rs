@@ -19,7 +19,7 @@ catalog! {
         MessageSent = 1,
         MessageEdited = 1,
         MessageDeleted = 1,
-        MessagesRead = 2,
+        MessagesRead = 3,
     }
 }
 
@@ -116,4 +116,8 @@ pub struct MessagesRead {
     /// `MessageSent`, so a later mark can be compared with this one. Always set
     /// since v2; `None` for marks written as v1, whose position is unknown.
     pub up_to_sequence: Option<u64>,
+    /// Whether the reader keeps it to themselves: they had turned read
+    /// receipts off when they read, so only their own devices hear of it
+    /// (v3; earlier marks read as shared).
+    pub private: bool,
 }

@@ -5,8 +5,8 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use domain::Decider;
-use events::{Aggregate, Context, EventStore, IntoDomainEvent, Position, Recorded, Start, Subscribe};
 use events::envelope::EventType;
+use events::{Aggregate, Context, EventStore, IntoDomainEvent, Position, Recorded, Start, Subscribe};
 use serde_json::{Value, json};
 use std::fmt::Debug;
 use std::time::Duration;
