@@ -92,6 +92,16 @@ impl Notifier {
     /// What the rules need to know about `event`: its owner, and who holds
     /// the handles it mentions (looked up together).
     async fn facts(&self, event: &DomainEvent) -> Result<Facts, StoreError> {
+        if let Needs::Attendees(event) = rules::needs(event) {
+            let state = facts::calendar_event(&self.commands, event).await?;
+            let (owner, title) = match &state {
+                CalendarEvent::Scheduled { organizer, details, .. } => (Some(organizer.clone()), details.title.clone()),
+                CalendarEvent::Cancelled { organizer, title, .. } => (Some(organizer.clone()), title.clone()),
+                CalendarEvent::Absent => (None, String::new()),
+            };
+            let attendees = domain::content::answered(&state);
+            return Ok(Facts { owner, attendees, title: Some(title), ..Facts::default() });
+        }
         let owner = match rules::needs(event) {
             Needs::Nothing => None,
             Needs::Author(ContentRef::Post(post)) => match facts::post(&self.commands, post).await? {
@@ -106,12 +116,13 @@ impl Notifier {
                 CalendarEvent::Scheduled { organizer, .. } => Some(organizer),
                 _ => None,
             },
+            Needs::Attendees(_) => None,
         };
         let handles = rules::mentions(event).iter().filter_map(|raw| Handle::parse(raw).ok());
         let holders = futures::future::try_join_all(
             handles.map(|h| async move { facts::handle_holder(&self.commands, &h).await }),
         )
         .await?;
-        Ok(Facts { owner, mentioned: holders.into_iter().flatten().collect() })
+        Ok(Facts { owner, mentioned: holders.into_iter().flatten().collect(), ..Facts::default() })
     }
 }

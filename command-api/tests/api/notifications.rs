@@ -282,3 +282,39 @@ async fn quiet_hours_are_kept_in_the_users_time_zone_and_bad_ones_are_named() {
         assert_eq!(reply.body["field"], field);
     }
 }
+
+#[tokio::test]
+async fn everyone_going_or_interested_hears_when_an_event_changes_and_when_it_is_cancelled() {
+    let api = spawn().await;
+    let at = |hours: i64| {
+        let when = time::OffsetDateTime::now_utc() + time::Duration::hours(hours);
+        when.format(&time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let details = |place: &str| json!({ "title": "Meetup", "place": place, "starts_at": at(24), "ends_at": at(26) });
+    let event = api.post("/events", "ana", details("Room 1")).await.id();
+    for (who, answer) in [("ben", "going"), ("cy", "interested"), ("dee", "not_going")] {
+        let rsvp = json!({ "rsvp": answer });
+        api.call(Method::PUT, &format!("/events/{event}/rsvp"), Some(who), Some(rsvp)).await.accepted();
+    }
+
+    api.call(Method::PUT, &format!("/events/{event}"), Some("ana"), Some(details("Room 2"))).await.accepted();
+    for who in ["ben", "cy"] {
+        let told = inbox_of(&api, who, 1).await;
+        assert_eq!(told[0]["kind"], "event_updated", "{who}: {told:?}");
+        assert_eq!(told[0]["link"], format!("/events/{event}"));
+    }
+    let cancel = json!({ "reason": "the room flooded" });
+    api.post(&format!("/events/{event}/cancel"), "ana", cancel).await.accepted();
+
+    for who in ["ben", "cy"] {
+        let told = inbox_of(&api, who, 2).await;
+        assert_eq!(told[0]["kind"], "event_cancelled", "{who}: {told:?}");
+        assert_eq!(told[0]["text"], "Meetup was cancelled: the room flooded");
+    }
+    // The organiser (whose own actions these are) and who said no hear nothing;
+    // ana hears of the two answers of going and interested only.
+    let anas: Vec<_> = inbox_of(&api, "ana", 2).await.iter().map(|n| n["kind"].clone()).collect();
+    assert!(anas.iter().all(|kind| kind == "event_rsvp"), "{anas:?}");
+    let reply = api.get("/notifications", "dee", None).await;
+    assert_eq!(reply.body["items"], json!([]), "{:?}", reply.body);
+}

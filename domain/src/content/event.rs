@@ -38,8 +38,16 @@ pub enum CalendarEvent {
         /// Everyone's latest answer, `NotGoing` included.
         rsvps: HashMap<UserId, Rsvp>,
     },
-    /// Cancelled by its organiser, for good.
-    Cancelled,
+    /// Cancelled by its organiser, for good; what it was, so those who had
+    /// answered can be told.
+    Cancelled {
+        /// Who organised it.
+        organizer: UserId,
+        /// What it was called.
+        title: String,
+        /// Everyone's last answer before it was cancelled.
+        rsvps: HashMap<UserId, Rsvp>,
+    },
 }
 
 /// What a user asks of a calendar event.
@@ -168,6 +176,24 @@ pub fn parse_details(raw: RawEventDetails) -> Result<EventDetails, InvalidInput>
     })
 }
 
+/// Who answered going or interested, but the organiser, in a stable order:
+/// whom a change or a cancellation concerns.
+pub fn answered(event: &CalendarEvent) -> Vec<UserId> {
+    let (organizer, rsvps) = match event {
+        CalendarEvent::Scheduled { organizer, rsvps, .. } | CalendarEvent::Cancelled { organizer, rsvps, .. } => {
+            (organizer, rsvps)
+        }
+        CalendarEvent::Absent => return Vec::new(),
+    };
+    let mut answered: Vec<UserId> = rsvps
+        .iter()
+        .filter(|(user, rsvp)| **rsvp != Rsvp::NotGoing && *user != organizer)
+        .map(|(user, _)| user.clone())
+        .collect();
+    answered.sort();
+    answered
+}
+
 /// How many people are going; 0 unless the event is scheduled.
 pub fn going_count(event: &CalendarEvent) -> u32 {
     match event {
@@ -175,7 +201,7 @@ pub fn going_count(event: &CalendarEvent) -> u32 {
             let going = rsvps.values().filter(|rsvp| **rsvp == Rsvp::Going).count();
             u32::try_from(going).unwrap_or(u32::MAX)
         }
-        CalendarEvent::Absent | CalendarEvent::Cancelled => 0,
+        CalendarEvent::Absent | CalendarEvent::Cancelled { .. } => 0,
     }
 }
 
@@ -190,7 +216,7 @@ pub fn decide(
     use CalendarEventRejection as R;
     let (id, organizer, current, rsvps) = match event {
         CalendarEvent::Absent => return create(command),
-        CalendarEvent::Cancelled => {
+        CalendarEvent::Cancelled { .. } => {
             return match command {
                 C::Create { .. } => Err(R::AlreadyExists),
                 // Whoever asks, the event is as cancelled as they want it.
@@ -260,7 +286,9 @@ pub fn evolve(event: CalendarEvent, domain_event: &ContentEvent) -> CalendarEven
             details: e.details.clone(),
             rsvps: HashMap::new(),
         },
-        (_, ContentEvent::EventCancelled(_)) => CalendarEvent::Cancelled,
+        (CalendarEvent::Scheduled { organizer, details, rsvps, .. }, ContentEvent::EventCancelled(_)) => {
+            CalendarEvent::Cancelled { organizer, title: details.title, rsvps }
+        }
         (CalendarEvent::Scheduled { id, organizer, rsvps, .. }, ContentEvent::EventUpdated(e)) => {
             CalendarEvent::Scheduled { id, organizer, details: e.details.clone(), rsvps }
         }
@@ -498,6 +526,24 @@ mod tests {
         given([created(Some(1)), answered("ben", Rsvp::Going), answered("ben", Rsvp::NotGoing)])
             .when(respond("cy", Rsvp::Going))
             .then(answered("cy", Rsvp::Going));
+    }
+
+    #[test]
+    fn who_answered_going_or_interested_is_known_before_and_after_a_cancellation() {
+        let history = [
+            created(None),
+            answered("ben", Rsvp::Going),
+            answered("cy", Rsvp::Interested),
+            answered("dee", Rsvp::NotGoing),
+            answered("ana", Rsvp::Going),
+        ];
+        let scheduled = <CalendarEvent as crate::Decider>::fold(history.iter());
+        let cancelled_state = evolve(scheduled.clone(), &cancelled());
+        for state in [&scheduled, &cancelled_state] {
+            assert_eq!(super::answered(state), [user("ben"), user("cy")], "not the organiser, not `not going`");
+        }
+        let CalendarEvent::Cancelled { title, organizer, .. } = cancelled_state else { panic!("cancelled") };
+        assert_eq!((title.as_str(), organizer), ("Rust meetup", user("ana")));
     }
 
     #[test]

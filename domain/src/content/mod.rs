@@ -17,7 +17,7 @@ pub mod text;
 
 pub use comment::{Comment, CommentCommand, CommentRejection};
 pub use event::{
-    CalendarEvent, CalendarEventCommand, CalendarEventRejection, CancelReason, RawEventDetails, going_count,
+    CalendarEvent, CalendarEventCommand, CalendarEventRejection, CancelReason, RawEventDetails, answered, going_count,
     parse_details,
 };
 pub use like::{Like, LikeCommand, LikeRejection};

@@ -78,6 +78,11 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
     }
 
+    fn cancelled() -> CalendarEvent {
+        let rsvps = [(user("ana"), Rsvp::Going)].into_iter().collect();
+        CalendarEvent::Cancelled { organizer: user("org"), title: "Party".into(), rsvps }
+    }
+
     fn event(starts_in: Duration, answers: &[(&str, Rsvp)]) -> CalendarEvent {
         let starts_at = now() + starts_in;
         CalendarEvent::Scheduled {
@@ -104,7 +109,7 @@ mod tests {
         assert_eq!(set[0].due(Duration::hours(1)), now() + Duration::hours(23));
         assert_eq!(set_by(&party, Some(&user("cy"))).len(), 1);
         assert!(set_by(&party, Some(&user("ben"))).is_empty());
-        assert!(set_by(&CalendarEvent::Cancelled, None).is_empty());
+        assert!(set_by(&cancelled(), None).is_empty());
     }
 
     #[test]
@@ -118,7 +123,7 @@ mod tests {
         let told = notice(&reminder("ana"), &party, now()).unwrap();
         assert_eq!((told.kind, told.text.as_str()), (NotificationKind::EventReminder, "Party starts in 45 minutes"));
         assert_eq!(notice(&reminder("ben"), &party, now()), None, "changed their answer");
-        assert_eq!(notice(&reminder("ana"), &CalendarEvent::Cancelled, now()), None, "cancelled");
+        assert_eq!(notice(&reminder("ana"), &cancelled(), now()), None, "cancelled");
         let moved = event(Duration::minutes(90), &[("ana", Rsvp::Going)]);
         assert_eq!(notice(&reminder("ana"), &moved, now()), None, "moved: the new start has its own reminder");
         assert_eq!(notice(&reminder("ana"), &party, now() + Duration::hours(1)), None, "already started");

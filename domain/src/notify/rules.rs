@@ -4,6 +4,7 @@
 //! - someone follows you; likes or comments on your post;
 //! - someone mentions you (`@handle`) in a new post or comment;
 //! - someone answers going or interested to your event;
+//! - an event you answered going or interested to changes, or is cancelled;
 //! - a moderator hides your post or comment (told without the moderator's name).
 //!
 //! Nobody hears about their own actions, and each event tells each person
@@ -48,6 +49,8 @@ pub enum Needs {
     Author(ContentRef),
     /// The organizer of this event.
     Organizer(EventId),
+    /// Who answered going or interested to this event, and its title.
+    Attendees(EventId),
 }
 
 /// What the notifier looked up for an event.
@@ -58,6 +61,11 @@ pub struct Facts {
     /// The users who hold the handles of [`mentions`] now, in any order;
     /// handles nobody holds are left out.
     pub mentioned: Vec<UserId>,
+    /// For [`Needs::Attendees`]: who answered going or interested
+    /// ([`crate::content::answered`]), and the event's title.
+    pub attendees: Vec<UserId>,
+    /// The title of the event, for [`Needs::Attendees`].
+    pub title: Option<String>,
 }
 
 /// The owner `notices` needs to know about for `event`.
@@ -66,6 +74,8 @@ pub fn needs(event: &DomainEvent) -> Needs {
         DomainEvent::Content(ContentEvent::CommentAdded(c)) => Needs::Author(ContentRef::Post(c.post)),
         DomainEvent::Content(ContentEvent::ContentHidden(h)) => Needs::Author(h.target),
         DomainEvent::Content(ContentEvent::RsvpChanged(r)) if r.rsvp != Rsvp::NotGoing => Needs::Organizer(r.event),
+        DomainEvent::Content(ContentEvent::EventUpdated(e)) => Needs::Attendees(e.event),
+        DomainEvent::Content(ContentEvent::EventCancelled(e)) => Needs::Attendees(e.event),
         _ => Needs::Nothing,
     }
 }
@@ -79,6 +89,10 @@ pub fn mentions(event: &DomainEvent) -> &[String] {
         _ => None,
     };
     body.map_or(&[], |b| &b.mentions[..b.mentions.len().min(MAX_MENTIONS)])
+}
+
+fn event_link(event: EventId) -> String {
+    format!("/events/{event}")
 }
 
 /// The notices `event` calls for, given what was looked up.
@@ -136,6 +150,26 @@ pub fn notices(event: &DomainEvent, facts: &Facts) -> Vec<Notice> {
                 tell(organizer, NotificationKind::EventRsvp, Some(&r.user), text, format!("/events/{}", r.event));
             }
         }
+        DomainEvent::Content(ContentEvent::EventUpdated(e)) => {
+            let text = format!("{} changed: see when and where it is now", e.details.title);
+            for attendee in &facts.attendees {
+                tell(attendee, NotificationKind::EventUpdated, facts.owner.as_ref(), text.clone(), event_link(e.event));
+            }
+        }
+        DomainEvent::Content(ContentEvent::EventCancelled(e)) => {
+            let title = facts.title.as_deref().unwrap_or("An event you answered");
+            let reason = e.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            let text = format!("{title} was cancelled{reason}");
+            for attendee in &facts.attendees {
+                tell(
+                    attendee,
+                    NotificationKind::EventCancelled,
+                    facts.owner.as_ref(),
+                    text.clone(),
+                    event_link(e.event),
+                );
+            }
+        }
         DomainEvent::Content(ContentEvent::ContentHidden(h)) => {
             if let Some(author) = &facts.owner {
                 let (what, link) = match h.target {
@@ -156,7 +190,9 @@ pub fn notices(event: &DomainEvent, facts: &Facts) -> Vec<Notice> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use events::catalog::content::{CommentAdded, ContentHidden, PostCreated, PostLiked, RsvpChanged};
+    use events::catalog::content::{
+        CommentAdded, ContentHidden, EventCancelled, EventUpdated, PostCreated, PostLiked, RsvpChanged,
+    };
     use events::catalog::users::Followed;
     use events::ids::{CommentId, PostId};
 
@@ -181,7 +217,7 @@ mod tests {
     }
 
     fn facts(owner: Option<&str>, mentioned: &[&str]) -> Facts {
-        Facts { owner: owner.map(user), mentioned: mentioned.iter().map(|m| user(m)).collect() }
+        Facts { owner: owner.map(user), mentioned: mentioned.iter().map(|m| user(m)).collect(), ..Facts::default() }
     }
 
     fn told(notices: &[Notice]) -> Vec<(String, NotificationKind)> {
@@ -249,6 +285,45 @@ mod tests {
         let [notice] = notices(&hidden, &facts(Some("ana"), &[])).try_into().unwrap();
         assert_eq!((notice.kind, notice.actor), (NotificationKind::Moderation, None));
         assert_eq!(notice.text, "A moderator hid your comment: spam");
+    }
+
+    #[test]
+    fn a_changed_or_cancelled_event_tells_everyone_who_answered_going_or_interested() {
+        let event = EventId(uuid::Uuid::nil());
+        let details = events::catalog::content::EventDetails {
+            title: "Meetup".into(),
+            description: String::new(),
+            place: "Hall".into(),
+            starts_at: time::OffsetDateTime::UNIX_EPOCH,
+            ends_at: time::OffsetDateTime::UNIX_EPOCH,
+            capacity: None,
+        };
+        let facts = Facts {
+            owner: Some(user("org")),
+            attendees: vec![user("ana"), user("ben")],
+            title: Some("Meetup".into()),
+            ..Facts::default()
+        };
+        let updated: DomainEvent = ContentEvent::from(EventUpdated { event, details }).into();
+        let cancelled: DomainEvent = ContentEvent::from(EventCancelled { event, reason: Some("rain".into()) }).into();
+
+        let changed = notices(&updated, &facts);
+        let called_off = notices(&cancelled, &facts);
+
+        let kinds = |n: &[Notice], kind| {
+            n.iter().map(|n| (n.recipient.to_string(), n.kind)).collect::<Vec<_>>()
+                == [("ana".to_owned(), kind), ("ben".to_owned(), kind)]
+        };
+        assert!(kinds(&changed, NotificationKind::EventUpdated), "{changed:?}");
+        assert!(kinds(&called_off, NotificationKind::EventCancelled), "{called_off:?}");
+        assert_eq!(called_off[0].text, "Meetup was cancelled: rain");
+        assert!(changed[0].text.starts_with("Meetup changed"), "{}", changed[0].text);
+        assert_eq!(
+            (changed[0].link.as_str(), changed[0].actor.clone()),
+            ("/events/00000000-0000-0000-0000-000000000000", Some(user("org")))
+        );
+        assert_eq!(needs(&updated), Needs::Attendees(event));
+        assert_eq!(needs(&cancelled), Needs::Attendees(event));
     }
 
     #[test]
