@@ -110,11 +110,12 @@ impl Hub {
         }
     }
 
-    /// Hands a frame to every connection of `user` on this gateway.
-    pub fn tell_user(&self, user: &UserId, text: Utf8Bytes) {
+    /// Hands a frame (of type `kind`, for the metrics) to every connection
+    /// of `user` on this gateway.
+    pub fn tell_user(&self, user: &UserId, text: Utf8Bytes, kind: &'static str) {
         let Ok(users) = self.users.read() else { return };
         for listener in users.get(user).into_iter().flatten() {
-            offer(listener, Outgoing::Direct(text.clone(), "notification"));
+            offer(listener, Outgoing::Direct(text.clone(), kind));
         }
     }
 

@@ -6,7 +6,7 @@
 use crate::hub::{Audience, Hub};
 use crate::metrics::GatewayMetrics;
 use crate::protocol::ServerFrame;
-use events::catalog::notifications::Channel;
+use events::catalog::notifications::{Channel, NotificationGrouped};
 use events::catalog::{ChatEvent, NotificationEvent};
 use events::ids::{ConversationId, MessageId, UserId};
 use events::{Context, DomainEvent, EventStore, Recorded, Start, Subscribe};
@@ -135,10 +135,11 @@ impl Tail {
         Self { context: Context::Chat, filter: None, hand_out: hand_out_chat }
     }
 
-    /// New notifications, to their recipients' sockets.
+    /// New notifications, changes to grouped ones and read marks, to their
+    /// recipients' sockets (the whole stream: those live on two subject
+    /// families, notifications and inboxes).
     pub fn notifications() -> Self {
-        let filter = Some("notifications.notification.*".to_owned());
-        Self { context: Context::Notifications, filter, hand_out: hand_out_notification }
+        Self { context: Context::Notifications, filter: None, hand_out: hand_out_notification }
     }
 }
 
@@ -201,22 +202,47 @@ fn hand_out_chat(hub: &Hub, recorded: &Recorded, epoch: &str) {
     }
 }
 
-/// An in-app notification goes to every socket of its recipient; one that
-/// is email or push only does not.
+/// What the recipient's sockets hear of the notifications stream: an in-app
+/// notification (one that is email or push only is not theirs to see), a
+/// group that grew, and read marks (so every device shows the same list and
+/// badge). Deliveries and settings are not for sockets.
 fn hand_out_notification(hub: &Hub, recorded: &Recorded, _epoch: &str) {
-    let DomainEvent::Notifications(NotificationEvent::NotificationCreated(created)) = &recorded.event else {
-        return;
+    let DomainEvent::Notifications(event) = &recorded.event else { return };
+    let at = recorded.envelope.time.format(&Rfc3339).unwrap_or_default();
+    let (recipient, frame, kind) = match event {
+        NotificationEvent::NotificationCreated(created) if created.channels.contains(&Channel::InApp) => {
+            let kind = serde_json::to_value(created.kind).ok().and_then(|k| k.as_str().map(str::to_owned));
+            let frame = ServerFrame::Notification {
+                notification: created.notification.to_string(),
+                kind: kind.unwrap_or_default(),
+                actor: created.actor.as_ref().map(ToString::to_string),
+                text: created.text.clone(),
+                link: created.link.clone(),
+                at,
+            };
+            (&created.recipient, frame, "notification")
+        }
+        // A join written before joins named their recipient has no one to tell.
+        NotificationEvent::NotificationGrouped(g @ NotificationGrouped { recipient: Some(recipient), .. }) => {
+            let frame = ServerFrame::NotificationUpdated {
+                notification: g.notification.to_string(),
+                actor: g.actor.to_string(),
+                actors: g.actors,
+                text: g.text.clone(),
+                at,
+            };
+            (recipient, frame, "notification_updated")
+        }
+        NotificationEvent::NotificationRead(read) => {
+            let frame =
+                ServerFrame::NotificationsRead { notification: Some(read.notification.to_string()), up_to: None, at };
+            (&read.recipient, frame, "notifications_read")
+        }
+        NotificationEvent::NotificationsRead(read) => {
+            let frame = ServerFrame::NotificationsRead { notification: None, up_to: Some(read.up_to.to_string()), at };
+            (&read.recipient, frame, "notifications_read")
+        }
+        _ => return,
     };
-    if !created.channels.contains(&Channel::InApp) {
-        return;
-    }
-    let frame = ServerFrame::Notification {
-        notification: created.notification.to_string(),
-        kind: serde_json::to_value(created.kind).ok().and_then(|k| k.as_str().map(str::to_owned)).unwrap_or_default(),
-        actor: created.actor.as_ref().map(ToString::to_string),
-        text: created.text.clone(),
-        link: created.link.clone(),
-        at: recorded.envelope.time.format(&Rfc3339).unwrap_or_default(),
-    };
-    hub.tell_user(&created.recipient, frame.to_text().into());
+    hub.tell_user(recipient, frame.to_text().into(), kind);
 }

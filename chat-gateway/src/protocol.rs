@@ -272,6 +272,32 @@ pub enum ServerFrame {
         /// When (RFC 3339).
         at: String,
     },
+    /// A grouped notification changed: more people joined it (replace it in
+    /// place; whether it is read does not change).
+    NotificationUpdated {
+        /// The notification id.
+        notification: String,
+        /// Who joined.
+        actor: String,
+        /// How many people it is about now.
+        actors: u32,
+        /// Its text now.
+        text: String,
+        /// When (RFC 3339).
+        at: String,
+    },
+    /// The user read notifications, on this device or another: one
+    /// (`notification`), or every one up to and including `up_to`.
+    NotificationsRead {
+        /// The one read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        notification: Option<String>,
+        /// The newest of all read (ids are time-ordered).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        up_to: Option<String>,
+        /// When (RFC 3339).
+        at: String,
+    },
     /// A command frame was carried out: its event is in the log.
     Ack {
         /// The frame's `client_id`.
@@ -326,6 +352,8 @@ impl ServerFrame {
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
             Self::Notification { .. } => "notification",
+            Self::NotificationUpdated { .. } => "notification_updated",
+            Self::NotificationsRead { .. } => "notifications_read",
             Self::Ack { .. } => "ack",
             Self::Error { .. } => "error",
             Self::Resync { .. } => "resync",

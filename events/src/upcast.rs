@@ -94,6 +94,7 @@ fn step(context: Context, name: &str, from: u32, body: Value) -> Option<Value> {
         (Context::Users, "ProfileUpdated", 1) => Some(profile_updated_v1_to_v2(body)),
         (Context::Chat, "MessagesRead", 1) => Some(messages_read_v1_to_v2(body)),
         (Context::Chat, "MessagesRead", 2) => Some(messages_read_v2_to_v3(body)),
+        (Context::Notifications, "NotificationGrouped", 1) => Some(notification_grouped_v1_to_v2(body)),
         _ => None,
     }
 }
@@ -136,6 +137,15 @@ fn messages_read_v1_to_v2(mut body: Value) -> Value {
 fn messages_read_v2_to_v3(mut body: Value) -> Value {
     if let Some(fields) = body.as_object_mut() {
         fields.entry("private").or_insert(json!(false));
+    }
+    body
+}
+
+/// v1 did not name the recipient; the join alone cannot tell it, so it
+/// reads as `null` (those joins were long handed out to sockets, or never).
+fn notification_grouped_v1_to_v2(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.entry("recipient").or_insert(json!(null));
     }
     body
 }
@@ -219,6 +229,26 @@ mod tests {
         check(Context::Chat, "MessagesRead", 2, &format!(r#"{{{ids},"up_to_sequence":42}}"#), read(Some(42), false));
         let v3 = format!(r#"{{{ids},"up_to_sequence":42,"private":true}}"#);
         check(Context::Chat, "MessagesRead", 3, &v3, read(Some(42), true));
+    }
+
+    #[test]
+    fn every_stored_notification_grouped_version_still_reads() {
+        use crate::catalog::NotificationEvent;
+        use crate::catalog::notifications::NotificationGrouped;
+        use crate::ids::NotificationId;
+        let grouped = |recipient: Option<&str>| {
+            NotificationEvent::NotificationGrouped(NotificationGrouped {
+                notification: NotificationId(uuid::Uuid::from_u128(1)),
+                actor: UserId::parse("cy").unwrap(),
+                actors: 2,
+                text: "bo and 1 other liked your post".into(),
+                recipient: recipient.map(|r| UserId::parse(r).unwrap()),
+            })
+        };
+        let v1 = r#"{"notification":"00000000-0000-0000-0000-000000000001","actor":"cy","actors":2,"text":"bo and 1 other liked your post"}"#;
+        check(Context::Notifications, "NotificationGrouped", 1, v1, grouped(None));
+        let v2 = v1.replace("}", r#","recipient":"ana"}"#);
+        check(Context::Notifications, "NotificationGrouped", 2, &v2, grouped(Some("ana")));
     }
 
     #[test]

@@ -200,6 +200,7 @@ async fn a_group_is_updated_in_place<F: Future<Output = AnyStore>>(fresh: impl F
         actor: user("cy"),
         actors: 2,
         text: "bo and 1 other started following you".into(),
+        recipient: Some(user("ana")),
     };
     apply(&store, &[created(nth(1), "ana"), grouped.into()]).await;
     let page = InboxQueries::new(&store, Generation::FIRST).page("ana", 10, None).await.unwrap();

@@ -589,7 +589,7 @@ async fn a_socket_that_does_not_read_is_cut_as_too_slow_and_resumes_without_loss
 }
 
 /// Appends a notification as the notifier does.
-async fn notify(harness: &Harness, recipient: &str, text: &str, channels: Vec<Channel>) {
+async fn notify(harness: &Harness, recipient: &str, text: &str, channels: Vec<Channel>) -> events::ids::NotificationId {
     let notification = events::ids::NotificationId(uuid::Uuid::now_v7());
     let created = NotificationCreated {
         notification,
@@ -603,6 +603,7 @@ async fn notify(harness: &Harness, recipient: &str, text: &str, channels: Vec<Ch
     let aggregate = events::Aggregate::notification(notification);
     let metadata = events::Metadata::new(None);
     harness.log.store.append(&aggregate, events::Expected::Any, created, &metadata, None).await.unwrap();
+    notification
 }
 
 #[tokio::test]
@@ -617,6 +618,47 @@ async fn an_in_app_notification_reaches_every_socket_of_its_recipient_and_no_one
         let frame = socket.next_of("notification").await;
         assert_eq!(frame["text"], "Ana liked your post", "the email-only one never comes");
         assert_eq!((frame["kind"].as_str(), frame["actor"].as_str()), (Some("post_liked"), Some("ana")));
+    }
+    ana.silent_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_group_that_grows_and_read_marks_reach_every_socket_of_the_recipient_and_no_one_else() {
+    use events::catalog::notifications::{NotificationGrouped, NotificationRead, NotificationsRead};
+    let harness = Harness::start().await;
+    let mut phone = harness.connect("ben").await;
+    let mut laptop = harness.connect("ben").await;
+    let mut ana = harness.connect("ana").await;
+    let ben = events::ids::UserId::parse("ben").unwrap();
+    let notification = notify(&harness, "ben", "ana liked your post", vec![Channel::InApp]).await;
+    let aggregate = events::Aggregate::notification(notification);
+    let metadata = events::Metadata::new(None);
+    let (store, any) = (&harness.log.store, events::Expected::Any);
+    let grouped = NotificationGrouped {
+        notification,
+        actor: events::ids::UserId::parse("cy").unwrap(),
+        actors: 2,
+        text: "ana and 1 other liked your post".into(),
+        recipient: Some(ben.clone()),
+    };
+    store.append(&aggregate, any, grouped, &metadata, None).await.unwrap();
+    let read_one = NotificationRead { notification, recipient: ben.clone() };
+    store.append(&aggregate, any, read_one, &metadata, None).await.unwrap();
+    let read_all = NotificationsRead { recipient: ben.clone(), up_to: notification };
+    store.append(&events::Aggregate::inbox(&ben), any, read_all, &metadata, None).await.unwrap();
+
+    for socket in [&mut phone, &mut laptop] {
+        assert_eq!(socket.next_of("notification").await["notification"], notification.to_string());
+        let updated = socket.next_of("notification_updated").await;
+        assert_eq!(updated["notification"], notification.to_string());
+        assert_eq!(
+            (updated["actors"].as_u64(), updated["text"].as_str()),
+            (Some(2), Some("ana and 1 other liked your post"))
+        );
+        let one = socket.next_of("notifications_read").await;
+        assert_eq!((one["notification"].as_str(), one.get("up_to")), (Some(notification.to_string().as_str()), None));
+        let all = socket.next_of("notifications_read").await;
+        assert_eq!(all["up_to"], notification.to_string());
     }
     ana.silent_for(Duration::from_millis(300)).await;
 }

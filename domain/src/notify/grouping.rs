@@ -55,6 +55,8 @@ pub struct Group {
     pub first: Option<UserId>,
     /// Everyone in it.
     pub actors: BTreeSet<UserId>,
+    /// Whose notification it is.
+    pub recipient: Option<UserId>,
 }
 
 /// Someone joins a group.
@@ -83,6 +85,7 @@ pub fn decide(group: &Group, join: Join) -> Result<Vec<NotificationEvent>, Never
         actor: join.actor,
         actors: u32::try_from(actors).unwrap_or(u32::MAX),
         text: text(kind, first, actors),
+        recipient: group.recipient.clone(),
     };
     Ok(vec![grouped.into()])
 }
@@ -93,6 +96,7 @@ pub fn evolve(mut group: Group, event: &NotificationEvent) -> Group {
         NotificationEvent::NotificationCreated(c) => {
             group.kind = Some(c.kind);
             group.first = c.actor.clone();
+            group.recipient = Some(c.recipient.clone());
             group.actors.extend(c.actor.clone());
         }
         NotificationEvent::NotificationGrouped(g) => {
@@ -132,7 +136,13 @@ mod tests {
     }
 
     fn joined(by: &str, actors: u32, text: &str) -> NotificationGrouped {
-        NotificationGrouped { notification: ID, actor: user(by), actors, text: text.into() }
+        NotificationGrouped {
+            notification: ID,
+            actor: user(by),
+            actors,
+            text: text.into(),
+            recipient: Some(user("ben")),
+        }
     }
 
     #[test]

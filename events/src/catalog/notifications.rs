@@ -12,7 +12,7 @@ catalog! {
     /// Events of the notifications context.
     NotificationEvent, Context::Notifications, {
         NotificationCreated = 1,
-        NotificationGrouped = 1,
+        NotificationGrouped = 2,
         NotificationDelivered = 1,
         NotificationFailed = 1,
         NotificationSkipped = 1,
@@ -95,6 +95,9 @@ pub struct NotificationGrouped {
     pub actors: u32,
     /// Its text now.
     pub text: String,
+    /// Whose notification it is, so their sockets hear of the change.
+    /// Always set since v2; `None` for joins written as v1.
+    pub recipient: Option<UserId>,
 }
 
 /// A notification reached a channel.
