@@ -129,6 +129,32 @@ impl Feeds {
         self.first_pages.as_ref().map(PageCache::stats)
     }
 
+    /// Deletes every feed of this namespace, with their marks and the large
+    /// accounts: after the log began a new life they hold the old one's
+    /// posts. Each is rebuilt from the read models when next read.
+    pub async fn forget_all(&self) -> Result<(), FeedError> {
+        let mut redis = self.connection();
+        let pattern = format!("{}:feed*", self.prefix);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut redis)
+                .await?;
+            if !keys.is_empty() {
+                let _: u64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut redis).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     /// Whether Redis answers.
     pub async fn ping(&self) -> Result<(), FeedError> {
         let _: String = redis::cmd("PING").query_async(&mut self.redis.clone()).await?;

@@ -46,6 +46,10 @@ impl Reactor for FeedWriter {
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.handle(recorded).await.map_err(|e| e.to_string()) })
     }
+
+    fn new_life<'a>(&'a self, _contexts: &'a [Context]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.feeds.forget_all().await.map_err(|e| e.to_string()) })
+    }
 }
 
 impl FeedWriter {

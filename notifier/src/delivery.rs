@@ -29,6 +29,12 @@ pub(crate) struct Held {
 }
 
 impl Held {
+    /// Forgets everything held: after the log began a new life it stands
+    /// for the old one's notifications.
+    pub(crate) async fn clear(&self) -> Result<(), read_store::ReadStoreError> {
+        self.timers.clear().await
+    }
+
     /// The held deliveries of `channel` (its metrics label), in `collection`
     /// of `store`.
     pub(crate) async fn declare(

@@ -46,6 +46,9 @@ impl Reactor for MissedMessages {
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.run(recorded).await.map_err(|e| e.to_string()) })
     }
+    fn new_life<'a>(&'a self, _contexts: &'a [Context]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.timers.clear().await.map_err(|e| e.to_string()) })
+    }
 }
 
 impl MissedMessages {

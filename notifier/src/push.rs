@@ -97,6 +97,14 @@ impl Reactor for Pusher {
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.run(recorded).await.map_err(|e| e.to_string()) })
     }
+    fn new_life<'a>(&'a self, _contexts: &'a [Context]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            match &self.held {
+                Some(held) => held.clear().await.map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        })
+    }
 }
 
 /// What one push service answered.

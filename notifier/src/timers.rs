@@ -42,6 +42,13 @@ impl Timers {
         Write::delete(self.collection, id)
     }
 
+    /// Drops every timer: after the log began a new life they stand for the
+    /// old one's events.
+    pub(crate) async fn clear(&self) -> Result<(), ReadStoreError> {
+        self.store.drop_collection(self.collection).await?;
+        self.store.ensure(&[Collection::new(self.collection).index(&["due_ms"])]).await
+    }
+
     /// Applies writes from [`Timers::set`] and [`Timers::cancel`].
     pub(crate) async fn write(&self, writes: &[Write]) -> Result<(), ReadStoreError> {
         self.store.write(writes).await.map(drop)

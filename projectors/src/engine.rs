@@ -72,6 +72,14 @@ pub trait Reactor: Send + Sync + 'static {
 
     /// Handles one event; an error means "try this event again".
     fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>>;
+
+    /// The streams `contexts` began a new life ([`crate::life`]): forgets
+    /// what it derived from their old one (its checkpoints there are rewound
+    /// by the engine). Nothing by default: a reactor whose effects are keyed
+    /// by event ids keeps nothing that a new life contradicts.
+    fn new_life<'a>(&'a self, _contexts: &'a [Context]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What a projector runs over a stream: a projection, writing its model, or
@@ -133,6 +141,7 @@ impl<S: ReadStore + Clone> Projector<S> {
         let projections: Vec<_> =
             jobs.iter().filter_map(|job| if let Job::Project(p) = job { Some(p.clone()) } else { None }).collect();
         registry::declare(&self.store, &projections).await?;
+        crate::life::settle(self, jobs).await?;
         let mut live = crate::live::watch(&self.log, &self.store, &projections).await.map_err(ProjectorError::Live)?;
         let mut tasks = JoinSet::new();
         let mut running: HashMap<&'static str, (Generation, watch::Sender<bool>)> = HashMap::new();

@@ -8,7 +8,8 @@
 //! with one ack; the lag metrics ([`metrics`]); the progress notices that
 //! wake read-your-writes waiters ([`progress`]); where each projection
 //! stands against the log ([`status`]); rebuilding a projection beside the
-//! live one and checking the live one against a fresh build ([`rebuild`]).
+//! live one and checking the live one against a fresh build ([`rebuild`]);
+//! starting over when the log begins a new life ([`life`]).
 //! Never touches: what a model stores (in `read-models`), HTTP routes.
 //!
 //! Several `pulse projectors` processes may run at once: each consumer is
@@ -19,6 +20,7 @@
 //! [`Projection`]: read_models::Projection
 
 pub mod engine;
+pub mod life;
 pub mod live;
 pub mod metrics;
 pub mod progress;

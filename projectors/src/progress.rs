@@ -10,6 +10,12 @@
 //! document older than it. A notice that does not follow the last one heard
 //! of its stream (one was lost, or came out of order), or that wrote too many
 //! documents to name, empties the caches instead.
+//!
+//! A checkpoint counts only in the life of the log it was made in
+//! ([`crate::life`]): when the store recorded another life of a stream than
+//! the one NATS holds now, its checkpoints there count as nothing, so no
+//! query is told `caught-up` from another life; the projectors' move to new
+//! generations then reseeds everything.
 
 use crate::live::{self, Live};
 use events::EventStore;
@@ -80,6 +86,7 @@ type Key = (&'static str, Context);
 /// announced; cheap to clone.
 #[derive(Clone)]
 pub struct Progress {
+    log: EventStore,
     positions: Arc<HashMap<Key, watch::Sender<u64>>>,
     live: watch::Receiver<Live>,
     caches: Arc<Mutex<Caches>>,
@@ -113,7 +120,8 @@ impl Progress {
                 positions.insert((name, context), watch::channel(0).0);
             }
         }
-        let progress = Self { positions: Arc::new(positions), live: live.clone(), caches: Arc::default() };
+        let progress =
+            Self { log: log.clone(), positions: Arc::new(positions), live: live.clone(), caches: Arc::default() };
         progress.reseed(store).await?;
         let pattern = format!("{}.progress.*", log.namespace().as_str());
         let mut notices = log.client().subscribe(pattern).await.map_err(|e| e.to_string())?;
@@ -189,11 +197,20 @@ impl Progress {
             caches.heard.clear();
             caches.docs.iter().for_each(Docs::clear);
         }
+        let recorded = registry::lives(store).await.map_err(|e| e.to_string())?;
+        let mut other_life = Vec::new();
+        for (context, life) in &recorded {
+            let now = self.log.stream_state(*context).await.map_err(|e| e.to_string())?;
+            if now.created.unix_timestamp_nanos().to_string() != *life {
+                other_life.push(*context);
+            }
+        }
         for (&(name, context), position) in self.positions.iter() {
             let generation = self.generation(name);
             let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
-            self.caches().heard.insert((name, context), at.sequence);
-            position.send_replace(at.sequence);
+            let sequence = if other_life.contains(&context) { 0 } else { at.sequence };
+            self.caches().heard.insert((name, context), sequence);
+            position.send_replace(sequence);
         }
         Ok(())
     }

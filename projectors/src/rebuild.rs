@@ -151,7 +151,7 @@ async fn applied<S: ReadStore>(store: &S, projection: &dyn Projection, generatio
 }
 
 /// Drops a generation's collections, checkpoints and consumers.
-async fn discard<S: ReadStore + Clone>(
+pub(crate) async fn discard<S: ReadStore + Clone>(
     projector: &Projector<S>,
     projection: &dyn Projection,
     generation: Generation,

@@ -4,19 +4,60 @@
 //! is written in the same batch as the writes it covers, with the same kind
 //! of mark, so it never runs ahead of the model on a store that applies a
 //! batch at once, and never moves back on one that does not.
+//!
+//! It also keeps which life of each stream the store was built from
+//! (collection `lives`): a stream's creation time, as the chat gateway's epoch
+//! is. A stream deleted and made anew starts its sequences over, so a model,
+//! its checkpoints and its marks from another life would hide the new one's
+//! events; the projectors compare lives at start-up (`projectors::life`).
 
 use crate::projection::{Generation, Projection, mark_field};
 use events::catalog::Context;
 use read_store::{Collection, Document, IfMissing, ReadStore, ReadStoreError, Update, Write};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 const PROJECTIONS: &str = "projections";
 const CHECKPOINTS: &str = "checkpoints";
+const LIVES: &str = "lives";
+/// The one document of [`LIVES`].
+const LOG: &str = "log";
 
 /// The collections of the registry, declared at start-up by whoever reads it.
 pub fn collections() -> Vec<Collection> {
-    vec![Collection::new(PROJECTIONS), Collection::new(CHECKPOINTS)]
+    vec![Collection::new(PROJECTIONS), Collection::new(CHECKPOINTS), Collection::new(LIVES)]
+}
+
+/// The life of each stream the store was built from (empty for a store that
+/// never recorded one: new, or older than lives).
+pub async fn lives<S: ReadStore>(store: &S) -> Result<HashMap<Context, String>, ReadStoreError> {
+    let doc = store.get(LIVES, LOG).await?;
+    let Some(doc) = doc else { return Ok(HashMap::new()) };
+    Ok(Context::ALL
+        .iter()
+        .filter_map(|&context| doc.get(context.as_str()).and_then(Value::as_str).map(|life| (context, life.to_owned())))
+        .collect())
+}
+
+/// Records the life of each stream the store is built from now.
+pub async fn record_lives<S: ReadStore>(store: &S, lives: &[(Context, String)]) -> Result<(), ReadStoreError> {
+    let updates = lives.iter().map(|(context, life)| Update::Set(context.as_str().to_owned(), json!(life))).collect();
+    store.write(&[Write::update(LIVES, LOG, updates, IfMissing::Create)]).await.map(drop)
+}
+
+/// Moves a generation's checkpoint in `context` back to the start: for a
+/// reactor, whose stream began a new life (a checkpoint otherwise never
+/// moves back).
+pub async fn rewind<S: ReadStore>(
+    store: &S,
+    projection: &str,
+    generation: Generation,
+    context: Context,
+) -> Result<(), ReadStoreError> {
+    let updates = vec![Update::Set(mark_field(context), json!(0)), Update::Set(time_field(context), Value::Null)];
+    let write = Write::update(CHECKPOINTS, &checkpoint_id(projection, generation), updates, IfMissing::Skip);
+    store.write(&[write]).await.map(drop)
 }
 
 /// Declares the registry and the live generation of each projection to

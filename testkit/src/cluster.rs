@@ -21,6 +21,7 @@ struct Node {
     monitor: u16,
     config: PathBuf,
     log: PathBuf,
+    store: PathBuf,
 }
 
 /// Nodes forming one cluster (or one node alone); all killed when dropped.
@@ -60,7 +61,7 @@ impl NatsCluster {
             std::fs::write(&config, text).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
             let log = dir.path().join(format!("{name}.log"));
             let child = spawn(&binary(), &config, &log);
-            nodes.push(Node { child: Some(child), name, client: *client, monitor: *monitor, config, log });
+            nodes.push(Node { child: Some(child), name, client: *client, monitor: *monitor, config, log, store });
         }
         let cluster = Self { nodes, _dir: dir };
         for node in &cluster.nodes {
@@ -96,6 +97,35 @@ impl NatsCluster {
             node.child = Some(spawn(&binary(), &node.config, &node.log));
             wait_healthy(node.monitor, name, Duration::from_secs(30));
         }
+    }
+
+    /// Kills a node, deletes its JetStream store and starts it again empty:
+    /// a new life of the log, as after `rm -rf` of its data.
+    pub fn wipe(&mut self, name: &str) {
+        self.kill(name);
+        let store = self.node(name).store.clone();
+        std::fs::remove_dir_all(&store).unwrap_or_else(|e| panic!("removing {}: {e}", store.display()));
+        self.restart(name);
+    }
+
+    /// Kills a node and copies its store aside, as a backup taken with the
+    /// server down; [`NatsCluster::restore`] puts it back. The node stays
+    /// down until restarted.
+    pub fn back_up(&mut self, name: &str) -> tempfile::TempDir {
+        self.kill(name);
+        let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("a temporary directory: {e}"));
+        copy_dir(&self.node(name).store, copy.path());
+        copy
+    }
+
+    /// Kills a node, replaces its store with `backup` and starts it again:
+    /// the log as it was when the backup was taken.
+    pub fn restore(&mut self, name: &str, backup: &tempfile::TempDir) {
+        self.kill(name);
+        let store = self.node(name).store.clone();
+        std::fs::remove_dir_all(&store).unwrap_or_else(|e| panic!("removing {}: {e}", store.display()));
+        copy_dir(backup.path(), &store);
+        self.restart(name);
     }
 
     /// Stops a node without closing its connections (SIGSTOP), as a server
@@ -170,6 +200,19 @@ fn wait_healthy(monitor: u16, name: &str, within: Duration) {
         }
         assert!(Instant::now() < deadline, "nats node {name} not healthy within {within:?}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("copying {}: {e}", entry.path().display()));
+        }
     }
 }
 

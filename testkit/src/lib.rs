@@ -49,6 +49,8 @@ pub struct TestLog {
     pub client: async_nats::Client,
     /// The namespace.
     pub namespace: Namespace,
+    /// The server's address.
+    pub url: String,
 }
 
 impl TestLog {
@@ -59,6 +61,12 @@ impl TestLog {
 
     /// Like [`TestLog::new`] with a given store timeout.
     pub async fn with_timeout(timeout: Duration) -> Self {
+        Self::on_server(&nats_url(), timeout).await
+    }
+
+    /// Like [`TestLog::new`] on a server of the test's own (a [`cluster`]
+    /// node it wipes, restores or kills), with a given store timeout.
+    pub async fn on_server(url: &str, timeout: Duration) -> Self {
         let namespace = Namespace::parse(&format!("{PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
             .unwrap_or_default();
         let config = StoreConfig {
@@ -67,14 +75,28 @@ impl TestLog {
             source: "/pulse/tests".to_owned(),
             ..StoreConfig::default()
         };
-        let store = match EventStore::connect(&nats_url(), config).await {
+        let store = match EventStore::connect(url, config).await {
             Ok(store) => store,
-            Err(e) => panic!("tests need NATS with JetStream at {} (run `make test`): {e}", nats_url()),
+            Err(e) => panic!("tests need NATS with JetStream at {url} (run `make test`): {e}"),
         };
         let client = store.client().clone();
-        sweep_stale_streams(&client).await;
-        keep_an_anchor_stream(&client).await;
-        Self { store, client, namespace }
+        if url == nats_url() {
+            sweep_stale_streams(&client).await;
+            keep_an_anchor_stream(&client).await;
+        }
+        Self { store, client, namespace, url: url.to_owned() }
+    }
+
+    /// Makes this namespace's streams again (they are gone after the server's
+    /// store was wiped): what every Pulse process does when it starts.
+    pub async fn make_streams(&self, timeout: Duration) {
+        let config = StoreConfig {
+            namespace: self.namespace.clone(),
+            timeout,
+            source: "/pulse/tests".to_owned(),
+            ..StoreConfig::default()
+        };
+        EventStore::connect(&self.url, config).await.unwrap_or_else(|e| panic!("streams on {}: {e}", self.url));
     }
 }
 
@@ -83,11 +105,12 @@ impl Drop for TestLog {
         // Drop cannot be async, and the test's runtime is blocked here, so the
         // test's client cannot make progress: a short-lived runtime on another
         // thread deletes the streams over a connection of its own.
-        let namespace = self.namespace.clone();
+        let (namespace, url) = (self.namespace.clone(), self.url.clone());
         let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async move {
-                let Ok(client) = async_nats::connect(nats_url()).await else { return };
+                let connect = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(2)).connect(url);
+                let Ok(client) = connect.await else { return };
                 let jetstream = async_nats::jetstream::new(client);
                 for context in events::Context::ALL {
                     let _ = jetstream.delete_stream(namespace.stream(context)).await;
