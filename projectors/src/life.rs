@@ -4,8 +4,9 @@
 //! stream before (models, checkpoints and the marks that hold old events
 //! back, feeds, timers) would hide the new life's events or answer from the
 //! old one. So at start-up the projectors compare each stream's life (its
-//! creation time, as the chat gateway's epoch does) with the one the read
-//! store recorded, and check that no checkpoint is beyond the stream's end.
+//! creation time, as the chat gateway's epoch does) with the one each of
+//! their projections and reactors recorded in the read store, and check that
+//! no checkpoint is beyond the stream's end.
 //! Where either says the stream is another one:
 //!
 //! - every projection that reads it moves to a new, empty generation (made
@@ -14,7 +15,7 @@
 //!   dropped at once: it must not be served;
 //! - every reactor that reads it has its checkpoint there rewound and its
 //!   consumer removed, and forgets what it derived ([`Reactor::new_life`]);
-//! - then the new lives are recorded. A crash before that repeats it all.
+//! - then its new lives are recorded. A crash before that repeats it.
 //!
 //! The projectors then fill everything from the new life as after any
 //! rebuild.
@@ -27,85 +28,93 @@ use read_models::{Generation, registry};
 use read_store::ReadStore;
 use std::collections::HashSet;
 
-/// Compares the log's lives with the store's, and starts over from the new
-/// life wherever they differ; the streams that began one.
+/// Compares the log's lives with the ones each job recorded, and starts that
+/// job over from the new life wherever they differ; the streams that began
+/// one for any job.
 pub async fn settle<S: ReadStore + Clone>(
     projector: &Projector<S>,
     jobs: &[Job],
 ) -> Result<HashSet<Context>, ProjectorError> {
-    let (log, store) = (projector.log(), projector.store());
-    let recorded = registry::lives(store).await?;
-    let mut current = Vec::with_capacity(Context::ALL.len());
-    let mut heads = Vec::with_capacity(Context::ALL.len());
-    for context in Context::ALL {
+    let log = projector.log();
+    let mut streams = Vec::new();
+    for context in jobs.iter().flat_map(|job| job.contexts()).copied().collect::<HashSet<_>>() {
         let state = log.stream_state(context).await?;
-        current.push((context, state.created.unix_timestamp_nanos().to_string()));
-        heads.push((context, state.last_sequence));
+        streams.push((context, state.created.unix_timestamp_nanos().to_string(), state.last_sequence));
     }
+    let mut all_changed = HashSet::new();
+    for job in jobs {
+        let current: Vec<(Context, String)> = streams
+            .iter()
+            .filter(|(context, ..)| job.contexts().contains(context))
+            .map(|(context, life, _)| (*context, life.clone()))
+            .collect();
+        let changed = changed_for(projector, job, &streams).await?;
+        if !changed.is_empty() {
+            tracing::warn!(
+                job = job.name(),
+                streams = ?changed,
+                "the log began a new life (a stream made anew or restored from an older copy): \
+                 rebuilding what was derived from it"
+            );
+            start_over(projector, job, &changed).await?;
+        }
+        registry::record_lives(projector.store(), job.name(), &current).await?;
+        all_changed.extend(changed);
+    }
+    Ok(all_changed)
+}
+
+/// The streams of `job` in another life than it recorded, or that end
+/// before its checkpoint (the log lost what it applied).
+async fn changed_for<S: ReadStore + Clone>(
+    projector: &Projector<S>,
+    job: &Job,
+    streams: &[(Context, String, u64)],
+) -> Result<HashSet<Context>, ProjectorError> {
+    let store = projector.store();
+    let recorded = registry::lives(store, job.name()).await?;
+    let generation = match job {
+        Job::Project(projection) => registry::live(store, projection.name()).await?,
+        Job::React(_) => Generation::FIRST,
+    };
     let mut changed = HashSet::new();
-    for (context, life) in &current {
-        if recorded.get(context).is_some_and(|was| was != life) {
+    for (context, life, head) in streams.iter().filter(|(context, ..)| job.contexts().contains(context)) {
+        let other_life = recorded.get(context).is_some_and(|was| was != life);
+        let lost = registry::checkpoint(store, job.name(), generation, *context).await?.sequence > *head;
+        if other_life || lost {
             changed.insert(*context);
         }
     }
-    changed.extend(beyond_the_end(projector, jobs, &heads).await?);
-    if changed.is_empty() {
-        if recorded.len() != current.len() {
-            registry::record_lives(store, &current).await?;
-        }
-        return Ok(changed);
-    }
-    tracing::warn!(
-        streams = ?changed,
-        "the log began a new life (a stream made anew or restored from an older copy): \\
-         rebuilding what was derived from it"
-    );
-    for job in jobs.iter().filter(|job| job.contexts().iter().any(|c| changed.contains(c))) {
-        match job {
-            Job::Project(projection) => {
-                let from = registry::live(store, projection.name()).await?;
-                let to = from.next();
-                discard(projector, projection.as_ref(), to).await?;
-                store.ensure(&to.collections(projection.as_ref())).await?;
-                registry::set_live(store, projection.name(), to).await?;
-                live::announce(log, projection.name(), to).await;
-                discard(projector, projection.as_ref(), from).await?;
-            }
-            Job::React(reactor) => {
-                let contexts: Vec<Context> =
-                    reactor.contexts().iter().copied().filter(|c| changed.contains(c)).collect();
-                for &context in &contexts {
-                    registry::rewind(store, reactor.name(), Generation::FIRST, context).await?;
-                    let _ = log.unsubscribe(context, &durable(reactor.name(), Generation::FIRST, context)).await;
-                }
-                reactor.new_life(&contexts).await.map_err(ProjectorError::Build)?;
-            }
-        }
-    }
-    registry::record_lives(store, &current).await?;
     Ok(changed)
 }
 
-/// The streams some job has read further than they now reach: the log lost
-/// what the store holds (restored from an older copy).
-async fn beyond_the_end<S: ReadStore + Clone>(
+/// What a job derived from `changed` goes: a projection moves to a new,
+/// empty generation (announced) and its old one is dropped; a reactor is
+/// rewound there and forgets what it derived.
+async fn start_over<S: ReadStore + Clone>(
     projector: &Projector<S>,
-    jobs: &[Job],
-    heads: &[(Context, u64)],
-) -> Result<HashSet<Context>, ProjectorError> {
-    let store = projector.store();
-    let mut lost = HashSet::new();
-    for job in jobs {
-        let generation = match job {
-            Job::Project(projection) => registry::live(store, projection.name()).await?,
-            Job::React(_) => Generation::FIRST,
-        };
-        for &context in job.contexts() {
-            let head = heads.iter().find(|(c, _)| *c == context).map_or(0, |(_, head)| *head);
-            if registry::checkpoint(store, job.name(), generation, context).await?.sequence > head {
-                lost.insert(context);
+    job: &Job,
+    changed: &HashSet<Context>,
+) -> Result<(), ProjectorError> {
+    let (log, store) = (projector.log(), projector.store());
+    match job {
+        Job::Project(projection) => {
+            let from = registry::live(store, projection.name()).await?;
+            let to = from.next();
+            discard(projector, projection.as_ref(), to).await?;
+            store.ensure(&to.collections(projection.as_ref())).await?;
+            registry::set_live(store, projection.name(), to).await?;
+            live::announce(log, projection.name(), to).await;
+            discard(projector, projection.as_ref(), from).await?;
+        }
+        Job::React(reactor) => {
+            let contexts: Vec<Context> = reactor.contexts().iter().copied().filter(|c| changed.contains(c)).collect();
+            for &context in &contexts {
+                registry::rewind(store, reactor.name(), Generation::FIRST, context).await?;
+                let _ = log.unsubscribe(context, &durable(reactor.name(), Generation::FIRST, context)).await;
             }
+            reactor.new_life(&contexts).await.map_err(ProjectorError::Build)?;
         }
     }
-    Ok(lost)
+    Ok(())
 }

@@ -197,18 +197,17 @@ impl Progress {
             caches.heard.clear();
             caches.docs.iter().for_each(Docs::clear);
         }
-        let recorded = registry::lives(store).await.map_err(|e| e.to_string())?;
-        let mut other_life = Vec::new();
-        for (context, life) in &recorded {
-            let now = self.log.stream_state(*context).await.map_err(|e| e.to_string())?;
-            if now.created.unix_timestamp_nanos().to_string() != *life {
-                other_life.push(*context);
-            }
+        let mut lives = HashMap::new();
+        for context in Context::ALL {
+            let state = self.log.stream_state(context).await.map_err(|e| e.to_string())?;
+            lives.insert(context, state.created.unix_timestamp_nanos().to_string());
         }
         for (&(name, context), position) in self.positions.iter() {
             let generation = self.generation(name);
             let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
-            let sequence = if other_life.contains(&context) { 0 } else { at.sequence };
+            let recorded = registry::lives(store, name).await.map_err(|e| e.to_string())?;
+            let other_life = recorded.get(&context).is_some_and(|life| Some(life) != lives.get(&context));
+            let sequence = if other_life { 0 } else { at.sequence };
             self.caches().heard.insert((name, context), sequence);
             position.send_replace(sequence);
         }

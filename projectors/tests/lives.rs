@@ -6,15 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use events::catalog::users::UserRegistered;
+use events::catalog::{DomainEvent, UserEvent};
 use events::ids::{Handle, UserId};
 use events::store::Position;
-use events::{Aggregate, Context, Expected, Metadata};
-use projectors::{Job, Progress, Projector, ProjectorMetrics, Settings};
+use events::{Aggregate, Context, Expected, Metadata, Recorded};
+use futures::future::BoxFuture;
+use projectors::{Job, Progress, Projector, ProjectorMetrics, Reactor, Settings};
 use read_models::profiles::Profiles;
 use read_models::{Generation, Projection, registry};
 use read_store::AnyStore;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testkit::TestLog;
 use testkit::cluster::NatsCluster;
@@ -69,7 +71,69 @@ async fn project_until(log: &TestLog, store: &AnyStore, expected: &[&str]) {
 testkit::on_both_stores!(
     a_wiped_log_is_projected_from_its_new_start_and_no_query_is_told_it_caught_up_from_the_old_one,
     a_log_restored_from_an_older_copy_is_projected_again_from_what_it_holds,
+    a_reactor_in_another_process_starts_over_too_after_the_projections_did,
 );
+
+/// A reactor that remembers the users it saw, and forgets them with the
+/// life they came from.
+#[derive(Default)]
+struct Seen(Mutex<Vec<String>>);
+
+impl Reactor for Seen {
+    fn name(&self) -> &'static str {
+        "seen"
+    }
+
+    fn contexts(&self) -> &'static [Context] {
+        &[Context::Users]
+    }
+
+    fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>> {
+        if let DomainEvent::Users(UserEvent::UserRegistered(e)) = &recorded.event {
+            self.0.lock().unwrap().push(e.user.to_string());
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn new_life<'a>(&'a self, _contexts: &'a [Context]) -> BoxFuture<'a, Result<(), String>> {
+        self.0.lock().unwrap().clear();
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Runs `reactor` alone (as another process would) until it saw `expected`.
+async fn react_until(log: &TestLog, store: &AnyStore, reactor: &Arc<Seen>, expected: &[&str]) {
+    let projector = Projector::new(log.store.clone(), store.clone(), ProjectorMetrics::default(), Settings::default());
+    let (stop, stopped) = watch::channel(false);
+    let jobs = vec![Job::React(reactor.clone() as Arc<dyn Reactor>)];
+    let running = tokio::spawn(async move { projector.run(&jobs, stopped).await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while *reactor.0.lock().unwrap() != expected {
+        assert!(Instant::now() < deadline, "the reactor saw {:?}, not {expected:?}", reactor.0.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+async fn a_reactor_in_another_process_starts_over_too_after_the_projections_did<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    let mut server = NatsCluster::start_with(1, "");
+    let log = TestLog::on_server(&server.urls()[0], TIMEOUT).await;
+    let store = fresh().await;
+    let reactor = Arc::new(Seen::default());
+    register(&log, "old", 3).await;
+    project_until(&log, &store, &["old0", "old1", "old2"]).await;
+    react_until(&log, &store, &reactor, &["old0", "old1", "old2"]).await;
+
+    server.wipe("n1");
+    log.make_streams(TIMEOUT).await;
+    register(&log, "new", 1).await;
+    project_until(&log, &store, &["new0"]).await;
+
+    react_until(&log, &store, &reactor, &["new0"]).await;
+}
 
 async fn a_wiped_log_is_projected_from_its_new_start_and_no_query_is_told_it_caught_up_from_the_old_one<
     F: Future<Output = AnyStore>,

@@ -5,9 +5,10 @@
 //! of mark, so it never runs ahead of the model on a store that applies a
 //! batch at once, and never moves back on one that does not.
 //!
-//! It also keeps which life of each stream the store was built from
-//! (collection `lives`): a stream's creation time, as the chat gateway's epoch
-//! is. A stream deleted and made anew starts its sequences over, so a model,
+//! It also keeps which life of each stream each projection and reactor was
+//! built from (collection `lives`, a document per name): a stream's creation
+//! time, as the chat gateway's epoch is. Per name, because projections and
+//! reactors may run in different processes, each settling its own. A stream deleted and made anew starts its sequences over, so a model,
 //! its checkpoints and its marks from another life would hide the new one's
 //! events; the projectors compare lives at start-up (`projectors::life`).
 
@@ -21,18 +22,16 @@ use std::sync::Arc;
 const PROJECTIONS: &str = "projections";
 const CHECKPOINTS: &str = "checkpoints";
 const LIVES: &str = "lives";
-/// The one document of [`LIVES`].
-const LOG: &str = "log";
 
 /// The collections of the registry, declared at start-up by whoever reads it.
 pub fn collections() -> Vec<Collection> {
     vec![Collection::new(PROJECTIONS), Collection::new(CHECKPOINTS), Collection::new(LIVES)]
 }
 
-/// The life of each stream the store was built from (empty for a store that
-/// never recorded one: new, or older than lives).
-pub async fn lives<S: ReadStore>(store: &S) -> Result<HashMap<Context, String>, ReadStoreError> {
-    let doc = store.get(LIVES, LOG).await?;
+/// The life of each stream `name` (a projection or reactor) was built from;
+/// empty when it never recorded one (new, or older than lives).
+pub async fn lives<S: ReadStore>(store: &S, name: &str) -> Result<HashMap<Context, String>, ReadStoreError> {
+    let doc = store.get(LIVES, name).await?;
     let Some(doc) = doc else { return Ok(HashMap::new()) };
     Ok(Context::ALL
         .iter()
@@ -40,10 +39,14 @@ pub async fn lives<S: ReadStore>(store: &S) -> Result<HashMap<Context, String>, 
         .collect())
 }
 
-/// Records the life of each stream the store is built from now.
-pub async fn record_lives<S: ReadStore>(store: &S, lives: &[(Context, String)]) -> Result<(), ReadStoreError> {
+/// Records the life of each stream `name` is built from now.
+pub async fn record_lives<S: ReadStore>(
+    store: &S,
+    name: &str,
+    lives: &[(Context, String)],
+) -> Result<(), ReadStoreError> {
     let updates = lives.iter().map(|(context, life)| Update::Set(context.as_str().to_owned(), json!(life))).collect();
-    store.write(&[Write::update(LIVES, LOG, updates, IfMissing::Create)]).await.map(drop)
+    store.write(&[Write::update(LIVES, name, updates, IfMissing::Create)]).await.map(drop)
 }
 
 /// Moves a generation's checkpoint in `context` back to the start: for a
