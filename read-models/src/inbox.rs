@@ -1,8 +1,10 @@
 //! The inbox: each user's notifications, newest first, with what they read.
 //!
 //! Collections: `notifications` (one per notification, with `at`, its id as
-//! text, whether it was read on its own, and its email's and push's status) and `inboxes` (one per user who
-//! ever marked everything read: `read_up_to`).
+//! text, whether it was read on its own, and its email's and push's status), `inboxes` (one per user who
+//! ever marked everything read: `read_up_to`) and `settings` (one per user who
+//! ever changed their notification settings: `preferences`, the posts and
+//! conversations they muted, their push endpoints).
 //!
 //! Why `at` is the id: notification ids are UUIDv7s of when their cause
 //! happened, and their text sorts as they do (fixed-width lowercase hex), so
@@ -19,7 +21,7 @@
 
 use crate::projection::{Event, Projection};
 use crate::{Generation, Page};
-use events::catalog::notifications::{Channel, NotificationCreated};
+use events::catalog::notifications::{Channel, Mutable, NotificationCreated, Preferences};
 use events::catalog::{Context, DomainEvent, NotificationEvent};
 use events::ids::NotificationId;
 use read_store::{Collection, Direction, Document, Filter, IfMissing, Query, ReadStore, ReadStoreError, Update, Write};
@@ -30,6 +32,7 @@ use utoipa::ToSchema;
 
 const NOTIFICATIONS: &str = "notifications";
 const INBOXES: &str = "inboxes";
+const SETTINGS: &str = "settings";
 
 /// How many of the newest notifications one unread count looks at.
 pub const UNREAD_SCAN: u32 = 100;
@@ -53,6 +56,7 @@ impl Projection for Inbox {
         vec![
             Collection::new(NOTIFICATIONS).index(&["recipient", "at"]),
             Collection::new(INBOXES).index(&["read_up_to"]),
+            Collection::new(SETTINGS).index(&["user"]),
         ]
     }
 
@@ -81,8 +85,38 @@ impl Projection for Inbox {
                 let updates = vec![Update::Set("read_up_to".into(), json!(r.up_to.to_string()))];
                 vec![Write::update(INBOXES, r.recipient.as_str(), updates, IfMissing::Create)]
             }
-            _ => Vec::new(),
+            NotificationEvent::PreferencesChanged(p) => {
+                settings(p.user.as_str(), Update::Set("preferences".into(), json!(p.preferences)))
+            }
+            NotificationEvent::NotificationsMuted(m) => {
+                let (field, id) = muted(m.target);
+                settings(m.user.as_str(), Update::AddToSet(field.into(), json!(id)))
+            }
+            NotificationEvent::NotificationsUnmuted(m) => {
+                let (field, id) = muted(m.target);
+                settings(m.user.as_str(), Update::RemoveFromSet(field.into(), json!(id)))
+            }
+            NotificationEvent::PushSubscriptionAdded(a) => {
+                settings(a.user.as_str(), Update::AddToSet("push_endpoints".into(), json!(a.subscription.endpoint)))
+            }
+            NotificationEvent::PushSubscriptionRemoved(r) => {
+                settings(r.user.as_str(), Update::RemoveFromSet("push_endpoints".into(), json!(r.endpoint)))
+            }
         }
+    }
+}
+
+/// One change to a user's settings document, made when missing.
+fn settings(user: &str, update: Update) -> Vec<Write> {
+    let updates = vec![Update::Set("user".into(), json!(user)), update];
+    vec![Write::update(SETTINGS, user, updates, IfMissing::Create)]
+}
+
+/// The settings field a muted target is listed in, and its id.
+fn muted(target: Mutable) -> (&'static str, String) {
+    match target {
+        Mutable::Post(post) => ("muted_posts", post.to_string()),
+        Mutable::Conversation(conversation) => ("muted_conversations", conversation.to_string()),
     }
 }
 
@@ -115,6 +149,19 @@ fn created(c: &NotificationCreated, at: Event<'_>) -> Write {
     });
     let Value::Object(doc) = doc else { return Write::put(NOTIFICATIONS, &id, Document::new()) };
     Write::put(NOTIFICATIONS, &id, doc)
+}
+
+/// A user's notification settings, as the inbox model keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySettingsView {
+    /// Channels, kinds and quiet hours.
+    pub preferences: Preferences,
+    /// Posts silenced, in the order they were.
+    pub muted_posts: Vec<String>,
+    /// Conversations silenced.
+    pub muted_conversations: Vec<String>,
+    /// The endpoints of their push subscriptions.
+    pub push_endpoints: Vec<String>,
 }
 
 /// One notification in an inbox.
@@ -192,6 +239,23 @@ impl<'a, S: ReadStore> InboxQueries<'a, S> {
             .await?;
         let items = page.items.iter().map(|found| view(&found.id, &found.doc, mark.as_deref())).collect();
         Ok(NotificationPage { items, next: page.next })
+    }
+
+    /// `user`'s notification settings as the log has them: the defaults for
+    /// someone who never changed them.
+    pub async fn settings(&self, user: &str) -> Result<NotifySettingsView, ReadStoreError> {
+        let doc = self.store.get(&self.generation.collection(SETTINGS), user).await?.unwrap_or_default();
+        let list = |field: &str| -> Vec<String> {
+            let values = doc.get(field).and_then(Value::as_array).into_iter().flatten();
+            values.filter_map(Value::as_str).map(str::to_owned).collect()
+        };
+        let preferences = doc.get("preferences").and_then(|p| serde_json::from_value(p.clone()).ok());
+        Ok(NotifySettingsView {
+            preferences: preferences.unwrap_or_default(),
+            muted_posts: list("muted_posts"),
+            muted_conversations: list("muted_conversations"),
+            push_endpoints: list("push_endpoints"),
+        })
     }
 
     /// How many of `user`'s newest notifications are unread.

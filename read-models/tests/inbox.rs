@@ -55,6 +55,7 @@ testkit::on_both_stores!(
     a_group_is_updated_in_place,
     the_unread_count_stops_at_its_scan_and_says_there_may_be_more,
     replaying_the_whole_history_or_any_suffix_changes_nothing,
+    notification_settings_follow_preferences_mutes_and_push_subscriptions,
 );
 
 async fn ready(store: AnyStore) -> AnyStore {
@@ -207,4 +208,42 @@ async fn a_group_is_updated_in_place<F: Future<Output = AnyStore>>(fresh: impl F
     let [one] = page.items.as_slice() else { panic!("{page:?}") };
     assert_eq!((one.actors, one.text.as_str()), (2, "bo and 1 other started following you"));
     assert_eq!(one.actor.as_deref(), Some("bo"), "who opened it");
+}
+
+async fn notification_settings_follow_preferences_mutes_and_push_subscriptions<F: Future<Output = AnyStore>>(
+    fresh: impl Fn() -> F,
+) {
+    use events::catalog::notifications::{
+        Mutable, NotificationsMuted, NotificationsUnmuted, Preferences, PreferencesChanged, PushSubscription,
+        PushSubscriptionAdded, PushSubscriptionRemoved,
+    };
+    use events::ids::PostId;
+    let store = ready(fresh().await).await;
+    let queries = InboxQueries::new(&store, Generation::FIRST);
+    assert_eq!(queries.settings("ana").await.unwrap().preferences, Preferences::default(), "never changed");
+    let (first, second) = (PostId(uuid::Uuid::from_u128(1)), PostId(uuid::Uuid::from_u128(2)));
+    let quiet = Preferences { email: false, muted: vec![NotificationKind::PostLiked], ..Preferences::default() };
+    let subscription = |n: u8| PushSubscription {
+        endpoint: format!("https://push.example.org/{n}"),
+        p256dh: "B".repeat(87),
+        auth: "a".repeat(22),
+    };
+    let history: Vec<DomainEvent> = vec![
+        PreferencesChanged { user: user("ana"), preferences: quiet.clone() }.into(),
+        NotificationsMuted { user: user("ana"), target: Mutable::Post(first) }.into(),
+        NotificationsMuted { user: user("ana"), target: Mutable::Post(second) }.into(),
+        NotificationsUnmuted { user: user("ana"), target: Mutable::Post(first) }.into(),
+        PushSubscriptionAdded { user: user("ana"), subscription: subscription(1) }.into(),
+        PushSubscriptionAdded { user: user("ana"), subscription: subscription(2) }.into(),
+        PushSubscriptionRemoved { user: user("ana"), endpoint: subscription(1).endpoint }.into(),
+        PreferencesChanged { user: user("bo"), preferences: Preferences::default() }.into(),
+    ];
+
+    apply(&store, &history).await;
+
+    let settings = queries.settings("ana").await.unwrap();
+    assert_eq!(settings.preferences, quiet);
+    assert_eq!(settings.muted_posts, [second.to_string()]);
+    assert!(settings.muted_conversations.is_empty());
+    assert_eq!(settings.push_endpoints, ["https://push.example.org/2"]);
 }

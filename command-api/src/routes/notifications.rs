@@ -250,34 +250,30 @@ pub struct SettingsView {
 }
 
 /// The caller's notification settings: preferences with the kinds per
-/// channel in effect, what they silenced, and their push subscriptions.
-#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications",
+/// channel in effect, what they silenced, and their push subscriptions, from
+/// the inbox model (pass a change's position as `Pulse-After` to read it).
+#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", params(AfterParam),
     responses((status = 200, body = SettingsView)))]
-async fn preferences(State(app): State<App>, Identity(caller): Identity) -> Result<Json<SettingsView>, ApiError> {
-    let settings = facts::notify_settings(app.commands(), &caller.user).await?;
-    let p = &settings.preferences;
-    let (mut muted_posts, mut muted_conversations) = (Vec::new(), Vec::new());
-    for target in &settings.muted {
-        match target {
-            Mutable::Post(post) => muted_posts.push(post.to_string()),
-            Mutable::Conversation(conversation) => muted_conversations.push(conversation.to_string()),
-        }
-    }
-    Ok(Json(SettingsView {
+async fn preferences(
+    State(app): State<App>,
+    Identity(caller): Identity,
+    after: ReadAfter,
+) -> Result<Read<Json<SettingsView>>, ApiError> {
+    let consistency = app.read_after(&[INBOX], after).await?;
+    let settings = queries(&app)?.settings(caller.user.as_str()).await?;
+    let p = settings.preferences;
+    let view = SettingsView {
         email: p.email,
         push: p.push,
-        muted: p.muted.clone(),
-        email_kinds: p.email_kinds.clone().unwrap_or_else(|| delivery::EMAIL_BY_DEFAULT.to_vec()),
-        push_kinds: p.push_kinds.clone().unwrap_or_else(|| delivery::PUSH_BY_DEFAULT.to_vec()),
-        muted_posts,
-        muted_conversations,
-        push_endpoints: settings.subscriptions.into_keys().collect(),
-        quiet_hours: (p.quiet_hours.clone()).map(|q| QuietHoursRequest {
-            start: q.start,
-            end: q.end,
-            time_zone: q.time_zone,
-        }),
-    }))
+        muted: p.muted,
+        email_kinds: p.email_kinds.unwrap_or_else(|| delivery::EMAIL_BY_DEFAULT.to_vec()),
+        push_kinds: p.push_kinds.unwrap_or_else(|| delivery::PUSH_BY_DEFAULT.to_vec()),
+        muted_posts: settings.muted_posts,
+        muted_conversations: settings.muted_conversations,
+        push_endpoints: settings.push_endpoints,
+        quiet_hours: p.quiet_hours.map(|q| QuietHoursRequest { start: q.start, end: q.end, time_zone: q.time_zone }),
+    };
+    Ok(Read(consistency, Json(view)))
 }
 
 async fn mute(app: &App, caller: &Caller, target: Mutable, on: bool) -> Result<Accepted, ApiError> {

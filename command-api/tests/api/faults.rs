@@ -118,3 +118,17 @@ async fn every_command_answer_carries_its_idempotency_key_the_clients_or_one_mad
     assert_eq!(again.accepted().body["id"], made.body["id"], "the made key names the same post");
     assert_eq!(again.body["replayed"], true);
 }
+
+#[tokio::test]
+async fn notification_settings_are_read_from_the_read_side_never_from_the_log() {
+    let api = faulty().await;
+    let changed = api.http.put(format!("{}/notifications/preferences", api.base)).bearer_auth(&api.token);
+    let changed = reply(changed.json(&json!({ "email": false, "push": true })).send().await.unwrap()).await;
+    changed.accepted();
+
+    // This API serves no queries (no read store): it must not answer from the log.
+    let read = api.http.get(format!("{}/notifications/preferences", api.base)).bearer_auth(&api.token);
+    let read = reply(read.send().await.unwrap()).await;
+
+    read.problem(503, "unavailable");
+}
