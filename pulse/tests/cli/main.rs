@@ -5,6 +5,7 @@
 mod cluster;
 mod deploy;
 mod events;
+mod faults;
 mod gateway;
 mod nats_floor;
 mod process;
