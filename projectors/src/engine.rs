@@ -7,14 +7,14 @@
 //! next is taken, and a failed store write is retried in place rather than
 //! left for redelivery, which would come back behind later events.
 
+use crate::job::{Job, ProjectorError, Reactor, durable};
 use crate::metrics::{Labels, ProjectorMetrics};
 use crate::progress::{self, Notice};
 use events::EventStore;
 use events::catalog::Context;
 use events::store::{Delivery, Recorded, Start, StoreError, Subscribe, Subscription};
-use futures::future::BoxFuture;
 use read_models::{Event, Generation, Projection, registry};
-use read_store::{ReadStore, ReadStoreError, Write};
+use read_store::{ReadStore, Write};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,23 +22,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-
-/// Why a projector stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectorError {
-    /// The read store refused the model's collections at start-up.
-    #[error("read store: {0}")]
-    Store(#[from] ReadStoreError),
-    /// The log could not be reached at start-up.
-    #[error("event log: {0}")]
-    Log(#[from] StoreError),
-    /// The live generations could not be read or watched.
-    #[error("live generations: {0}")]
-    Live(String),
-    /// Building a generation from the stream failed.
-    #[error("building from the log: {0}")]
-    Build(String),
-}
 
 /// How projectors read.
 #[derive(Debug, Clone, Copy)]
@@ -56,64 +39,6 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self { batch: 256, catch_up_batch: 16_384, ack_wait: Duration::from_secs(30) }
-    }
-}
-
-/// A consumer of the log whose effects live outside the read store (commands
-/// appended, feeds in Redis): run in stream order like a projection, with a
-/// checkpoint in the read store, each event retried until it is handled. It
-/// must be idempotent: an event can be handled again after a crash.
-pub trait Reactor: Send + Sync + 'static {
-    /// Its name in checkpoints, consumers and status.
-    fn name(&self) -> &'static str;
-
-    /// The streams it reads.
-    fn contexts(&self) -> &'static [Context];
-
-    /// Handles one event; an error means "try this event again".
-    fn react<'a>(&'a self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), String>>;
-
-    /// The streams `contexts` began a new life ([`crate::life`]): forgets
-    /// what it derived from their old one (its checkpoints there are rewound
-    /// by the engine). Nothing by default: a reactor whose effects are keyed
-    /// by event ids keeps nothing that a new life contradicts.
-    fn new_life<'a>(&'a self, _contexts: &'a [Context]) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
-/// What a projector runs over a stream: a projection, writing its model, or
-/// a reactor, acting elsewhere.
-#[derive(Clone)]
-pub enum Job {
-    /// A read model.
-    Project(Arc<dyn Projection>),
-    /// The policies, the feeds.
-    React(Arc<dyn Reactor>),
-}
-
-impl Job {
-    /// Its name in checkpoints, consumers and status.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Job::Project(projection) => projection.name(),
-            Job::React(reactor) => reactor.name(),
-        }
-    }
-
-    /// The streams it reads.
-    pub fn contexts(&self) -> &'static [Context] {
-        match self {
-            Job::Project(projection) => projection.contexts(),
-            Job::React(reactor) => reactor.contexts(),
-        }
-    }
-
-    /// Every projection, then every reactor.
-    pub fn all(projections: &[Arc<dyn Projection>], reactors: Vec<Arc<dyn Reactor>>) -> Vec<Job> {
-        let mut jobs: Vec<Job> = projections.iter().cloned().map(Job::Project).collect();
-        jobs.extend(reactors.into_iter().map(Job::React));
-        jobs
     }
 }
 
@@ -141,7 +66,7 @@ impl<S: ReadStore + Clone> Projector<S> {
         let projections: Vec<_> =
             jobs.iter().filter_map(|job| if let Job::Project(p) = job { Some(p.clone()) } else { None }).collect();
         registry::declare(&self.store, &projections).await?;
-        crate::life::settle(self, jobs).await?;
+        crate::life::settle(&self.log, &self.store, jobs).await?;
         let mut live = crate::live::watch(&self.log, &self.store, &projections).await.map_err(ProjectorError::Live)?;
         let mut tasks = JoinSet::new();
         let mut running: HashMap<&'static str, (Generation, watch::Sender<bool>)> = HashMap::new();
@@ -218,11 +143,6 @@ impl<S: ReadStore + Clone> Projector<S> {
     pub fn log(&self) -> &EventStore {
         &self.log
     }
-}
-
-/// The name of the shared consumer of one generation of a job in one stream.
-pub fn durable(job: &str, generation: Generation, context: Context) -> String {
-    format!("{job}_g{}_{}", generation.0, context.as_str())
 }
 
 /// An event read from the log, or why it could not be.

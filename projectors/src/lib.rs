@@ -20,6 +20,7 @@
 //! [`Projection`]: read_models::Projection
 
 pub mod engine;
+pub mod job;
 pub mod life;
 pub mod live;
 pub mod metrics;
@@ -28,7 +29,8 @@ pub mod reactions;
 pub mod rebuild;
 pub mod status;
 
-pub use engine::{Job, Projector, ProjectorError, Reactor, Settings};
+pub use engine::{Projector, Settings};
+pub use job::{Job, ProjectorError, Reactor};
 pub use metrics::ProjectorMetrics;
 pub use progress::Progress;
 pub use reactions::Reactions;

@@ -20,22 +20,22 @@
 //! The projectors then fill everything from the new life as after any
 //! rebuild.
 
-use crate::engine::{Job, Projector, ProjectorError, durable};
+use crate::job::{Job, ProjectorError, durable};
 use crate::live;
-use crate::rebuild::discard;
+use events::EventStore;
 use events::catalog::Context;
-use read_models::{Generation, registry};
+use read_models::{Generation, Projection, registry};
 use read_store::ReadStore;
 use std::collections::HashSet;
 
 /// Compares the log's lives with the ones each job recorded, and starts that
 /// job over from the new life wherever they differ; the streams that began
 /// one for any job.
-pub async fn settle<S: ReadStore + Clone>(
-    projector: &Projector<S>,
+pub async fn settle<S: ReadStore>(
+    log: &EventStore,
+    store: &S,
     jobs: &[Job],
 ) -> Result<HashSet<Context>, ProjectorError> {
-    let log = projector.log();
     let mut streams = Vec::new();
     for context in jobs.iter().flat_map(|job| job.contexts()).copied().collect::<HashSet<_>>() {
         let state = log.stream_state(context).await?;
@@ -48,7 +48,7 @@ pub async fn settle<S: ReadStore + Clone>(
             .filter(|(context, ..)| job.contexts().contains(context))
             .map(|(context, life, _)| (*context, life.clone()))
             .collect();
-        let changed = changed_for(projector, job, &streams).await?;
+        let changed = changed_for(store, job, &streams).await?;
         if !changed.is_empty() {
             tracing::warn!(
                 job = job.name(),
@@ -56,9 +56,9 @@ pub async fn settle<S: ReadStore + Clone>(
                 "the log began a new life (a stream made anew or restored from an older copy): \
                  rebuilding what was derived from it"
             );
-            start_over(projector, job, &changed).await?;
+            start_over(log, store, job, &changed).await?;
         }
-        registry::record_lives(projector.store(), job.name(), &current).await?;
+        registry::record_lives(store, job.name(), &current).await?;
         all_changed.extend(changed);
     }
     Ok(all_changed)
@@ -66,12 +66,11 @@ pub async fn settle<S: ReadStore + Clone>(
 
 /// The streams of `job` in another life than it recorded, or that end
 /// before its checkpoint (the log lost what it applied).
-async fn changed_for<S: ReadStore + Clone>(
-    projector: &Projector<S>,
+async fn changed_for<S: ReadStore>(
+    store: &S,
     job: &Job,
     streams: &[(Context, String, u64)],
 ) -> Result<HashSet<Context>, ProjectorError> {
-    let store = projector.store();
     let recorded = registry::lives(store, job.name()).await?;
     let generation = match job {
         Job::Project(projection) => registry::live(store, projection.name()).await?,
@@ -91,21 +90,21 @@ async fn changed_for<S: ReadStore + Clone>(
 /// What a job derived from `changed` goes: a projection moves to a new,
 /// empty generation (announced) and its old one is dropped; a reactor is
 /// rewound there and forgets what it derived.
-async fn start_over<S: ReadStore + Clone>(
-    projector: &Projector<S>,
+async fn start_over<S: ReadStore>(
+    log: &EventStore,
+    store: &S,
     job: &Job,
     changed: &HashSet<Context>,
 ) -> Result<(), ProjectorError> {
-    let (log, store) = (projector.log(), projector.store());
     match job {
         Job::Project(projection) => {
             let from = registry::live(store, projection.name()).await?;
             let to = from.next();
-            discard(projector, projection.as_ref(), to).await?;
+            discard(log, store, projection.as_ref(), to).await?;
             store.ensure(&to.collections(projection.as_ref())).await?;
             registry::set_live(store, projection.name(), to).await?;
             live::announce(log, projection.name(), to).await;
-            discard(projector, projection.as_ref(), from).await?;
+            discard(log, store, projection.as_ref(), from).await?;
         }
         Job::React(reactor) => {
             let contexts: Vec<Context> = reactor.contexts().iter().copied().filter(|c| changed.contains(c)).collect();
@@ -115,6 +114,24 @@ async fn start_over<S: ReadStore + Clone>(
             }
             reactor.new_life(&contexts).await.map_err(ProjectorError::Build)?;
         }
+    }
+    Ok(())
+}
+
+/// Drops a generation's collections, checkpoints and consumers.
+pub(crate) async fn discard<S: ReadStore>(
+    log: &EventStore,
+    store: &S,
+    projection: &dyn Projection,
+    generation: Generation,
+) -> Result<(), ProjectorError> {
+    for collection in generation.collections(projection) {
+        store.drop_collection(&collection.name).await?;
+    }
+    registry::forget(store, projection.name(), generation).await?;
+    for &context in projection.contexts() {
+        // Absent when the generation never ran as a service: nothing to remove.
+        let _ = log.unsubscribe(context, &durable(projection.name(), generation, context)).await;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! key made from the event's id, so an event delivered again appends nothing
 //! twice; and a command the rules find nothing to do for appends nothing.
 
-use crate::engine::Reactor;
+use crate::job::Reactor;
 use commands::{CommandContext, CommandError, Commands};
 use domain::policy::{self, Reaction};
 use domain::users::{Follow, FollowCommand};

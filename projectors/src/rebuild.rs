@@ -7,7 +7,9 @@
 //! moved, then drops the old generation. The old one answers queries until
 //! the switch, so there is no downtime.
 
-use crate::engine::{Projector, ProjectorError, durable};
+use crate::engine::Projector;
+use crate::job::ProjectorError;
+use crate::life::discard;
 use crate::live;
 use read_models::{Generation, Projection, registry, snapshot};
 use read_store::{Document, ReadStore};
@@ -42,7 +44,7 @@ pub async fn rebuild<S: ReadStore + Clone>(
     let from = registry::live(store, name).await?;
     let to = from.next();
     // What an interrupted rebuild left behind.
-    discard(projector, projection.as_ref(), to).await?;
+    discard(projector.log(), projector.store(), projection.as_ref(), to).await?;
     let mut until = Vec::new();
     for &context in projection.contexts() {
         until.push((context, projector.log().head(context).await?));
@@ -63,7 +65,7 @@ pub async fn rebuild<S: ReadStore + Clone>(
     registry::set_live(store, name, to).await?;
     live::announce(projector.log(), name, to).await;
     tokio::time::sleep(GRACE).await;
-    discard(projector, projection.as_ref(), from).await?;
+    discard(projector.log(), projector.store(), projection.as_ref(), from).await?;
     Ok(Rebuilt { from, to })
 }
 
@@ -89,7 +91,7 @@ pub async fn verify<S: ReadStore + Clone>(
     let store = projector.store();
     registry::declare(store, std::slice::from_ref(projection)).await?;
     let live_generation = registry::live(store, projection.name()).await?;
-    discard(projector, projection.as_ref(), Generation::SCRATCH).await?;
+    discard(projector.log(), projector.store(), projection.as_ref(), Generation::SCRATCH).await?;
     // The live model moves while this runs: compare when its checkpoints did
     // not move between reading them and reading the model.
     let mut attempts = 0;
@@ -102,7 +104,7 @@ pub async fn verify<S: ReadStore + Clone>(
             break (live, snapshot(store, projection.as_ref(), Generation::SCRATCH).await?);
         }
     };
-    discard(projector, projection.as_ref(), Generation::SCRATCH).await?;
+    discard(projector.log(), projector.store(), projection.as_ref(), Generation::SCRATCH).await?;
     Ok(differences(live, rebuilt))
 }
 
@@ -148,21 +150,4 @@ async fn applied<S: ReadStore>(store: &S, projection: &dyn Projection, generatio
         sum += registry::checkpoint(store, projection.name(), generation, context).await.map_or(0, |c| c.sequence);
     }
     sum
-}
-
-/// Drops a generation's collections, checkpoints and consumers.
-pub(crate) async fn discard<S: ReadStore + Clone>(
-    projector: &Projector<S>,
-    projection: &dyn Projection,
-    generation: Generation,
-) -> Result<(), ProjectorError> {
-    for collection in generation.collections(projection) {
-        projector.store().drop_collection(&collection.name).await?;
-    }
-    registry::forget(projector.store(), projection.name(), generation).await?;
-    for &context in projection.contexts() {
-        // Absent when the generation never ran as a service: nothing to remove.
-        let _ = projector.log().unsubscribe(context, &durable(projection.name(), generation, context)).await;
-    }
-    Ok(())
 }
