@@ -1,6 +1,7 @@
 //! The fault suite: `pulse all` under a steady load of posts while NATS
 //! restarts on its store, Pulse itself is killed (SIGKILL) and started again
-//! on its data dir, and Redis is flushed. Every command carries an
+//! on its data dir, Redis is flushed, and the read store is deleted under a
+//! killed Pulse. Every command carries an
 //! `Idempotency-Key`; what each answer said is checked against the log
 //! afterwards: a 2xx is in it exactly once, `unavailable` is not in it, and an
 //! unknown outcome (`outcome-unknown`, `timed-out`, or no answer at all)
@@ -116,6 +117,13 @@ async fn feed_length(http: &reqwest::Client, base: &str, user: &str) -> usize {
     }
 }
 
+/// The environment of the suite's `pulse all`, for an operator command.
+fn env_with<'a>(namespace: &'a str, env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = env.to_vec();
+    all.push(("PULSE_NAMESPACE", namespace));
+    all
+}
+
 fn pulse_all(namespace: &str, env: &[(&str, &str)]) -> Running {
     start_with("all", namespace, env)
 }
@@ -197,6 +205,17 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     let _: () = redis::cmd("FLUSHALL").query_async(connection.as_mut().unwrap()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     recovery.push(("Redis flushed (FLUSHALL)", ledger.recovered_after(fault)));
+
+    let fault = Instant::now();
+    let _ = pulse.child.kill();
+    let _ = pulse.child.wait();
+    for file in ["read.sqlite", "read.sqlite-wal", "read.sqlite-shm"] {
+        let _ = std::fs::remove_file(data.path().join(file));
+    }
+    pulse = pulse_all(&namespace, &env);
+    *base.write().unwrap() = pulse.api.clone();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    recovery.push(("the read store deleted under a killed pulse all", ledger.recovered_after(fault)));
     stop.send(true).unwrap();
     for writer in writers {
         writer.await.unwrap();
@@ -261,6 +280,16 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     println!(
         "  feeds rebuilt after FLUSHALL: writer0's holds {held} posts, {after_the_flush} of them appended after it"
     );
+
+    // Every read model, refilled from the log after the store was deleted,
+    // is what a fresh build from the log makes.
+    let _ = pulse.child.kill();
+    let _ = pulse.child.wait();
+    for projection in ["profiles", "posts", "chat", "calendar", "inbox"] {
+        let verified = crate::pulse(&["projections", "verify", projection], &env_with(&namespace, &env));
+        assert!(verified.status.success(), "{projection}: {}", crate::stdout(&verified));
+    }
+    println!("  read models after the faults: verify clean (profiles, posts, chat, calendar, inbox)");
 
     assert_eq!((lost, untrue, doubled, strangers), (0, 0, 0, 0), "0 lost, 0 untrue, 0 doubled");
     assert_eq!(count(Answer::Unknown), 0, "every unknown outcome settled");
