@@ -1,7 +1,8 @@
 //! The fault suite: `pulse all` under a steady load of posts while NATS
 //! restarts on its store, Pulse itself is killed (SIGKILL) and started again
 //! on its data dir, Redis is flushed, and the read store is deleted under a
-//! killed Pulse. Every command carries an
+//! killed Pulse; a talker sends chat messages all along, and listeners on
+//! sockets resume after every disconnect. Every command carries an
 //! `Idempotency-Key`; what each answer said is checked against the log
 //! afterwards: a 2xx is in it exactly once, `unavailable` is not in it, and an
 //! unknown outcome (`outcome-unknown`, `timed-out`, or no answer at all)
@@ -9,7 +10,7 @@
 //! each fault's recovery time are printed (docs/operations.md has a run).
 
 use crate::process::{Running, start_with, token, until_healthy};
-use events::catalog::{ContentEvent, DomainEvent};
+use events::catalog::{ChatEvent, ContentEvent, DomainEvent};
 use events::{Context, EventStore};
 use serde_json::json;
 use std::collections::HashMap;
@@ -23,6 +24,10 @@ use testkit::redis::PrivateRedis;
 const WRITERS: usize = 4;
 /// Posts a second, all writers together.
 const RATE: u64 = 200;
+/// Chat messages a second, by the talker.
+const MESSAGES: u64 = 20;
+/// Who listens to the talker's group on sockets.
+const LISTENERS: &[&str] = &["listener0", "listener1"];
 
 /// What an answer said about one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +46,8 @@ struct Ledger {
 }
 
 impl Ledger {
-    fn record(&self, key: &str, answer: Answer, first: bool) {
+    /// What the command of `key`, sent at `sent`, was answered.
+    fn record(&self, key: &str, answer: Answer, first: bool, sent: Instant) {
         self.answers.lock().unwrap().insert(key.to_owned(), answer);
         if first {
             let name = match answer {
@@ -52,23 +58,37 @@ impl Ledger {
             *self.first_answers.lock().unwrap().entry(name).or_default() += 1;
         }
         if answer == Answer::Appended {
-            self.appended_at.lock().unwrap().entry(key.to_owned()).or_insert_with(Instant::now);
+            self.appended_at.lock().unwrap().entry(key.to_owned()).or_insert(sent);
         }
     }
 
-    /// How long after `fault` the first post was appended.
+    /// How long after `fault` the first command that was then appended was
+    /// sent: how long the fault kept writes out.
     fn recovered_after(&self, fault: Instant) -> Option<Duration> {
         self.appended_at.lock().unwrap().values().filter(|at| **at > fault).min().map(|at| *at - fault)
     }
 }
 
-/// Posts once with `key`; what the answer says.
-async fn post(http: &reqwest::Client, base: &str, user: &str, key: &str) -> Answer {
+/// Who sends the command of `key`, where, and what: posts are `w<writer>-<n>`
+/// by `writer<writer>`, chat messages `m-<n>` by the talker.
+fn request_of(key: &str, conversation: &str) -> (String, String, serde_json::Value) {
+    match key.strip_prefix("m-") {
+        Some(_) => ("talker".into(), format!("/api/v1/conversations/{conversation}/messages"), json!({ "body": key })),
+        None => {
+            let writer = format!("writer{}", &key[1..key.find('-').unwrap()]);
+            (writer, "/api/v1/posts".into(), json!({ "text": format!("post {key}") }))
+        }
+    }
+}
+
+/// Sends the command of `key` once; what the answer says.
+async fn send(http: &reqwest::Client, base: &str, key: &str, conversation: &str) -> Answer {
+    let (user, path, body) = request_of(key, conversation);
     let sent = http
-        .post(format!("{base}/api/v1/posts"))
-        .bearer_auth(token(user))
+        .post(format!("{base}{path}"))
+        .bearer_auth(token(&user))
         .header("Idempotency-Key", key)
-        .json(&json!({ "text": format!("post {key}") }))
+        .json(&body)
         .timeout(Duration::from_secs(5))
         .send()
         .await;
@@ -83,20 +103,103 @@ async fn post(http: &reqwest::Client, base: &str, user: &str, key: &str) -> Answ
     }
 }
 
-/// The posts the log holds per client key (keys are scoped `<user>:<key>@<aggregate>`).
-async fn posts_in_the_log(log: &EventStore) -> HashMap<String, usize> {
-    let patterns = ["content.post.*".to_owned()];
-    let backlog = log.read_after(Context::Content, &patterns, 0, 1_000_000).await.unwrap();
-    assert!(backlog.complete);
+/// The posts and chat messages the log holds per client key (keys are scoped
+/// `<user>:<key>@<aggregate>`).
+async fn created_in_the_log(log: &EventStore) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
-    for recorded in backlog.events {
-        if let DomainEvent::Content(ContentEvent::PostCreated(_)) = recorded.event {
+    for (context, pattern) in [(Context::Content, "content.post.*"), (Context::Chat, "chat.message.*.*")] {
+        let backlog = log.read_after(context, &[pattern.to_owned()], 0, 1_000_000).await.unwrap();
+        assert!(backlog.complete);
+        count_created(backlog.events, &mut counts);
+    }
+    counts
+}
+
+fn count_created(events: Vec<events::Recorded>, counts: &mut HashMap<String, usize>) {
+    for recorded in events {
+        let created = matches!(
+            recorded.event,
+            DomainEvent::Content(ContentEvent::PostCreated(_)) | DomainEvent::Chat(ChatEvent::MessageSent(_))
+        );
+        if created {
             let scoped = recorded.idempotency_key.expect("every post has a key");
             let key = scoped.split_once(':').and_then(|(_, rest)| rest.split_once('@')).map(|(key, _)| key);
             *counts.entry(key.expect("a scoped key").to_owned()).or_default() += 1;
         }
     }
-    counts
+}
+
+/// What one listener's sockets delivered: each `sent` message's stream
+/// sequence and id, in the order it came, and how often it had to resync.
+#[derive(Default)]
+struct Heard {
+    messages: Vec<(u64, String)>,
+    resyncs: usize,
+    sockets: usize,
+}
+
+/// Listens to `conversation` as `user` over the gateway at `chat` (which
+/// moves when Pulse restarts), resuming after every disconnect from the last
+/// position delivered, until `stopped`.
+async fn listen(
+    chat: Arc<RwLock<String>>,
+    user: String,
+    conversation: String,
+    heard: Arc<Mutex<Heard>>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut since: Option<serde_json::Value> = None;
+    while !*stopped.borrow() {
+        let url = format!("{}/ws", chat.read().unwrap().replacen("http://", "ws://", 1));
+        let Ok(Ok((mut socket, _))) =
+            tokio::time::timeout(Duration::from_secs(2), tokio_tungstenite::connect_async(&url)).await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        heard.lock().unwrap().sockets += 1;
+        let auth = json!({ "type": "auth", "token": token(&user) }).to_string();
+        let mut subscribe = json!({ "type": "subscribe", "conversation": conversation });
+        if let Some(since) = &since {
+            subscribe["since"] = since.clone();
+        }
+        if socket.send(Message::text(auth)).await.is_err()
+            || socket.send(Message::text(subscribe.to_string())).await.is_err()
+        {
+            continue;
+        }
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(Duration::from_secs(5), socket.next()) => next,
+                _ = stopped.changed() => return,
+            };
+            let Ok(Some(Ok(Message::Text(text)))) = next else { break };
+            let frame: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let position = json!({ "position": frame["position"], "epoch": frame["epoch"] });
+            match frame["type"].as_str() {
+                Some("message") => {
+                    if frame["change"] == "sent" {
+                        let sequence = frame["position"]
+                            .as_str()
+                            .and_then(|p| p.strip_prefix("chat:"))
+                            .and_then(|s| s.parse().ok());
+                        let id = frame["message"].as_str().unwrap_or_default().to_owned();
+                        heard.lock().unwrap().messages.push((sequence.unwrap_or(0), id));
+                    }
+                    since = Some(position);
+                }
+                Some("receipt") => since = Some(position),
+                Some("subscribed") if since.is_none() => since = Some(position),
+                Some("resync") => {
+                    heard.lock().unwrap().resyncs += 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// How many posts `user`'s home feed holds, page by page.
@@ -144,6 +247,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
         ("PULSE_REQUEST_TIMEOUT_MS", "3000"),
         // The load is the test's own: no limit should answer for a fault.
         ("PULSE_RATE_POSTS_PER_MINUTE", "0"),
+        ("PULSE_RATE_MESSAGES_PER_MINUTE", "0"),
         ("PULSE_RATE_USER_PER_MINUTE", "0"),
         ("PULSE_RATE_IP_PER_MINUTE", "0"),
     ];
@@ -151,32 +255,53 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     let mut pulse = pulse_all(&namespace, &env);
     let http = reqwest::Client::new();
     until_healthy(&http, &pulse.api).await;
-    for writer in 0..WRITERS {
+    let people = (0..WRITERS).map(|w| format!("writer{w}")).chain(["talker".into()]);
+    for person in people.chain(LISTENERS.iter().map(|l| (*l).to_owned())) {
         let registered = http
             .post(format!("{}/api/v1/users/me", pulse.api))
-            .bearer_auth(token(&format!("writer{writer}")))
+            .bearer_auth(token(&person))
             .json(&json!({}))
             .send()
             .await
             .unwrap();
         assert_eq!(registered.status(), 202);
     }
+    let group = json!({ "title": "the faults", "members": LISTENERS });
+    let started = http.post(format!("{}/api/v1/conversations", pulse.api)).bearer_auth(token("talker")).json(&group);
+    let started: serde_json::Value = started.send().await.unwrap().json().await.unwrap();
+    let conversation = started["id"].as_str().expect("a conversation").to_owned();
 
     let base = Arc::new(RwLock::new(pulse.api.clone()));
+    let chat = Arc::new(RwLock::new(pulse.chat.clone()));
     let ledger = Arc::new(Ledger::default());
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop_listening, listening) = tokio::sync::watch::channel(false);
+    let mut listeners = Vec::new();
+    for listener in LISTENERS {
+        let heard = Arc::new(Mutex::new(Heard::default()));
+        let (chat, conversation, listening) = (chat.clone(), conversation.clone(), listening.clone());
+        tokio::spawn(listen(chat, (*listener).to_owned(), conversation, heard.clone(), listening));
+        listeners.push((*listener, heard));
+    }
+    while listeners.iter().any(|(_, heard)| heard.lock().unwrap().sockets == 0) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Subscribed before the first message (a socket's first answers come in order).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut writers = Vec::new();
-    for writer in 0..WRITERS {
+    let senders = (0..WRITERS).map(|w| (format!("w{w}"), RATE / WRITERS as u64)).chain([("m".to_owned(), MESSAGES)]);
+    for (prefix, rate) in senders {
         let (base, ledger, http, stopped) = (base.clone(), ledger.clone(), http.clone(), stopped.clone());
+        let conversation = conversation.clone();
         writers.push(tokio::spawn(async move {
-            let user = format!("writer{writer}");
-            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 * WRITERS as u64 / RATE));
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
             let mut n = 0;
             while !*stopped.borrow() {
                 tick.tick().await;
-                let key = format!("w{writer}-{n}");
+                let key = format!("{prefix}-{n}");
                 let url = base.read().unwrap().clone();
-                ledger.record(&key, post(&http, &url, &user, &key).await, true);
+                let sent = Instant::now();
+                ledger.record(&key, send(&http, &url, &key, &conversation).await, true, sent);
                 n += 1;
             }
         }));
@@ -196,6 +321,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     let _ = pulse.child.wait();
     pulse = pulse_all(&namespace, &env);
     *base.write().unwrap() = pulse.api.clone();
+    *chat.write().unwrap() = pulse.chat.clone();
     tokio::time::sleep(Duration::from_secs(4)).await;
     recovery.push(("pulse all killed (SIGKILL) and started again", ledger.recovered_after(fault)));
 
@@ -214,6 +340,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     }
     pulse = pulse_all(&namespace, &env);
     *base.write().unwrap() = pulse.api.clone();
+    *chat.write().unwrap() = pulse.chat.clone();
     tokio::time::sleep(Duration::from_secs(3)).await;
     recovery.push(("the read store deleted under a killed pulse all", ledger.recovered_after(fault)));
     stop.send(true).unwrap();
@@ -227,11 +354,11 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
         answers.iter().filter(|(_, a)| **a == Answer::Unknown).map(|(k, _)| k.clone()).collect()
     };
     for key in &unknown {
-        let user = format!("writer{}", &key[1..key.find('-').unwrap()]);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let answer = post(&http, &pulse.api, &user, key).await;
-            ledger.record(key, answer, false);
+            let sent = Instant::now();
+            let answer = send(&http, &pulse.api, key, &conversation).await;
+            ledger.record(key, answer, false, sent);
             if answer != Answer::Unknown {
                 break;
             }
@@ -240,7 +367,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
         }
     }
 
-    let in_the_log = posts_in_the_log(&log.store).await;
+    let in_the_log = created_in_the_log(&log.store).await;
     let answers = ledger.answers.lock().unwrap().clone();
     let first = ledger.first_answers.lock().unwrap().clone();
     let count = |answer| answers.values().filter(|a| **a == answer).count();
@@ -249,7 +376,11 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     let untrue = answers.iter().filter(|(k, a)| **a == Answer::NotAppended && in_the_log.contains_key(*k)).count();
     let doubled = in_the_log.values().filter(|n| **n > 1).count();
     let strangers = in_the_log.keys().filter(|k| !answers.contains_key(*k)).count();
-    println!("fault suite: {} commands at {RATE}/s by {WRITERS} writers", answers.len());
+    let messages = answers.keys().filter(|k| k.starts_with("m-")).count();
+    println!(
+        "fault suite: {} commands: posts at {RATE}/s by {WRITERS} writers, {messages} chat messages at {MESSAGES}/s",
+        answers.len()
+    );
     println!("  first answers: {first:?}; unknown outcomes retried with their key: {}", unknown.len());
     println!(
         "  answered 2xx in the end: {}, in the log exactly once: {}",
@@ -280,6 +411,39 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     println!(
         "  feeds rebuilt after FLUSHALL: writer0's holds {held} posts, {after_the_flush} of them appended after it"
     );
+
+    // Every listener heard every message the log holds, once, in the log's
+    // order, across every disconnect, without a resync.
+    let patterns = [format!("chat.message.{conversation}.*")];
+    let backlog = log.store.read_after(Context::Chat, &patterns, 0, 100_000).await.unwrap();
+    let sent: Vec<(u64, String)> = backlog
+        .events
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::Chat(ChatEvent::MessageSent(m)) => Some((r.position.sequence, m.message.to_string())),
+            _ => None,
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (listener, heard) in &listeners {
+        while heard.lock().unwrap().messages.len() < sent.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let heard = heard.lock().unwrap();
+        assert_eq!(heard.resyncs, 0, "{listener} had to resync");
+        assert!(
+            heard.messages == sent,
+            "{listener} heard {} messages, the log holds {} (a gap or a duplicate)",
+            heard.messages.len(),
+            sent.len()
+        );
+        println!(
+            "  {listener}: {} messages over {} sockets, no gap, no duplicate, no resync",
+            sent.len(),
+            heard.sockets
+        );
+    }
+    stop_listening.send(true).unwrap();
 
     // Every read model, refilled from the log after the store was deleted,
     // is what a fresh build from the log makes.
