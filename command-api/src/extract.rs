@@ -171,7 +171,11 @@ impl FromRequestParts<App> for LinkHolder {
         if !auth::unsubscribe::verify(&app.config().jwt.secret, &user, &link.token) {
             return Err(ApiError::InvalidLink);
         }
-        let context = CommandContext::new(metadata(parts, Some(user.clone())), None);
+        let key = match parts.headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()) {
+            Some(raw) => Some(scoped_key(&user, raw)?),
+            None => None,
+        };
+        let context = CommandContext::new(metadata(parts, Some(user.clone())), key);
         Ok(Self { user, token: link.token, context })
     }
 }
