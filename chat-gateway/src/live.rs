@@ -21,7 +21,7 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub enum Happened {
     /// A frame for a conversation's subscribers, those its audience includes.
-    Frame(ConversationId, ServerFrame, Audience),
+    Frame(ConversationId, Box<ServerFrame>, Audience),
     /// A member left: their subscriptions end.
     Left(ConversationId, UserId),
     /// Nothing a subscriber sees (a conversation started, members added).
@@ -46,7 +46,7 @@ pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
             position: position.clone(),
             epoch: epoch.clone(),
         };
-        Happened::Frame(conversation, frame, Audience::Members)
+        Happened::Frame(conversation, Box::new(frame), Audience::Members)
     };
     match event {
         ChatEvent::MessageSent(e) => message(
@@ -63,14 +63,14 @@ pub fn happened(recorded: &Recorded, epoch: &str) -> Happened {
         ChatEvent::MessageDeleted(e) => message(e.conversation, e.message.to_string(), "deleted", None, None, None),
         ChatEvent::MessagesRead(e) => Happened::Frame(
             e.conversation,
-            ServerFrame::Receipt {
+            Box::new(ServerFrame::Receipt {
                 conversation: e.conversation.to_string(),
                 reader: e.reader.to_string(),
                 up_to: e.up_to.to_string(),
                 at,
                 position,
                 epoch,
-            },
+            }),
             Audience::Receipt { reader: e.reader.clone(), private: e.private },
         ),
         ChatEvent::MemberLeft(e) => Happened::Left(e.conversation, e.member.clone()),
@@ -100,7 +100,7 @@ pub fn as_they_stand(missed: &[Recorded], epoch: &str, viewer: &UserId) -> Vec<(
         if !audience.includes(viewer) {
             continue;
         }
-        if let ServerFrame::Message { message, body, .. } = &mut frame
+        if let ServerFrame::Message { message, body, .. } = frame.as_mut()
             && let Some(now) = MessageId::parse(message).ok().and_then(|id| latest.get(&id))
         {
             *body = now.map(str::to_owned);
@@ -109,7 +109,7 @@ pub fn as_they_stand(missed: &[Recorded], epoch: &str, viewer: &UserId) -> Vec<(
             Audience::Receipt { reader, .. } => Some(reader),
             Audience::Members => None,
         };
-        frames.push((frame, reader));
+        frames.push((*frame, reader));
     }
     frames
 }
