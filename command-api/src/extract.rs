@@ -91,8 +91,9 @@ impl FromRequestParts<App> for Identity {
             None => None,
         };
         let metadata = metadata(parts, Some(user.clone()));
+        let made = parts.extensions.get::<crate::routes::MadeKey>().is_some();
         let moderator = token.claims.role.as_deref() == Some("moderator") || app.is_configured_moderator(&user);
-        Ok(Identity(Caller { user, token, moderator, context: CommandContext::new(metadata, key) }))
+        Ok(Identity(Caller { user, token, moderator, context: CommandContext::new(metadata, key).fresh_key(made) }))
     }
 }
 

@@ -44,13 +44,27 @@ pub struct CommandContext {
     pub metadata: Metadata,
     /// The client's key, already scoped to the caller.
     pub key: Option<IdempotencyKey>,
+    /// Whether the key was just made by the server for this request, so no
+    /// earlier attempt can have used it.
+    fresh: bool,
     sent: Arc<AtomicBool>,
 }
 
 impl CommandContext {
     /// The context of one request.
     pub fn new(metadata: Metadata, key: Option<IdempotencyKey>) -> Self {
-        Self { metadata, key, sent: Arc::default() }
+        Self { metadata, key, fresh: false, sent: Arc::default() }
+    }
+
+    /// Says whether the key was made by the server for this very request
+    /// ([`server_key`]): a create under it is no retry, and its id, derived
+    /// from a key nobody had, is nobody else's, so its append expects nothing
+    /// (the check costs the server a lookup per create). A retry sends the key
+    /// back as the client's own, and expects version 0 like any keyed create.
+    #[must_use]
+    pub fn fresh_key(mut self, fresh: bool) -> Self {
+        self.fresh = fresh;
+        self
     }
 
     /// Whether a command of this request has handed an event to the store
@@ -222,9 +236,10 @@ impl Commands {
     /// ([`CommandContext::new_id`]). Its state is known to be empty, so the
     /// load is skipped, which saves the command path one NATS round trip.
     ///
-    /// With a key the append expects version 0: a retry finds the aggregate
-    /// there, loses, and is answered from its first event. Without a key (a
-    /// reaction, a test) the id is a fresh UUID v7 nobody else can address, so
+    /// With a client's key the append expects version 0: a retry finds the
+    /// aggregate there, loses, and is answered from its first event. Under a
+    /// key the server just made ([`CommandContext::fresh_key`]), or without a
+    /// key (a reaction, a test), the id is one nobody else can address, so
     /// nothing is expected.
     pub async fn create<D: Decider>(
         &self,
@@ -263,7 +278,7 @@ impl Commands {
         let mut last_seen = 0;
         for _attempt in 0..=self.inner.settings.conflict_retries {
             let (snapshot, expected) = match start {
-                Start::New if key.is_some() => (Snapshot::<D>::empty(), Expected::Version(0)),
+                Start::New if key.is_some() && !context.fresh => (Snapshot::<D>::empty(), Expected::Version(0)),
                 Start::New => (Snapshot::<D>::empty(), Expected::Any),
                 Start::Load => {
                     let snapshot = self.load::<D>(aggregate).await?;

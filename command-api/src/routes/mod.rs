@@ -155,8 +155,14 @@ fn idempotency_key(request: &mut Request) -> Option<HeaderValue> {
     }
     let made = HeaderValue::from_str(&commands::server_key()).ok()?;
     request.headers_mut().insert(IDEMPOTENCY_KEY, made.clone());
+    request.extensions_mut().insert(MadeKey);
     Some(made)
 }
+
+/// Marks a request whose `Idempotency-Key` the server made: its first
+/// attempt cannot be a retry ([`commands::CommandContext::fresh_key`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MadeKey;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
