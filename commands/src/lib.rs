@@ -57,10 +57,11 @@ impl CommandContext {
     }
 
     /// Says whether the key was made by the server for this very request
-    /// ([`server_key`]): a create under it is no retry, and its id, derived
-    /// from a key nobody had, is nobody else's, so its append expects nothing
-    /// (the check costs the server a lookup per create). A retry sends the key
-    /// back as the client's own, and expects version 0 like any keyed create.
+    /// ([`server_key`]): no earlier attempt can have used it, so its events
+    /// carry it without JetStream deduplicating it (see
+    /// [`IdempotencyKey::made_fresh`]); every append under it still expects a
+    /// version, so a late copy of the publish is refused. A retry sends the
+    /// key back as the client's own, and is deduplicated as any.
     #[must_use]
     pub fn fresh_key(mut self, fresh: bool) -> Self {
         self.fresh = fresh;
@@ -236,10 +237,9 @@ impl Commands {
     /// ([`CommandContext::new_id`]). Its state is known to be empty, so the
     /// load is skipped, which saves the command path one NATS round trip.
     ///
-    /// With a client's key the append expects version 0: a retry finds the
-    /// aggregate there, loses, and is answered from its first event. Under a
-    /// key the server just made ([`CommandContext::fresh_key`]), or without a
-    /// key (a reaction, a test), the id is one nobody else can address, so
+    /// With a key the append expects version 0: a retry finds the aggregate
+    /// there, loses, and is answered from its first event. Without a key (a
+    /// reaction, a test) the id is a fresh UUID v7 nobody else can address, so
     /// nothing is expected.
     pub async fn create<D: Decider>(
         &self,
@@ -274,11 +274,12 @@ impl Commands {
         command: D::Command,
         mut start: Start,
     ) -> Result<Outcome, D::Rejection> {
-        let key = context.key.as_ref().map(|k| k.on(aggregate));
+        let key =
+            context.key.as_ref().map(|k| if context.fresh { k.on(aggregate).made_fresh() } else { k.on(aggregate) });
         let mut last_seen = 0;
         for _attempt in 0..=self.inner.settings.conflict_retries {
             let (snapshot, expected) = match start {
-                Start::New if key.is_some() && !context.fresh => (Snapshot::<D>::empty(), Expected::Version(0)),
+                Start::New if key.is_some() => (Snapshot::<D>::empty(), Expected::Version(0)),
                 Start::New => (Snapshot::<D>::empty(), Expected::Any),
                 Start::Load => {
                     let snapshot = self.load::<D>(aggregate).await?;

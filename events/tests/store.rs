@@ -56,6 +56,29 @@ mod appending {
     }
 
     #[tokio::test]
+    async fn a_key_the_server_made_rides_on_the_event_and_a_late_copy_of_the_append_is_refused_by_its_version() {
+        let log = TestLog::new().await;
+        let post = PostId::new();
+        let aggregate = Aggregate::post(post);
+        let made = IdempotencyKey::parse("ana:pulse-0123").unwrap().made_fresh();
+        let first = log.store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&made)).await;
+        let first = first.unwrap();
+        let stored = log.store.get(first.position).await.unwrap().unwrap();
+        assert_eq!(stored.idempotency_key.as_deref(), Some("ana:pulse-0123"), "the key is on the event");
+
+        // The same publish again (as a buffered copy sent on reconnect would
+        // be): JetStream does not deduplicate it, its expected version does,
+        // and it is recognised as the first append.
+        let copy = log.store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&made)).await;
+        assert_eq!(copy.unwrap(), events::Appended { position: first.position, duplicate: true });
+        // The client's retry under the same key finds it too.
+        let client = IdempotencyKey::parse("ana:pulse-0123").unwrap();
+        let retry = log.store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&client)).await;
+        assert_eq!(retry.unwrap().position, first.position);
+        assert_eq!(log.store.load(&aggregate).await.unwrap().events.len(), 1);
+    }
+
+    #[tokio::test]
     async fn the_same_idempotency_key_twice_appends_one_event_at_one_position() {
         let log = TestLog::new().await;
         let post = PostId::new();

@@ -7,6 +7,13 @@
 //! or to one event of a multi-event command) that would pass the limit is
 //! replaced by a digest of the same length every time, so it stays unique and
 //! bounded.
+//!
+//! A key the server made for a request ([`IdempotencyKey::made_fresh`]) is
+//! kept on the event without asking JetStream to deduplicate it: no earlier
+//! attempt can have used it, and its append expects a version, which turns a
+//! late copy of the same publish into a refused one. JetStream's duplicate
+//! window keeps every id it was asked about in memory, which cost the command
+//! path about a tenth of its throughput.
 
 use crate::subject::Aggregate;
 
@@ -16,7 +23,11 @@ pub const MAX_KEY_LEN: usize = 256;
 /// A caller's idempotency key, already scoped by the caller (for example to
 /// one user): 1 to [`MAX_KEY_LEN`] printable ASCII characters without spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
+pub struct IdempotencyKey(String, Fresh);
+
+/// Whether a key was made by the server for the request that uses it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct Fresh(bool);
 
 impl IdempotencyKey {
     /// Checks a raw key.
@@ -25,19 +36,31 @@ impl IdempotencyKey {
         if raw.is_empty() || raw.len() > MAX_KEY_LEN || !printable {
             return Err(format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters without spaces"));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.to_owned(), Fresh(false)))
+    }
+
+    /// The key as made by the server for this very request: appended under
+    /// it, an event carries it without JetStream deduplicating it.
+    #[must_use]
+    pub fn made_fresh(self) -> Self {
+        Self(self.0, Fresh(true))
+    }
+
+    /// Whether the server made it for this very request.
+    pub fn is_fresh(&self) -> bool {
+        self.1.0
     }
 
     /// The key of the n-th event of a multi-event command.
     pub fn part(&self, name: &str) -> Self {
-        Self::derived(format!("{}/{name}", self.0))
+        Self::derived(format!("{}/{name}", self.0), self.1)
     }
 
     /// The key as used on one aggregate: one client key may drive appends to
     /// several aggregates (registration claims a handle, then registers), and
     /// each must deduplicate on its own.
     pub fn on(&self, aggregate: &Aggregate) -> Self {
-        Self::derived(format!("{}@{aggregate}", self.0))
+        Self::derived(format!("{}@{aggregate}", self.0), self.1)
     }
 
     /// The key as text.
@@ -47,11 +70,11 @@ impl IdempotencyKey {
 
     /// A derived key within the limit: as it is when short enough, else a
     /// UUID v5 of it (the same text always gives the same digest).
-    fn derived(key: String) -> Self {
+    fn derived(key: String, fresh: Fresh) -> Self {
         if key.len() <= MAX_KEY_LEN {
-            return Self(key);
+            return Self(key, fresh);
         }
-        Self(format!("~{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).simple()))
+        Self(format!("~{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).simple()), fresh)
     }
 }
 

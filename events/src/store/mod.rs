@@ -37,6 +37,8 @@ use uuid::Uuid;
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 const MSG_ID: &str = "Nats-Msg-Id";
+/// Where a key the server made is kept: on the event, not deduplicated.
+const FRESH_KEY: &str = "Pulse-Idempotency-Key";
 
 /// Failures of the event store. A rejection by the domain is not one of these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,7 +138,8 @@ impl Recorded {
         let event = upcast::decode(*context, name, *version, body)
             .map_err(|e| StoreError::Codec(format!("sequence {sequence}: {e}")))?;
         let position = Position { context: *context, sequence };
-        let idempotency_key = headers.and_then(|h| h.get(MSG_ID)).map(|v| v.as_str().to_owned());
+        let key = |name| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+        let idempotency_key = key(MSG_ID).or_else(|| key(FRESH_KEY));
         Ok(Self { envelope, event, position, idempotency_key })
     }
 }
@@ -251,8 +254,10 @@ impl EventStore {
         for (name, value) in envelope.to_headers() {
             put(name, value);
         }
-        if let Some(key) = key {
-            put(MSG_ID, key.as_str().to_owned());
+        match key {
+            Some(key) if key.is_fresh() => put(FRESH_KEY, key.as_str().to_owned()),
+            Some(key) => put(MSG_ID, key.as_str().to_owned()),
+            None => {}
         }
         if let Expected::Version(version) = expected {
             put(EXPECTED_LAST_SUBJECT_SEQUENCE, version.to_string());
