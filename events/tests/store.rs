@@ -73,7 +73,8 @@ mod appending {
         assert_eq!(copy.unwrap(), events::Appended { position: first.position, duplicate: true });
         // The client's retry under the same key finds it too.
         let client = IdempotencyKey::parse("ana:pulse-0123").unwrap();
-        let retry = log.store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&client)).await;
+        let retry =
+            log.store.append(&aggregate, Expected::Version(0), created(post, "x"), &meta(), Some(&client)).await;
         assert_eq!(retry.unwrap().position, first.position);
         assert_eq!(log.store.load(&aggregate).await.unwrap().events.len(), 1);
     }
