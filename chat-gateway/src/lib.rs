@@ -121,7 +121,7 @@ impl Gateway {
         registry: ops::Metrics,
         stop: watch::Receiver<bool>,
     ) -> Result<Self, StartError> {
-        let epoch = log.stream_state(Context::Chat).await?.created.unix_timestamp_nanos().to_string();
+        let epoch = log.stream_state(Context::Chat).await?.life();
         // Names this gateway among the others, in typing signals and presence entries.
         let name = uuid::Uuid::now_v7().to_string();
         let namespace = log.namespace().as_str().to_owned();

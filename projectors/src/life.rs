@@ -39,7 +39,7 @@ pub async fn settle<S: ReadStore>(
     let mut streams = Vec::new();
     for context in jobs.iter().flat_map(|job| job.contexts()).copied().collect::<HashSet<_>>() {
         let state = log.stream_state(context).await?;
-        streams.push((context, state.created.unix_timestamp_nanos().to_string(), state.last_sequence));
+        streams.push((context, state.life(), state.last_sequence));
     }
     let mut all_changed = HashSet::new();
     for job in jobs {

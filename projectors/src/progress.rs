@@ -199,14 +199,19 @@ impl Progress {
         }
         let mut lives = HashMap::new();
         for context in Context::ALL {
-            let state = self.log.stream_state(context).await.map_err(|e| e.to_string())?;
-            lives.insert(context, state.created.unix_timestamp_nanos().to_string());
+            lives.insert(context, self.log.stream_state(context).await.map_err(|e| e.to_string())?.life());
+        }
+        let mut recorded = HashMap::new();
+        for &(name, _) in self.positions.keys() {
+            if !recorded.contains_key(name) {
+                recorded.insert(name, registry::lives(store, name).await.map_err(|e| e.to_string())?);
+            }
         }
         for (&(name, context), position) in self.positions.iter() {
             let generation = self.generation(name);
             let at = registry::checkpoint(store, name, generation, context).await.map_err(|e| e.to_string())?;
-            let recorded = registry::lives(store, name).await.map_err(|e| e.to_string())?;
-            let other_life = recorded.get(&context).is_some_and(|life| Some(life) != lives.get(&context));
+            let was = recorded.get(name).and_then(|lives| lives.get(&context));
+            let other_life = was.is_some_and(|life| Some(life) != lives.get(&context));
             let sequence = if other_life { 0 } else { at.sequence };
             self.caches().heard.insert((name, context), sequence);
             position.send_replace(sequence);

@@ -265,6 +265,15 @@ pub struct StreamState {
     pub last_sequence: u64,
 }
 
+impl StreamState {
+    /// Which life of the stream this is, as text: its creation time in
+    /// nanoseconds. The chat gateway's epoch, and what projections record of
+    /// the log they were built from.
+    pub fn life(&self) -> String {
+        self.created.unix_timestamp_nanos().to_string()
+    }
+}
+
 /// What [`EventStore::read_after`] found.
 #[derive(Debug)]
 pub struct Backlog {

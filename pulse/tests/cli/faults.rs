@@ -9,7 +9,7 @@
 //! settles to exactly one event once retried with its key. The counts and
 //! each fault's recovery time are printed (docs/operations.md has a run).
 
-use crate::process::{Running, start_with, token, until_healthy};
+use crate::process::{start_with, token, until_healthy};
 use events::catalog::{ChatEvent, ContentEvent, DomainEvent};
 use events::{Context, EventStore};
 use serde_json::json;
@@ -227,10 +227,6 @@ fn env_with<'a>(namespace: &'a str, env: &[(&'a str, &'a str)]) -> Vec<(&'a str,
     all
 }
 
-fn pulse_all(namespace: &str, env: &[(&str, &str)]) -> Running {
-    start_with("all", namespace, env)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     let mut nats = NatsCluster::start_with(1, "");
@@ -252,7 +248,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
         ("PULSE_RATE_IP_PER_MINUTE", "0"),
     ];
     let namespace = log.namespace.as_str().to_owned();
-    let mut pulse = pulse_all(&namespace, &env);
+    let mut pulse = start_with("all", &namespace, &env);
     let http = reqwest::Client::new();
     until_healthy(&http, &pulse.api).await;
     let people = (0..WRITERS).map(|w| format!("writer{w}")).chain(["talker".into()]);
@@ -319,7 +315,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     let fault = Instant::now();
     let _ = pulse.child.kill();
     let _ = pulse.child.wait();
-    pulse = pulse_all(&namespace, &env);
+    pulse = start_with("all", &namespace, &env);
     *base.write().unwrap() = pulse.api.clone();
     *chat.write().unwrap() = pulse.chat.clone();
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -338,7 +334,7 @@ async fn under_faults_every_answer_is_true_and_no_post_is_lost_or_doubled() {
     for file in ["read.sqlite", "read.sqlite-wal", "read.sqlite-shm"] {
         let _ = std::fs::remove_file(data.path().join(file));
     }
-    pulse = pulse_all(&namespace, &env);
+    pulse = start_with("all", &namespace, &env);
     *base.write().unwrap() = pulse.api.clone();
     *chat.write().unwrap() = pulse.chat.clone();
     tokio::time::sleep(Duration::from_secs(3)).await;
